@@ -1,0 +1,492 @@
+// Package normalize turns one raw Duo Admin API log record into the ECS
+// document the connector publishes, following the field-by-field mapping
+// rules of docs/mapping.md (revisions v1 and v2).
+//
+// It is pure: no I/O, no clock. A Normalizer is safe for concurrent use.
+package normalize
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// Mapping is a revision of the Duo → ECS mapping.
+type Mapping string
+
+const (
+	// V1 is the reference document's mapping, the default.
+	V1 Mapping = "v1"
+	// V2 adds outcomes, auth user.name, admin logins as authentication,
+	// fields from the admin description and observer.hostname.
+	V2 Mapping = "v2"
+)
+
+// ParseMapping returns the mapping named s ("" means V1).
+func ParseMapping(s string) (Mapping, error) {
+	switch Mapping(s) {
+	case "", V1:
+		return V1, nil
+	case V2:
+		return V2, nil
+	}
+	return "", fmt.Errorf("unknown mapping %q: use v1 or v2", s)
+}
+
+// Options configure a Normalizer.
+type Options struct {
+	// Mapping selects the mapping revision; the zero value means V1.
+	Mapping Mapping
+	// UACacheSize is how many parsed user-agent strings are kept
+	// (default 1024).
+	UACacheSize int
+}
+
+// Normalizer converts raw records to ECS documents.
+type Normalizer struct {
+	v2     bool
+	ua     *uaCache
+	states sync.Pool
+}
+
+// New returns a Normalizer for opts.
+func New(opts Options) (*Normalizer, error) {
+	m, err := ParseMapping(string(opts.Mapping))
+	if err != nil {
+		return nil, err
+	}
+	if opts.UACacheSize == 0 {
+		opts.UACacheSize = 1024
+	}
+	n := &Normalizer{v2: m == V2, ua: newUACache(opts.UACacheSize)}
+	n.states.New = func() any { return new(state) }
+	return n, nil
+}
+
+// Mapping returns the mapping revision n applies.
+func (n *Normalizer) Mapping() Mapping {
+	if n.v2 {
+		return V2
+	}
+	return V1
+}
+
+// RecordError reports a record that is not a JSON object. Its document is
+// still produced, carrying the raw text and error.message.
+type RecordError struct {
+	Reason string
+}
+
+func (e *RecordError) Error() string { return "malformed record: " + e.Reason }
+
+// Normalize returns the ECS document for raw. When raw is not a JSON
+// object, the document holds raw in message plus error.message, and the
+// error is a *RecordError.
+func (n *Normalizer) Normalize(raw []byte) ([]byte, error) {
+	return n.Append(nil, raw)
+}
+
+// Append is Normalize appending the document to dst.
+func (n *Normalizer) Append(dst, raw []byte) ([]byte, error) {
+	st := n.states.Get().(*state)
+	defer n.states.Put(st)
+	st.reset()
+
+	var recErr error
+	if err := st.parse(raw); err != nil {
+		recErr = &RecordError{Reason: err.Error()}
+		st.vals = [numFields][]byte{}
+		st.vals[fErrorMessage] = appendQuotedString(nil, err.Error())
+	} else {
+		n.apply(st)
+	}
+	st.vals[fObserverVendor] = litDuo
+	st.vals[fObserverProduct] = litDuoSecurity
+
+	dst = append(dst, `{"message":`...)
+	dst = appendQuoted(dst, raw)
+	dst = appendFields(dst, &st.vals)
+	return append(dst, '}'), recErr
+}
+
+// Pre-encoded constant values.
+var (
+	litDuo            = []byte(`"Duo"`)
+	litDuoSecurity    = []byte(`"Duo Security"`)
+	litAuthentication = []byte(`["authentication"]`)
+	litIAM            = []byte(`["iam"]`)
+	litInfo           = []byte(`["info"]`)
+	litStart          = []byte(`["start"]`)
+	litAdmin          = []byte(`["admin"]`)
+	litSuccess        = []byte(`"success"`)
+	litFailure        = []byte(`"failure"`)
+	litAuthLog        = []byte(`"auth_log"`)
+	litAdminLog       = []byte(`"admin_log"`)
+	litOfflineLog     = []byte(`"offline_log"`)
+	litTelephonyLog   = []byte(`"telephony_log"`)
+)
+
+// record holds the source values the mappings read, as scanned.
+type record struct {
+	eventtype, host, isotimestamp, result, email               value
+	action, username, object, description, context, typ, phone value
+
+	// access_device
+	browser, browserVersion, ip, hostname, os, osVersion value
+	city, country, state                                 value
+
+	// user
+	userKey, userName, userGroups value
+}
+
+// description holds the keys read from an admin or offline description.
+type description struct {
+	ipAddress, errorText, email, device, userAgent, hostname value
+}
+
+// state is the per-call scratch space, pooled.
+type state struct {
+	sc   scanner
+	rec  record
+	desc description
+	vals [numFields][]byte
+	buf  []byte // decoded description, timestamps and related.* lists
+}
+
+func (st *state) reset() {
+	st.rec = record{}
+	st.desc = description{}
+	st.vals = [numFields][]byte{}
+	st.buf = st.buf[:0]
+}
+
+// parse scans raw as one JSON object, keeping the members the mappings read.
+func (st *state) parse(raw []byte) error {
+	s := &st.sc
+	s.reset(raw)
+	r := &st.rec
+	switch s.peek() {
+	case '{':
+	case 0:
+		return errors.New("empty record")
+	default:
+		v, err := s.value()
+		if err == nil {
+			err = s.end()
+		}
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("record is a JSON %s, not an object", kindNames[v.kind])
+	}
+	err := s.members(func(key []byte, esc bool) error {
+		var dst *value
+		switch string(keyName(key, esc)) {
+		case "eventtype":
+			dst = &r.eventtype
+		case "host":
+			dst = &r.host
+		case "isotimestamp":
+			dst = &r.isotimestamp
+		case "result":
+			dst = &r.result
+		case "email":
+			dst = &r.email
+		case "action":
+			dst = &r.action
+		case "username":
+			dst = &r.username
+		case "object":
+			dst = &r.object
+		case "description":
+			dst = &r.description
+		case "context":
+			dst = &r.context
+		case "type":
+			dst = &r.typ
+		case "phone":
+			dst = &r.phone
+		case "access_device":
+			return st.parseAccessDevice()
+		case "user":
+			return st.parseUser()
+		}
+		v, err := s.value()
+		if dst != nil {
+			*dst = v
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return s.end()
+}
+
+// parseAccessDevice reads access_device; a later duplicate key replaces
+// every child, as it replaces the whole object.
+func (st *state) parseAccessDevice() error {
+	s := &st.sc
+	r := &st.rec
+	r.browser, r.browserVersion, r.ip, r.hostname, r.os, r.osVersion = value{}, value{}, value{}, value{}, value{}, value{}
+	r.city, r.country, r.state = value{}, value{}, value{}
+	if s.peek() != '{' {
+		return s.into(nil)
+	}
+	return s.members(func(key []byte, esc bool) error {
+		var dst *value
+		switch string(keyName(key, esc)) {
+		case "browser":
+			dst = &r.browser
+		case "browser_version":
+			dst = &r.browserVersion
+		case "ip":
+			dst = &r.ip
+		case "hostname":
+			dst = &r.hostname
+		case "os":
+			dst = &r.os
+		case "os_version":
+			dst = &r.osVersion
+		case "location":
+			r.city, r.country, r.state = value{}, value{}, value{}
+			if s.peek() == '{' {
+				return s.members(func(key []byte, esc bool) error {
+					var dst *value
+					switch string(keyName(key, esc)) {
+					case "city":
+						dst = &r.city
+					case "country":
+						dst = &r.country
+					case "state":
+						dst = &r.state
+					}
+					return s.into(dst)
+				})
+			}
+		}
+		return s.into(dst)
+	})
+}
+
+func (st *state) parseUser() error {
+	s := &st.sc
+	r := &st.rec
+	r.userKey, r.userName, r.userGroups = value{}, value{}, value{}
+	if s.peek() != '{' {
+		return s.into(nil)
+	}
+	return s.members(func(key []byte, esc bool) error {
+		var dst *value
+		switch string(keyName(key, esc)) {
+		case "key":
+			dst = &r.userKey
+		case "name":
+			dst = &r.userName
+		case "groups":
+			dst = &r.userGroups
+		}
+		return s.into(dst)
+	})
+}
+
+// into scans a value, storing it in dst when dst is not nil.
+func (s *scanner) into(dst *value) error {
+	v, err := s.value()
+	if dst != nil {
+		*dst = v
+	}
+	return err
+}
+
+// keyName returns an object key's decoded text. Duo's keys never carry
+// escapes, so the decoding copy is almost never made.
+func keyName(key []byte, esc bool) []byte {
+	if !esc {
+		return key
+	}
+	return unquote(nil, value{raw: append(append([]byte{'"'}, key...), '"'), kind: kindString, esc: true})
+}
+
+// parseDescription decodes the description string and reads its keys. A
+// description that is not a JSON object has no keys.
+func (st *state) parseDescription() {
+	v := st.rec.description
+	if v.kind != kindString || !v.present() {
+		return
+	}
+	start := len(st.buf)
+	st.buf = unquote(st.buf, v)
+	text := st.buf[start:]
+	var s scanner
+	s.reset(text)
+	if s.peek() != '{' {
+		return
+	}
+	var d description
+	err := s.members(func(key []byte, esc bool) error {
+		var dst *value
+		switch string(keyName(key, esc)) {
+		case "ip_address":
+			dst = &d.ipAddress
+		case "error":
+			dst = &d.errorText
+		case "email":
+			dst = &d.email
+		case "device":
+			dst = &d.device
+		case "user_agent":
+			dst = &d.userAgent
+		case "hostname":
+			dst = &d.hostname
+		}
+		return s.into(dst)
+	})
+	if err == nil && s.end() == nil {
+		st.desc = d
+	}
+}
+
+// set stores v as field f when the rules count it as present.
+func (st *state) set(f field, v value) {
+	if v.present() {
+		st.vals[f] = v.raw
+	}
+}
+
+// apply runs the mapping's rules on the parsed record.
+func (n *Normalizer) apply(st *state) {
+	r := &st.rec
+	if r.isotimestamp.kind == kindString {
+		start := len(st.buf)
+		st.buf = append(st.buf, '"')
+		var scratch [40]byte
+		if b, ok := appendTimestamp(st.buf, r.isotimestamp.text(scratch[:0])); ok {
+			st.buf = append(b, '"')
+			st.vals[fTimestamp] = st.buf[start:]
+		} else {
+			st.buf = st.buf[:start]
+		}
+	}
+	if n.v2 && r.result.kind != kindNone && r.result.kind != kindNull {
+		if equals(r.result, "success") {
+			st.vals[fEventOutcome] = litSuccess
+		} else {
+			st.vals[fEventOutcome] = litFailure
+		}
+	}
+
+	switch {
+	case equals(r.eventtype, "auth_log"):
+		n.applyAuth(st)
+	case equals(r.eventtype, "admin_log"):
+		n.applyAdmin(st)
+	case equals(r.eventtype, "offline_log"):
+		n.applyOffline(st)
+	case equals(r.eventtype, "telephony_log"):
+		st.vals[fEventCategory] = litAuthentication
+		st.vals[fEventType] = litInfo
+		st.vals[fEventDataset] = litTelephonyLog
+		st.set(fEventReason, r.context)
+		st.set(fDuoTelephonyType, r.typ)
+		st.set(fDuoPhoneNumber, r.phone)
+	}
+
+	if ip := st.vals[fSourceIP]; ip != nil {
+		st.vals[fSourceAddress] = ip
+		st.vals[fRelatedIP] = st.list(ip)
+	}
+	if u := st.vals[fUserName]; u != nil {
+		st.vals[fRelatedUser] = st.list(u)
+	}
+	if h := st.vals[fObserverHostname]; h != nil {
+		st.vals[fRelatedHosts] = st.list(h)
+	}
+}
+
+// list encodes a one-element JSON list holding the encoded value v.
+func (st *state) list(v []byte) []byte {
+	start := len(st.buf)
+	st.buf = append(st.buf, '[')
+	st.buf = append(st.buf, v...)
+	st.buf = append(st.buf, ']')
+	return st.buf[start:]
+}
+
+func (n *Normalizer) applyAuth(st *state) {
+	r := &st.rec
+	st.vals[fEventCategory] = litAuthentication
+	st.vals[fEventType] = litInfo
+	st.vals[fEventDataset] = litAuthLog
+	if n.v2 {
+		st.vals[fEventType] = litStart
+		st.set(fObserverHostname, r.host)
+		st.set(fUserName, r.userName)
+	}
+	st.set(fUserEmail, r.email)
+	st.set(fUserID, r.userKey)
+	st.set(fUserRoles, r.userGroups)
+	st.set(fSourceIP, r.ip)
+	st.set(fHostName, r.hostname)
+	st.set(fSourceCity, r.city)
+	st.set(fSourceCountry, r.country)
+	st.set(fSourceRegion, r.state)
+	st.set(fUAName, r.browser)
+	st.set(fUAVersion, r.browserVersion)
+	st.set(fHostOSName, r.os)
+	st.set(fHostOSVersion, r.osVersion)
+}
+
+func (n *Normalizer) applyAdmin(st *state) {
+	r := &st.rec
+	st.vals[fEventCategory] = litIAM
+	st.vals[fEventType] = litAdmin
+	st.vals[fEventDataset] = litAdminLog
+	st.set(fEventAction, r.action)
+	st.set(fUserName, r.username)
+	st.set(fDuoObject, r.object)
+	if !n.v2 {
+		return
+	}
+	switch {
+	case equals(r.action, "admin_login"):
+		st.vals[fEventCategory] = litAuthentication
+		st.vals[fEventType] = litStart
+		st.vals[fEventOutcome] = litSuccess
+	case equals(r.action, "admin_login_error"):
+		st.vals[fEventCategory] = litAuthentication
+		st.vals[fEventType] = litStart
+		st.vals[fEventOutcome] = litFailure
+	}
+	st.parseDescription()
+	d := &st.desc
+	st.set(fEventReason, d.errorText)
+	st.set(fSourceIP, d.ipAddress)
+	st.set(fUserEmail, d.email)
+	st.set(fDuoPhoneNumber, d.device)
+	st.set(fObserverHostname, r.host)
+}
+
+func (n *Normalizer) applyOffline(st *state) {
+	r := &st.rec
+	st.vals[fEventCategory] = litAuthentication
+	st.vals[fEventType] = litInfo
+	st.vals[fEventDataset] = litOfflineLog
+	st.set(fEventAction, r.action)
+	st.set(fDuoObject, r.object)
+	st.set(fUserName, r.username)
+	st.parseDescription()
+	d := &st.desc
+	st.set(fHostName, d.hostname)
+	if ua := d.userAgent; ua.present() {
+		st.vals[fUAOriginal] = ua.raw
+		if ua.kind == kindString {
+			f := n.ua.lookup(ua.text(nil))
+			st.vals[fUAName] = f.name
+			st.vals[fUAVersion] = f.version
+			st.vals[fUADeviceName] = f.device
+			st.vals[fUAOSName] = f.osName
+			st.vals[fUAOSVersion] = f.osVersion
+		}
+	}
+}
