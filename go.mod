@@ -2,8 +2,9 @@ module github.com/duo-connector/duo-connector
 
 go 1.26
 
+require github.com/ua-parser/uap-go v0.0.0-20260529044130-17c35e68e58c
+
 require (
 	github.com/hashicorp/golang-lru v1.0.2 // indirect
-	github.com/ua-parser/uap-go v0.0.0-20260529044130-17c35e68e58c // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )

@@ -1,0 +1,66 @@
+// Command duo-connector collects Duo Security logs from the Duo Admin API,
+// normalizes them to ECS and publishes them to Kafka.
+//
+// Exit status: 0 success; 1 the work ran but something failed (a malformed
+// record, a fatal error while running); 2 usage or configuration errors.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run executes one command line and returns the process exit status.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	switch args[0] {
+	case "normalize":
+		return runNormalize(args[1:], stdin, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintf(stdout, "duo-connector %s\n", version)
+		return exitOK
+	case "help", "-h", "-help", "--help":
+		usage(stdout)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "duo-connector: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `duo-connector collects Duo Security logs, normalizes them to ECS and
+publishes them to Kafka.
+
+Usage:
+  duo-connector <command> [flags]
+
+Commands:
+  normalize   normalize NDJSON raw Duo records from files or stdin to ECS JSON
+  version     print the version
+  help        show this help
+
+Run 'duo-connector <command> -h' for a command's flags.
+
+Exit status: 0 success, 1 failure while running (or malformed input records),
+2 usage or configuration error.
+`)
+}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/duo-connector/duo-connector/normalize"
+)
+
+// maxReportedErrors caps the per-line error messages on stderr; the summary
+// still counts every malformed line.
+const maxReportedErrors = 20
+
+func runNormalize(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("normalize", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	mapping := fs.String("mapping", "v1", "mapping revision: v1 or v2")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: duo-connector normalize [--mapping v1|v2] [FILE...]
+
+Reads raw Duo log records, one JSON object per line, from the files (or
+stdin when none, or "-") and writes one ECS JSON document per non-blank
+input line to stdout, in input order. A summary goes to stderr.
+
+Exit status: 0 every line normalized; 1 some line was not a JSON object (its
+document, with error.message, is still written); 2 usage error.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	m, err := normalize.ParseMapping(*mapping)
+	if err != nil {
+		fmt.Fprintf(stderr, "duo-connector normalize: --mapping: %v\n", err)
+		return exitUsage
+	}
+	n, err := normalize.New(normalize.Options{Mapping: m})
+	if err != nil {
+		fmt.Fprintf(stderr, "duo-connector normalize: %v\n", err)
+		return exitUsage
+	}
+
+	// Open every file first, so a typo fails before any output.
+	type input struct {
+		name string
+		r    io.Reader
+	}
+	var inputs []input
+	names := fs.Args()
+	if len(names) == 0 {
+		names = []string{"-"}
+	}
+	for _, name := range names {
+		if name == "-" {
+			inputs = append(inputs, input{"stdin", stdin})
+			continue
+		}
+		f, err := os.Open(name)
+		if err != nil {
+			fmt.Fprintf(stderr, "duo-connector normalize: cannot read input: %v\n", err)
+			return exitUsage
+		}
+		defer f.Close()
+		inputs = append(inputs, input{name, f})
+	}
+
+	out := bufio.NewWriterSize(stdout, 64<<10)
+	var records, malformed int
+	var line, doc []byte
+	for _, in := range inputs {
+		r := bufio.NewReaderSize(in.r, 64<<10)
+		for lineNo := 1; ; lineNo++ {
+			var err error
+			line, err = readLine(r, line[:0])
+			if len(line) > 0 && len(bytes.TrimSpace(line)) > 0 {
+				records++
+				var recErr error
+				doc, recErr = n.Append(doc[:0], line)
+				if recErr != nil {
+					malformed++
+					if malformed <= maxReportedErrors {
+						fmt.Fprintf(stderr, "%s:%d: %v\n", in.name, lineNo, recErr)
+					}
+				}
+				doc = append(doc, '\n')
+				if _, werr := out.Write(doc); werr != nil {
+					fmt.Fprintf(stderr, "duo-connector normalize: write output: %v\n", werr)
+					return exitFailure
+				}
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				out.Flush()
+				fmt.Fprintf(stderr, "duo-connector normalize: read %s: %v\n", in.name, err)
+				return exitUsage
+			}
+		}
+	}
+	if err := out.Flush(); err != nil {
+		fmt.Fprintf(stderr, "duo-connector normalize: write output: %v\n", err)
+		return exitFailure
+	}
+	if malformed > maxReportedErrors {
+		fmt.Fprintf(stderr, "... and %d more malformed lines\n", malformed-maxReportedErrors)
+	}
+	fmt.Fprintf(stderr, "normalized %d records (mapping %s), %d malformed\n", records, m, malformed)
+	if malformed > 0 {
+		return exitFailure
+	}
+	return exitOK
+}
+
+// readLine appends the next line of r, without its "\n" or "\r\n", to buf.
+// It returns io.EOF with the last line when the input ends.
+func readLine(r *bufio.Reader, buf []byte) ([]byte, error) {
+	for {
+		chunk, err := r.ReadSlice('\n')
+		buf = append(buf, chunk...)
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if n := len(buf); n > 0 && buf[n-1] == '\n' {
+			buf = buf[:n-1]
+			if n := len(buf); n > 0 && buf[n-1] == '\r' {
+				buf = buf[:n-1]
+			}
+		}
+		return buf, err
+	}
+}

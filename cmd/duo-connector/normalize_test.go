@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(args, strings.NewReader(stdin), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func messages(t *testing.T, out string) []string {
+	t.Helper()
+	var msgs []string
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var d struct {
+			Message string `json:"message"`
+			Error   *struct {
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &d); err != nil {
+			t.Fatalf("output line is not JSON: %v: %s", err, sc.Text())
+		}
+		msgs = append(msgs, d.Message)
+	}
+	return msgs
+}
+
+func TestNormalizeCLI(t *testing.T) {
+	good := `{"eventtype":"admin_log","action":"user_update","isotimestamp":"2020-01-24T15:09:42+00:00","username":"admin"}`
+	tests := []struct {
+		name     string
+		stdin    string
+		args     []string
+		wantCode int
+		wantMsgs []string
+		stderr   string
+	}{
+		{"one record", good + "\n", nil, 0, []string{good}, "normalized 1 records (mapping v1), 0 malformed"},
+		{"no trailing newline", good, nil, 0, []string{good}, ""},
+		{"blank lines skipped", "\n" + good + "\n   \n\r\n" + good + "\n\n", nil, 0, []string{good, good}, "normalized 2 records"},
+		{"CRLF line ends", good + "\r\n" + good + "\r\n", nil, 0, []string{good, good}, ""},
+		{"malformed lines keep their place", good + "\n{trunc\n[1]\n" + good + "\n", []string{"--mapping", "v2"}, 1,
+			[]string{good, "{trunc", "[1]", good}, "stdin:2: malformed record"},
+		{"empty input", "", nil, 0, nil, "normalized 0 records"},
+		{"unknown mapping", good, []string{"--mapping", "v9"}, 2, nil, `unknown mapping "v9"`},
+		{"unreadable file", good, []string{"/nonexistent/records.ndjson"}, 2, nil, "/nonexistent/records.ndjson"},
+		{"bad flag", good, []string{"--nope"}, 2, nil, "flag provided but not defined"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, code := runCLI(t, tc.stdin, append([]string{"normalize"}, tc.args...)...)
+			if code != tc.wantCode {
+				t.Errorf("exit code %d, want %d; stderr: %s", code, tc.wantCode, errOut)
+			}
+			if got := messages(t, out); fmt.Sprint(got) != fmt.Sprint(tc.wantMsgs) {
+				t.Errorf("messages %q, want %q", got, tc.wantMsgs)
+			}
+			if !strings.Contains(errOut, tc.stderr) {
+				t.Errorf("stderr %q does not contain %q", errOut, tc.stderr)
+			}
+		})
+	}
+}
+
+// TestNormalizeCLIFilesInOrder streams many lines over several files and
+// stdin and checks that one document comes out per line, in input order.
+func TestNormalizeCLIFilesInOrder(t *testing.T) {
+	dir := t.TempDir()
+	var args []string
+	var want []string
+	for f := range 3 {
+		var b strings.Builder
+		for i := range 20000 {
+			line := fmt.Sprintf(`{"eventtype":"telephony_log","context":"authentication","phone":"+1555%07d","type":"sms","n":"%d-%d"}`, i, f, i)
+			if i%997 == 0 {
+				line = fmt.Sprintf(`{"broken %d-%d`, f, i)
+			}
+			b.WriteString(line + "\n")
+			want = append(want, line)
+		}
+		name := filepath.Join(dir, fmt.Sprintf("part%d.ndjson", f))
+		if err := os.WriteFile(name, []byte(b.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, name)
+	}
+	stdinLine := `{"eventtype":"auth_log","from":"stdin"}`
+	args = append(args, "-")
+	want = append(want, stdinLine)
+
+	var out, errb bytes.Buffer
+	code := run(append([]string{"normalize"}, args...), strings.NewReader(stdinLine+"\n"), &out, &errb)
+	if code != exitFailure {
+		t.Fatalf("exit code %d, want %d (some lines are malformed)", code, exitFailure)
+	}
+	got := messages(t, out.String())
+	if len(got) != len(want) {
+		t.Fatalf("%d documents for %d lines", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("document %d carries %q, want %q", i, got[i], want[i])
+		}
+	}
+	if !strings.Contains(errb.String(), "63 malformed") || !strings.Contains(errb.String(), "more malformed lines") {
+		t.Errorf("summary: %s", errb.String())
+	}
+}
+
+func TestVersionAndHelp(t *testing.T) {
+	if out, _, code := runCLI(t, "", "version"); code != 0 || !strings.HasPrefix(out, "duo-connector ") {
+		t.Errorf("version: %q, %d", out, code)
+	}
+	if out, _, code := runCLI(t, "", "help"); code != 0 || !strings.Contains(out, "normalize") {
+		t.Errorf("help: %q, %d", out, code)
+	}
+	if _, errOut, code := runCLI(t, "", "frobnicate"); code != exitUsage || !strings.Contains(errOut, `unknown command "frobnicate"`) {
+		t.Errorf("unknown command: %q, %d", errOut, code)
+	}
+	if _, _, code := runCLI(t, ""); code != exitUsage {
+		t.Errorf("no command: exit %d", code)
+	}
+}
+

@@ -1,0 +1,52 @@
+package normalize
+
+import (
+	"encoding/json"
+	"os"
+	"testing"
+)
+
+// benchRecords are realistic records, one per eventtype: the reference
+// document's samples as Duo sends them.
+var benchRecords = []struct{ name, file string }{
+	{"auth_log", "../testdata/normalize/reference/seed_auth/input.json"},
+	{"admin_log", "../testdata/normalize/reference/seed_admin_user_update/input.json"},
+	{"offline_log", "../testdata/normalize/reference/seed_offline/input.json"},
+	{"telephony_log", "../testdata/normalize/reference/seed_telephony_auth/input.json"},
+}
+
+func BenchmarkNormalize(b *testing.B) {
+	for _, m := range []Mapping{V1, V2} {
+		n := mustNew(b, m)
+		for _, r := range benchRecords {
+			raw, err := os.ReadFile(r.file)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Run(string(m)+"/"+r.name, func(b *testing.B) {
+				var dst []byte
+				b.SetBytes(int64(len(raw)))
+				b.ReportAllocs()
+				for b.Loop() {
+					dst, _ = n.Append(dst[:0], raw)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkJSONValid is the baseline: merely validating the same auth
+// record with the standard library. Normalizing must not be slower.
+func BenchmarkJSONValid(b *testing.B) {
+	raw, err := os.ReadFile(benchRecords[0].file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if !json.Valid(raw) {
+			b.Fatal("invalid")
+		}
+	}
+}

@@ -1,0 +1,130 @@
+package normalize
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"unicode/utf8"
+)
+
+// leafPaths lists the dotted paths of a decoded document's leaves.
+func leafPaths(prefix string, v any, out *[]string) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		*out = append(*out, prefix)
+		return
+	}
+	for k, e := range m {
+		p := k
+		if prefix != "" {
+			p = prefix + "." + k
+		}
+		leafPaths(p, e, out)
+	}
+}
+
+// checkDocument asserts the invariants every output must hold, whatever
+// the input: valid JSON, message = input, only known fields, and
+// error.message exactly when the input is not a JSON object.
+func checkDocument(t *testing.T, input, doc []byte, recErr error) {
+	t.Helper()
+	var d map[string]any
+	if err := json.Unmarshal(doc, &d); err != nil || !utf8.Valid(doc) {
+		t.Fatalf("output is not valid JSON (%v): %q", err, doc)
+	}
+	// Byte for byte; JSON cannot carry invalid UTF-8, so each invalid
+	// byte becomes U+FFFD, as []rune conversion does.
+	wantMsg := string([]rune(string(input)))
+	if d["message"] != wantMsg {
+		t.Fatalf("message = %q, want %q", d["message"], wantMsg)
+	}
+	allowed := map[string]bool{"message": true}
+	for _, f := range FieldNames() {
+		allowed[f] = true
+	}
+	var paths []string
+	leafPaths("", d, &paths)
+	for _, p := range paths {
+		if !allowed[p] {
+			t.Fatalf("unexpected field %q in %s", p, doc)
+		}
+	}
+	var obj map[string]json.RawMessage
+	isObject := utf8.Valid(input) && json.Unmarshal(input, &obj) == nil && obj != nil
+	_, hasErr := d["error"]
+	if isObject == hasErr || isObject == (recErr != nil) {
+		t.Fatalf("input is object: %v, but error field: %v, record error: %v", isObject, hasErr, recErr)
+	}
+}
+
+func FuzzNormalize(f *testing.F) {
+	inputs, _ := filepath.Glob("../testdata/normalize/*/*/input.json")
+	for _, in := range inputs {
+		b, err := os.ReadFile(in)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	for _, s := range scannerSeeds {
+		f.Add([]byte(s))
+	}
+	v1, v2 := mustNew(f, V1), mustNew(f, V2)
+	f.Fuzz(func(t *testing.T, input []byte) {
+		for _, n := range []*Normalizer{v1, v2} {
+			doc, err := n.Normalize(input)
+			checkDocument(t, input, doc, err)
+		}
+	})
+}
+
+// TestConcurrentUse runs one Normalizer from many goroutines; with -race it
+// proves the pooled state and the user-agent cache are safe to share.
+func TestConcurrentUse(t *testing.T) {
+	inputs, _ := filepath.Glob("../testdata/normalize/*/*/input.json")
+	var records [][]byte
+	for _, in := range inputs {
+		records = append(records, must(os.ReadFile(in)))
+	}
+	n := mustNew(t, V2)
+	want := make([][]byte, len(records))
+	for i, r := range records {
+		want[i], _ = n.Normalize(r)
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 50 * len(records) {
+				r := (i + g) % len(records)
+				got, _ := n.Normalize(records[r])
+				if string(got) != string(want[r]) {
+					t.Errorf("concurrent result differs for record %d", r)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestUACacheEvicts checks the user-agent cache keeps at most its size and
+// still answers correctly for evicted strings.
+func TestUACacheEvicts(t *testing.T) {
+	c := newUACache(2)
+	a := "DuoCredProv/4.0.6.413 (Windows NT 6.3.9600; x64; Server)"
+	first := c.lookup([]byte(a))
+	for _, ua := range []string{"curl/8.0.1", "Wget/1.21", "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"} {
+		c.lookup([]byte(ua))
+	}
+	if c.order.Len() != 2 || len(c.items) != 2 {
+		t.Fatalf("cache holds %d/%d entries, want 2", c.order.Len(), len(c.items))
+	}
+	if _, ok := c.items[a]; ok {
+		t.Fatal("least recently used entry was not evicted")
+	}
+	if again := c.lookup([]byte(a)); string(again.osVersion) != string(first.osVersion) || string(again.osVersion) != `"8.1"` {
+		t.Fatalf("re-parse after eviction gave os version %s, first %s", again.osVersion, first.osVersion)
+	}
+}

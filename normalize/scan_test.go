@@ -1,0 +1,82 @@
+package normalize
+
+import (
+	"encoding/json"
+	"testing"
+	"unicode/utf8"
+)
+
+// scanValid reports whether the scanner accepts data as one JSON text.
+func scanValid(data []byte) bool {
+	var s scanner
+	s.reset(data)
+	if _, err := s.value(); err != nil {
+		return false
+	}
+	return s.end() == nil
+}
+
+func TestScannerAgreesWithStdlib(t *testing.T) {
+	for _, in := range scannerSeeds {
+		want := json.Valid([]byte(in)) && utf8.ValidString(in)
+		if got := scanValid([]byte(in)); got != want {
+			t.Errorf("scanValid(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+var scannerSeeds = []string{
+	``, ` `, `{}`, `[]`, `""`, `0`, `-0`, `01`, `-`, `1.`, `1.5e`, `1.5e+3`, `1E-2`, `.5`, `+1`,
+	`true`, `tru`, `nul`, `null `, ` {"a":1} `, `{"a":1,}`, `[1,]`, `[,1]`, `{"a" 1}`, `{a:1}`,
+	`"\u00e9"`, `"\uD83D\uDE00"`, `"\uD800"`, `"\u12"`, `"\x"`, `"a\/b"`, "\"\x01\"", "\"\t\"",
+	"\"\xff\"", "\"\xed\xa0\x80\"", `"é"`, `{"a":[{"b":null}],"c":"d"}`, `[1 2]`, `{"a":1}{}`,
+	"\xef\xbb\xbf{}", `{"":""}`, `[[[[[]]]]]`, `"\u0000"`, `1e400`, `{"a":"b"`, `[`, `"abc`,
+}
+
+// FuzzScanner checks the scanner accepts exactly what encoding/json does,
+// less invalid UTF-8 (which RFC 8259 forbids and encoding/json tolerates).
+func FuzzScanner(f *testing.F) {
+	for _, s := range scannerSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		want := json.Valid(data) && utf8.Valid(data)
+		if got := scanValid(data); got != want {
+			t.Fatalf("scanValid(%q) = %v, encoding/json says %v", data, got, want)
+		}
+	})
+}
+
+func TestUnquote(t *testing.T) {
+	for _, in := range []string{
+		`"plain"`, `"a\"b\\c\/d"`, `"\b\f\n\r\t"`, `"\u00e9\u20ac"`, `"\uD83D\uDE00"`,
+		`"\uD800x"`, `"\uDC00"`, `"\uD800\u0041"`, `"\uD800\uD800\uDC00"`, `"tail\uD83D"`,
+	} {
+		var s scanner
+		s.reset([]byte(in))
+		v, err := s.value()
+		if err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		var want string
+		if err := json.Unmarshal([]byte(in), &want); err != nil {
+			t.Fatal(err)
+		}
+		if got := string(unquote(nil, v)); got != want {
+			t.Errorf("unquote(%s) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestAppendQuoted(t *testing.T) {
+	for _, in := range []string{"", "plain", "quote\" back\\ slash", "ctl\x00\x01\x1f\n\r\t", "é日本😀", "bad\xffutf8\xed\xa0\x80", "\u2028"} {
+		out := appendQuoted(nil, []byte(in))
+		var got string
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatalf("appendQuoted(%q) = %s: not JSON: %v", in, out, err)
+		}
+		if want := string([]rune(in)); got != want { // []rune maps invalid bytes to U+FFFD
+			t.Errorf("appendQuoted(%q) decodes to %q, want %q", in, got, want)
+		}
+	}
+}
