@@ -1,0 +1,47 @@
+package duo
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Budget paces requests: at most one every 1/rate seconds, with no burst.
+// Duo publishes no rate limits for the Admin API and sends no rate-limit
+// headers; staying under ~0.5 request/s per account is what keeps a
+// backlog catch-up free of 429s.
+type Budget struct {
+	interval time.Duration
+
+	mu   sync.Mutex
+	next time.Time
+}
+
+// NewBudget returns a Budget of rate requests per second (≤ 0: unlimited).
+func NewBudget(rate float64) *Budget {
+	if rate <= 0 {
+		return &Budget{}
+	}
+	return &Budget{interval: time.Duration(float64(time.Second) / rate)}
+}
+
+// Wait blocks until the caller may send its request, or ctx is done. A slot
+// reserved by a caller whose context ends is not given back: the budget
+// errs on the side of fewer requests.
+func (b *Budget) Wait(ctx context.Context) error {
+	if b.interval == 0 {
+		return ctx.Err()
+	}
+	b.mu.Lock()
+	now := time.Now()
+	at := b.next
+	if at.Before(now) {
+		at = now
+	}
+	b.next = at.Add(b.interval)
+	b.mu.Unlock()
+	if d := at.Sub(now); d > 0 {
+		return sleepCtx(ctx, d)
+	}
+	return ctx.Err()
+}

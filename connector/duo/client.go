@@ -1,0 +1,350 @@
+// Package duo is the connector's client for the Duo Admin API: signed GET
+// requests through github.com/duosecurity/duo_api_golang, made cancellable,
+// paced by a per-account request budget, retried with our own backoff, and
+// with Duo's error bodies turned into errors that say what to fix.
+package duo
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	duoapi "github.com/duosecurity/duo_api_golang"
+)
+
+// Config configures a Client. Zero values take the defaults noted.
+type Config struct {
+	// APIHost is the Admin API hostname, e.g. api-xxxxxxxx.duosecurity.com,
+	// optionally with :port.
+	APIHost string
+	// IKey and SKey are the Admin API application's integration and secret
+	// keys.
+	IKey string
+	SKey string
+	// CAFile, when set, is a PEM bundle trusted instead of the Duo root CAs
+	// the client library pins (for TLS-intercepting proxies and tests).
+	CAFile string
+	// Proxy is an explicit proxy URL. When empty, HTTPS_PROXY and NO_PROXY
+	// from the environment apply.
+	Proxy string
+	// AccountID, when set, is sent as account_id on every request (MSP child
+	// accounts through an Accounts API application).
+	AccountID string
+	// Timeout bounds one HTTP request (default 60s).
+	Timeout time.Duration
+	// RequestsPerSecond is the request budget shared by every call made
+	// through the Client (default 0.5, one request every 2 s; negative:
+	// unlimited, for tests and benchmarks against a fake).
+	RequestsPerSecond float64
+	// Retry sets the backoff for 429s, 5xx and network errors.
+	Retry RetryConfig
+	// UserAgent prefixes the library's User-Agent.
+	UserAgent string
+	// Logger receives retry and skew messages (default: discard).
+	Logger *slog.Logger
+}
+
+// RetryConfig is the backoff policy for transient failures.
+type RetryConfig struct {
+	// InitialBackoff is the first wait (default 2s); each retry doubles it.
+	InitialBackoff time.Duration
+	// MaxBackoff caps one wait (default 64s).
+	MaxBackoff time.Duration
+	// MaxAttempts is how many times one request is tried before the
+	// transient error is returned (default 8; negative: until cancelled).
+	MaxAttempts int
+}
+
+// Defaults.
+const (
+	DefaultTimeout           = 60 * time.Second
+	DefaultRequestsPerSecond = 0.5
+	DefaultInitialBackoff    = 2 * time.Second
+	DefaultMaxBackoff        = 64 * time.Second
+	DefaultMaxAttempts       = 8
+)
+
+func (c *Config) setDefaults() {
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.RequestsPerSecond == 0 {
+		c.RequestsPerSecond = DefaultRequestsPerSecond
+	}
+	if c.Retry.InitialBackoff == 0 {
+		c.Retry.InitialBackoff = DefaultInitialBackoff
+	}
+	if c.Retry.MaxBackoff == 0 {
+		c.Retry.MaxBackoff = DefaultMaxBackoff
+	}
+	if c.Retry.MaxAttempts == 0 {
+		c.Retry.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports every setting that cannot work, by name.
+func (c Config) Validate() error {
+	var errs []error
+	if c.APIHost == "" {
+		errs = append(errs, errors.New("api_host is empty: set it to the Admin API hostname from the Duo Admin Panel (api-xxxxxxxx.duosecurity.com)"))
+	} else if strings.Contains(c.APIHost, "/") {
+		errs = append(errs, fmt.Errorf("api_host %q must be a bare host[:port], without scheme or path", c.APIHost))
+	}
+	if c.IKey == "" {
+		errs = append(errs, errors.New("ikey is empty: set it to the Admin API application's integration key"))
+	}
+	if c.SKey == "" {
+		errs = append(errs, errors.New("skey is empty: set it (or skey_file) to the Admin API application's secret key"))
+	}
+	if c.Proxy != "" {
+		if u, err := url.Parse(c.Proxy); err != nil || u.Scheme == "" || u.Host == "" {
+			errs = append(errs, fmt.Errorf("proxy %q is not a URL such as http://proxy.example:3128", c.Proxy))
+		}
+	}
+	if c.Retry.MaxBackoff != 0 && c.Retry.InitialBackoff > c.Retry.MaxBackoff {
+		errs = append(errs, errors.New("retry initial backoff must not exceed the max backoff"))
+	}
+	return errors.Join(errs...)
+}
+
+// Client makes signed Admin API calls. It is safe for concurrent use; every
+// call through one Client shares its request budget.
+type Client struct {
+	cfg       Config
+	api       *duoapi.DuoApi
+	transport http.RoundTripper
+	budget    *Budget
+	log       *slog.Logger
+	sleep     func(context.Context, time.Duration) error
+}
+
+// NewClient returns a Client for cfg.
+func NewClient(cfg Config) (*Client, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	var roots *x509.CertPool
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("duo ca_file: %w", err)
+		}
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("duo ca_file %s: no PEM certificates found", cfg.CAFile)
+		}
+	}
+	proxy := http.ProxyFromEnvironment
+	if cfg.Proxy != "" {
+		u, err := url.Parse(cfg.Proxy)
+		if err != nil {
+			return nil, fmt.Errorf("duo proxy: %w", err)
+		}
+		proxy = http.ProxyURL(u)
+	}
+	var transport *http.Transport
+	api := duoapi.NewDuoApi(cfg.IKey, cfg.SKey, cfg.APIHost, cfg.UserAgent,
+		duoapi.SetProxy(proxy),
+		duoapi.SetTransport(func(t *http.Transport) {
+			// Keep the library's pinned roots unless a CA file replaces them.
+			if roots != nil {
+				t.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+			}
+			t.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+			t.TLSHandshakeTimeout = 30 * time.Second
+			t.ResponseHeaderTimeout = cfg.Timeout
+			t.IdleConnTimeout = 90 * time.Second
+			t.MaxIdleConnsPerHost = 4
+			t.ForceAttemptHTTP2 = true
+			transport = t
+		}))
+	return &Client{
+		cfg:       cfg,
+		api:       api,
+		transport: transport,
+		budget:    NewBudget(cfg.RequestsPerSecond),
+		log:       cfg.Logger,
+		sleep:     sleepCtx,
+	}, nil
+}
+
+// Host returns the API host the client talks to.
+func (c *Client) Host() string { return c.cfg.APIHost }
+
+// AccountID returns the MSP child account the client reads, if any.
+func (c *Client) AccountID() string { return c.cfg.AccountID }
+
+// Response is a successful call's result.
+type Response struct {
+	// Body is the envelope's "response" member, as Duo sent it.
+	Body json.RawMessage
+	// ServerDate is Duo's Date header (zero when absent).
+	ServerDate time.Time
+	// Attempts is how many requests the call took.
+	Attempts int
+}
+
+// Get performs a signed GET of path with params, waiting for the request
+// budget, and retrying transient failures. It returns the envelope's
+// "response" member on success, an *APIError for errors Duo reports as
+// permanent, or a *TransientError once the retries are spent.
+func (c *Client) Get(ctx context.Context, path string, params url.Values) (*Response, error) {
+	if params == nil {
+		params = url.Values{}
+	}
+	if c.cfg.AccountID != "" {
+		params.Set("account_id", c.cfg.AccountID)
+	}
+	backoff := c.cfg.Retry.InitialBackoff
+	for attempt := 1; ; attempt++ {
+		if err := c.budget.Wait(ctx); err != nil {
+			return nil, err
+		}
+		resp, err := c.do(ctx, path, params)
+		if err == nil {
+			resp.Attempts = attempt
+			return resp, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var apiErr *APIError
+		if errors.As(err, &apiErr) && !apiErr.Temporary() {
+			return nil, err
+		}
+		if max := c.cfg.Retry.MaxAttempts; max > 0 && attempt >= max {
+			return nil, &TransientError{Attempts: attempt, Err: err}
+		}
+		wait := jitter(backoff)
+		var rl *rateLimitedError
+		if errors.As(err, &rl) && rl.retryAfter > wait {
+			wait = rl.retryAfter
+		}
+		c.log.Warn("duo request failed, retrying", "path", path, "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "error", err)
+		if err := c.sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+		backoff = min(2*backoff, c.cfg.Retry.MaxBackoff)
+	}
+}
+
+// do makes one request.
+func (c *Client) do(ctx context.Context, path string, params url.Values) (*Response, error) {
+	// The library has no context: bind this call's context with a
+	// per-call copy whose transport carries it.
+	api := *c.api
+	api.SetCustomHTTPClient(&http.Client{
+		Transport: &callTransport{ctx: ctx, base: c.transport},
+		Timeout:   c.cfg.Timeout,
+	})
+	// SignedCall sorts the value slices in place; sign a copy.
+	p := make(url.Values, len(params))
+	for k, v := range params {
+		p[k] = append([]string(nil), v...)
+	}
+	httpResp, body, err := api.SignedCall(http.MethodGet, path, p, duoapi.UseTimeout)
+	if err != nil {
+		var rl *rateLimitedError
+		if errors.As(err, &rl) {
+			return nil, rl.apiError(path)
+		}
+		return nil, fmt.Errorf("GET %s: %w", path, unwrapURLError(err))
+	}
+	serverDate, _ := http.ParseTime(httpResp.Header.Get("Date"))
+	if httpResp.StatusCode != http.StatusOK {
+		return nil, newAPIError(path, httpResp.StatusCode, body, serverDate, time.Now())
+	}
+	var env struct {
+		Stat     string          `json:"stat"`
+		Response json.RawMessage `json:"response"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil {
+		// A cut connection or a proxy's error page: worth retrying.
+		return nil, fmt.Errorf("GET %s: undecodable response body (%d bytes): %w", path, len(body), err)
+	}
+	if env.Stat != "OK" {
+		return nil, newAPIError(path, httpResp.StatusCode, body, serverDate, time.Now())
+	}
+	return &Response{Body: env.Response, ServerDate: serverDate}, nil
+}
+
+// unwrapURLError drops net/url's "Get "https://...": " prefix, which
+// repeats the path and host we already name.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// callTransport binds a context to the library's requests and turns 429
+// into an error, so that the library's own blocking 429 loop never runs.
+type callTransport struct {
+	ctx  context.Context
+	base http.RoundTripper
+}
+
+func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req.WithContext(t.ctx))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusTooManyRequests {
+		return resp, nil
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	rl := &rateLimitedError{body: body}
+	if s := resp.Header.Get("Retry-After"); s != "" {
+		if secs, err := strconv.Atoi(s); err == nil && secs > 0 {
+			rl.retryAfter = time.Duration(secs) * time.Second
+		}
+	}
+	return nil, rl
+}
+
+// rateLimitedError is a 429 caught at the transport.
+type rateLimitedError struct {
+	body       []byte
+	retryAfter time.Duration
+}
+
+func (e *rateLimitedError) Error() string { return "429 Too Many Requests" }
+
+func (e *rateLimitedError) apiError(path string) *APIError {
+	return newAPIError(path, http.StatusTooManyRequests, e.body, time.Time{}, time.Time{})
+}
+
+// jitter returns d ± 20%.
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

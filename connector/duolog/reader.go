@@ -1,0 +1,248 @@
+// Package duolog reads the Duo Admin API logs page by page from a resumable
+// cursor, so that across restarts every record is delivered exactly once:
+// none skipped, none repeated, whatever order or burst Duo sends them in.
+//
+// A Reader yields pages of raw records (the bytes Duo sent) together with
+// the cursor to save once the page is safely delivered. Saving that cursor
+// and resuming from it later continues exactly after the page.
+package duolog
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/duo-connector/duo-connector/connector/duo"
+)
+
+// MinLag is Duo's availability delay: records younger than this may still
+// appear, so nothing newer is ever requested or accepted.
+const MinLag = 2 * time.Minute
+
+// Horizon is how far back a request may reach: Duo keeps 180 days and
+// rejects a mintime past that; a day of margin absorbs clock skew and the
+// time a long catch-up takes.
+const Horizon = 179 * 24 * time.Hour
+
+// PageSize is the number of records requested per v2 page (Duo's maximum)
+// and the size of a full v1 page.
+const PageSize = 1000
+
+// Options configure a Reader.
+type Options struct {
+	// Lag is how far behind now reading stops (default and minimum 2m).
+	Lag time.Duration
+	// InitialLookback is where a reader without a cursor starts, back from
+	// now (default 24h, at most Horizon).
+	InitialLookback time.Duration
+	// Until, when set, ends reading at this time (backfills).
+	Until time.Time
+	// TelephonyV1 reads telephony from the legacy v1 endpoint.
+	TelephonyV1 bool
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Logger receives clamping and recovery notices (default: discard).
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.Lag < MinLag {
+		o.Lag = MinLag
+	}
+	if o.InitialLookback <= 0 {
+		o.InitialLookback = 24 * time.Hour
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Page is one batch of records and the cursor that follows them.
+type Page struct {
+	// Records are the new records, as Duo sent them, oldest first where
+	// the log gives an order.
+	Records []json.RawMessage
+	// Cursor is where to resume once Records are delivered.
+	Cursor Cursor
+	// More reports that more records are available now: call Next again
+	// without waiting for the next poll.
+	More bool
+}
+
+// Reader reads one log of one Duo account.
+type Reader struct {
+	client *duo.Client
+	typ    duo.LogType
+	path   string
+	v1     bool
+	opts   Options
+	cur    Cursor
+}
+
+// NewReader returns a Reader of log t resuming at cur, or starting
+// opts.InitialLookback ago when cur is nil.
+func NewReader(client *duo.Client, t duo.LogType, cur *Cursor, opts Options) *Reader {
+	opts.setDefaults()
+	r := &Reader{client: client, typ: t, opts: opts}
+	switch t {
+	case duo.Auth:
+		r.path = duo.PathAuthV2
+	case duo.Admin:
+		r.path, r.v1 = duo.PathAdmin, true
+	case duo.Offline:
+		r.path, r.v1 = duo.PathOffline, true
+	case duo.Telephony:
+		r.path = duo.PathTelephonyV2
+		if opts.TelephonyV1 {
+			r.path, r.v1 = duo.PathTelephonyV1, true
+		}
+	}
+	if cur != nil {
+		r.cur = cur.clone()
+	} else {
+		start := opts.Now().Add(-min(opts.InitialLookback, Horizon))
+		r.cur = StartAt(start, r.v1)
+	}
+	return r
+}
+
+// StartAt returns the cursor of a reader that starts reading at t.
+func StartAt(t time.Time, v1 bool) Cursor {
+	if v1 {
+		return Cursor{MinTime: t.Unix()}
+	}
+	return Cursor{MinTimeMs: t.UnixMilli()}
+}
+
+// Cursor returns the reader's current position.
+func (r *Reader) Cursor() Cursor { return r.cur.clone() }
+
+// LogType returns the log the reader reads.
+func (r *Reader) LogType() duo.LogType { return r.typ }
+
+// Path returns the endpoint the reader reads.
+func (r *Reader) Path() string { return r.path }
+
+// Next reads the next page. On error the reader's position is unchanged,
+// so calling Next again retries the same request.
+func (r *Reader) Next(ctx context.Context) (Page, error) {
+	var p Page
+	var err error
+	if r.v1 {
+		p, err = r.nextV1(ctx)
+	} else {
+		p, err = r.nextV2(ctx)
+	}
+	if err != nil {
+		var apiErr *duo.APIError
+		if errors.As(err, &apiErr) && apiErr.HorizonExceeded() {
+			return Page{}, fmt.Errorf("read %s logs: cursor at %s is past Duo's 180-day horizon (reset it with 'duo-connector checkpoint reset --logs %s'): %w",
+				r.typ, r.cur.Time(r.v1).UTC().Format(time.RFC3339), r.typ, err)
+		}
+		return Page{}, fmt.Errorf("read %s logs: %w", r.typ, err)
+	}
+	r.cur = p.Cursor.clone()
+	return p, nil
+}
+
+// v2Response is the response member of the v2 auth and telephony logs.
+type v2Response struct {
+	AuthLogs []json.RawMessage `json:"authlogs"`
+	Items    []json.RawMessage `json:"items"`
+	Metadata struct {
+		NextOffset json.RawMessage `json:"next_offset"`
+	} `json:"metadata"`
+}
+
+// nextV2 pages through one window [mintime, maxtime], fixed for the whole
+// run, following Duo's next_offset; when the window is exhausted the next
+// window starts at maxtime+1 ms.
+func (r *Reader) nextV2(ctx context.Context) (Page, error) {
+	cur := r.cur.clone()
+	now := r.opts.Now()
+	horizon := now.Add(-Horizon).UnixMilli()
+	if cur.MinTimeMs < horizon {
+		r.opts.Logger.Warn("cursor is older than Duo's horizon; skipping ahead",
+			"log", r.typ, "cursor", time.UnixMilli(cur.MinTimeMs).UTC(), "resume", time.UnixMilli(horizon).UTC())
+		cur.MinTimeMs = horizon
+		if cur.MaxTimeMs != 0 && cur.MaxTimeMs <= horizon {
+			cur.MaxTimeMs, cur.NextOffset = 0, ""
+		}
+	}
+	if cur.MaxTimeMs == 0 {
+		maxMs := now.Add(-r.opts.Lag).UnixMilli()
+		if !r.opts.Until.IsZero() {
+			maxMs = min(maxMs, r.opts.Until.UnixMilli())
+		}
+		if maxMs <= cur.MinTimeMs {
+			return Page{Cursor: cur}, nil
+		}
+		cur.MaxTimeMs, cur.NextOffset = maxMs, ""
+	}
+	params := map[string][]string{
+		"mintime": {fmt.Sprint(cur.MinTimeMs)},
+		"maxtime": {fmt.Sprint(cur.MaxTimeMs)},
+		"limit":   {fmt.Sprint(PageSize)},
+		"sort":    {"ts:asc"},
+	}
+	if cur.NextOffset != "" {
+		params["next_offset"] = []string{cur.NextOffset}
+	}
+	resp, err := r.client.Get(ctx, r.path, params)
+	if err != nil {
+		return Page{}, err
+	}
+	var body v2Response
+	if err := json.Unmarshal(resp.Body, &body); err != nil {
+		return Page{}, fmt.Errorf("decode %s page: %w", r.path, err)
+	}
+	recs := body.AuthLogs
+	if r.typ == duo.Telephony {
+		recs = body.Items
+	}
+	next, err := decodeNextOffset(body.Metadata.NextOffset)
+	if err != nil {
+		return Page{}, fmt.Errorf("decode %s page: %w", r.path, err)
+	}
+	if next != "" && len(recs) == 0 {
+		// A cursor that moves nothing would loop forever.
+		r.opts.Logger.Warn("Duo returned next_offset with an empty page; ending the window", "log", r.typ, "next_offset", next)
+		next = ""
+	}
+	if next != "" {
+		cur.NextOffset = next
+		return Page{Records: recs, Cursor: cur, More: true}, nil
+	}
+	done := Cursor{MinTimeMs: cur.MaxTimeMs + 1}
+	return Page{Records: recs, Cursor: done}, nil
+}
+
+// decodeNextOffset accepts both shapes Duo uses: ["ms","id"] (auth) and
+// "ms,id" (telephony v2), and null. It returns the value to send back.
+func decodeNextOffset(raw json.RawMessage) (string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		return s, nil
+	}
+	var parts []string
+	if err := json.Unmarshal(raw, &parts); err != nil {
+		return "", fmt.Errorf("next_offset %s is neither a string nor a list of strings", raw)
+	}
+	out := ""
+	for i, p := range parts {
+		if i > 0 {
+			out += ","
+		}
+		out += p
+	}
+	return out, nil
+}

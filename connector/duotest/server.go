@@ -1,0 +1,452 @@
+// Package duotest is a fake Duo Admin API, in the style of net/http/httptest,
+// for tests, benchmarks and the local sandbox.
+//
+// It is faithful enough that Duo's own clients work against it: it checks
+// request signatures itself (HMAC-SHA1 and HMAC-SHA512 over the v2 canonical
+// string, and the JSON-era v4/v5 strings), serves the four log endpoints and
+// telephony v1 with Duo's units, inclusive bounds, limit caps, paging cursors
+// and error bodies, hides records younger than Duo's 2-minute delay, returns
+// the earliest ~1000 v1 records without splitting a second, in shuffled
+// order, and can inject faults.
+package duotest
+
+import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"hash"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/duo-connector/duo-connector/connector/duo"
+)
+
+// Default credentials of a new Server.
+const (
+	DefaultIKey = "DIXXXXXXXXXXXXXXXXXX"
+	DefaultSKey = "duotest-secret-key-0123456789abcdefghij"
+)
+
+// Availability is Duo's intentional delay before a record can be read.
+const Availability = 2 * time.Minute
+
+// Horizon is how far back Duo keeps logs.
+const Horizon = 180 * 24 * time.Hour
+
+// Server is a running fake Admin API.
+type Server struct {
+	// URL is the base URL, e.g. https://127.0.0.1:12345.
+	URL string
+	// Host is host:port, what a client is configured with as api_host.
+	Host string
+	// IKey and SKey are the credentials requests must be signed with
+	// (SKey as at start; see RotateSecret).
+	IKey, SKey string
+	// CAFile is a PEM file holding the server's certificate, for clients'
+	// ca_file (empty for a plain-HTTP server).
+	CAFile string
+
+	srv    *httptest.Server
+	tmpDir string
+
+	mu          sync.Mutex
+	skey        string
+	now         func() time.Time
+	delay       time.Duration
+	shuffle     bool
+	rng         *rand.Rand
+	logs        map[logKey]*store
+	faults      []*Fault
+	noReadLog   bool
+	requests    []Request
+	keepReqs    bool
+	pageLimitV1 int
+}
+
+type logKey struct {
+	account string
+	path    string
+}
+
+// Request is one request the server saw.
+type Request struct {
+	Time    time.Time
+	Method  string
+	Path    string
+	Query   url.Values
+	Account string
+	Status  int
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithKeys sets the credentials requests must be signed with.
+func WithKeys(ikey, skey string) Option { return func(s *Server) { s.IKey, s.skey = ikey, skey } }
+
+// WithClock sets the server's clock, which decides which records are old
+// enough to be visible and which mintimes are past the horizon.
+func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
+
+// WithDelay sets the availability delay (default 2 minutes).
+func WithDelay(d time.Duration) Option { return func(s *Server) { s.delay = d } }
+
+// WithoutShuffle serves v1 pages in time order instead of shuffled.
+func WithoutShuffle() Option { return func(s *Server) { s.shuffle = false } }
+
+// WithSeed seeds the v1 page shuffling.
+func WithSeed(seed uint64) Option {
+	return func(s *Server) { s.rng = rand.New(rand.NewPCG(seed, seed^0x5eed)) }
+}
+
+// WithoutRequestLog stops recording requests (for long benchmarks).
+func WithoutRequestLog() Option { return func(s *Server) { s.keepReqs = false } }
+
+// WithV1PageSize sets how many records a v1 page holds before it is
+// completed to the end of its last second (default 1000).
+func WithV1PageSize(n int) Option { return func(s *Server) { s.pageLimitV1 = n } }
+
+// NewServer starts a TLS fake Admin API on a loopback port.
+func NewServer(opts ...Option) (*Server, error) {
+	return newServer(true, opts)
+}
+
+// NewPlainServer starts a plain-HTTP fake, for clients that can be pointed
+// at http:// (Duo's clients cannot).
+func NewPlainServer(opts ...Option) (*Server, error) {
+	return newServer(false, opts)
+}
+
+func newServer(useTLS bool, opts []Option) (*Server, error) {
+	s := &Server{
+		IKey:        DefaultIKey,
+		skey:        DefaultSKey,
+		now:         time.Now,
+		delay:       Availability,
+		shuffle:     true,
+		rng:         rand.New(rand.NewPCG(1, 2)),
+		logs:        map[logKey]*store{},
+		keepReqs:    true,
+		pageLimitV1: 1000,
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	s.SKey = s.skey
+	handler := http.HandlerFunc(s.serveHTTP)
+	if !useTLS {
+		s.srv = httptest.NewServer(handler)
+	} else {
+		s.srv = httptest.NewUnstartedServer(handler)
+		s.srv.EnableHTTP2 = true
+		s.srv.StartTLS()
+		dir, err := os.MkdirTemp("", "duotest-")
+		if err != nil {
+			s.srv.Close()
+			return nil, err
+		}
+		s.tmpDir = dir
+		s.CAFile = filepath.Join(dir, "ca.pem")
+		cert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
+		if err := os.WriteFile(s.CAFile, cert, 0o600); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	s.URL = s.srv.URL
+	s.Host = strings.TrimPrefix(strings.TrimPrefix(s.URL, "https://"), "http://")
+	return s, nil
+}
+
+// Close stops the server and removes its CA file.
+func (s *Server) Close() {
+	s.srv.Close()
+	if s.tmpDir != "" {
+		os.RemoveAll(s.tmpDir)
+	}
+}
+
+// Client returns an http.Client that trusts the server.
+func (s *Server) Client() *http.Client { return s.srv.Client() }
+
+// RotateSecret changes the secret key requests must be signed with, as
+// when an administrator resets it in the Admin Panel.
+func (s *Server) RotateSecret(skey string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.skey = skey
+}
+
+// SetReadLogPermission grants or revokes "Grant read log": without it,
+// every log endpoint answers 403 40301.
+func (s *Server) SetReadLogPermission(granted bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.noReadLog = !granted
+}
+
+// Requests returns the requests seen so far.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+// ResetRequests forgets the requests seen so far.
+func (s *Server) ResetRequests() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = nil
+}
+
+// Fault is an injected failure. The next Count requests to Path (any log
+// endpoint when empty) get it instead of their normal answer.
+type Fault struct {
+	Path string
+	// Count is how many requests get the fault (default 1).
+	Count int
+	// Status, when set, is answered with Duo's error body for that status
+	// (429 → 42901, 500 → 50001, ...).
+	Status int
+	// RetryAfter, with Status 429, adds a Retry-After header (seconds).
+	RetryAfter int
+	// Delay holds the response this long first (a slow Duo).
+	Delay time.Duration
+	// Truncate sends a 200 whose JSON body is cut in half.
+	Truncate bool
+}
+
+// Inject queues faults; each is used for its Count requests, in order.
+func (s *Server) Inject(faults ...Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range faults {
+		if f.Count == 0 {
+			f.Count = 1
+		}
+		s.faults = append(s.faults, &f)
+	}
+}
+
+// PendingFaults returns how many injected fault uses remain.
+func (s *Server) PendingFaults() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, f := range s.faults {
+		n += f.Count
+	}
+	return n
+}
+
+// takeFault returns the first queued fault matching path.
+func (s *Server) takeFault(path string) *Fault {
+	for i, f := range s.faults {
+		if f.Path != "" && f.Path != path {
+			continue
+		}
+		f.Count--
+		if f.Count <= 0 {
+			s.faults = append(s.faults[:i:i], s.faults[i+1:]...)
+		}
+		c := *f
+		return &c
+	}
+	return nil
+}
+
+var logPaths = map[string]bool{
+	duo.PathAuthV2: true, duo.PathTelephonyV2: true, duo.PathTelephonyV1: true,
+	duo.PathAdmin: true, duo.PathOffline: true,
+}
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	status := s.serve(w, r)
+	if s.keepReqs {
+		s.mu.Lock()
+		s.requests = append(s.requests, Request{
+			Time: time.Now(), Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(),
+			Account: r.URL.Query().Get("account_id"), Status: status,
+		})
+		s.mu.Unlock()
+	}
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) int {
+	w.Header().Set("Content-Type", "application/json")
+	if !logPaths[r.URL.Path] {
+		return fail(w, http.StatusNotFound, 40401, "Resource not found", "")
+	}
+	if r.Method != http.MethodGet {
+		return fail(w, http.StatusMethodNotAllowed, 40501, "Method not allowed", "")
+	}
+	s.mu.Lock()
+	skey, noReadLog := s.skey, s.noReadLog
+	fault := s.takeFault(r.URL.Path)
+	s.mu.Unlock()
+	if status, code, msg := s.authenticate(r, skey); status != 0 {
+		return fail(w, status, code, msg, "")
+	}
+	if fault != nil {
+		if fault.Delay > 0 {
+			select {
+			case <-time.After(fault.Delay):
+			case <-r.Context().Done():
+				return 0
+			}
+		}
+		if fault.Status != 0 {
+			if fault.RetryAfter > 0 {
+				w.Header().Set("Retry-After", fmt.Sprint(fault.RetryAfter))
+			}
+			return fail(w, fault.Status, fault.Status*100+1, http.StatusText(fault.Status), "")
+		}
+	}
+	if noReadLog {
+		return fail(w, http.StatusForbidden, 40301, "Access forbidden", "")
+	}
+	var body []byte
+	var status int
+	switch r.URL.Path {
+	case duo.PathAuthV2, duo.PathTelephonyV2:
+		body, status = s.serveV2(r)
+	default:
+		body, status = s.serveV1(r)
+	}
+	if fault != nil && fault.Truncate && status == http.StatusOK {
+		body = body[:len(body)/2]
+	}
+	w.WriteHeader(status)
+	w.Write(body)
+	return status
+}
+
+// fail writes Duo's error envelope.
+func fail(w http.ResponseWriter, status, code int, msg, detail string) int {
+	w.WriteHeader(status)
+	io.WriteString(w, failBody(code, msg, detail))
+	return status
+}
+
+func failBody(code int, msg, detail string) string {
+	b := fmt.Sprintf(`{"stat":"FAIL","code":%d,"message":%q`, code, msg)
+	if detail != "" {
+		b += fmt.Sprintf(`,"message_detail":%q`, detail)
+	}
+	return b + "}"
+}
+
+// authenticate checks the Authorization and Date headers as Duo does. It
+// returns a zero status when the request is signed correctly.
+func (s *Server) authenticate(r *http.Request, skey string) (status, code int, msg string) {
+	user, sig, ok := basicAuth(r.Header.Get("Authorization"))
+	if !ok {
+		return http.StatusUnauthorized, 40101, "Missing request credentials"
+	}
+	if user != s.IKey {
+		return http.StatusUnauthorized, 40102, "Invalid integration key in request credentials"
+	}
+	date := r.Header.Get("Date")
+	if date == "" {
+		date = r.Header.Get("X-Duo-Date")
+	}
+	if _, err := parseDate(date); err != nil {
+		return http.StatusUnauthorized, 40104, "Missing request timestamp"
+	}
+	if !signatureValid(r, date, sig, skey) {
+		return http.StatusUnauthorized, 40103, "Invalid signature in request credentials"
+	}
+	return 0, 0, ""
+}
+
+func parseDate(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC1123Z, time.RFC1123, "Mon, 02 Jan 2006 15:04:05 -0700"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("unparsable date %q", s)
+}
+
+func basicAuth(h string) (user, pass string, ok bool) {
+	const prefix = "Basic "
+	if !strings.HasPrefix(h, prefix) {
+		return "", "", false
+	}
+	raw, err := base64.StdEncoding.DecodeString(h[len(prefix):])
+	if err != nil {
+		return "", "", false
+	}
+	return strings.Cut(string(raw), ":")
+}
+
+// signatureValid recomputes the signature from the request itself, for
+// every canonical form Duo's clients use, independently of any client
+// library: v2 (date, method, host, path, params) with HMAC-SHA1 or
+// HMAC-SHA512; v4 (v2 plus the body's SHA-512) and v5 (v4 plus the
+// additional headers' SHA-512), with HMAC-SHA512.
+func signatureValid(r *http.Request, date, sig, skey string) bool {
+	params := r.URL.Query()
+	var body string
+	if r.Body != nil && r.Method != http.MethodGet {
+		b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		body = string(b)
+		if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+			params, _ = url.ParseQuery(body)
+		}
+	}
+	base := strings.Join([]string{
+		date, strings.ToUpper(r.Method), strings.ToLower(r.Host), r.URL.Path, canonParams(params),
+	}, "\n")
+	empty := sha512hex("")
+	candidates := []struct {
+		canon string
+		mac   func() hash.Hash
+	}{
+		{base, sha1.New},
+		{base, sha512.New},
+		{base + "\n" + sha512hex(body), sha512.New},
+		{base + "\n" + sha512hex(body) + "\n" + empty, sha512.New},
+	}
+	got, err := hex.DecodeString(sig)
+	if err != nil {
+		return false
+	}
+	for _, c := range candidates {
+		m := hmac.New(c.mac, []byte(skey))
+		m.Write([]byte(c.canon))
+		if hmac.Equal(m.Sum(nil), got) {
+			return true
+		}
+	}
+	return false
+}
+
+// canonParams is Duo's parameter canonicalization: keys and each key's
+// values sorted, RFC 3986 percent-encoding (space as %20).
+func canonParams(params url.Values) string {
+	sorted := make(url.Values, len(params))
+	for k, v := range params {
+		vs := append([]string(nil), v...)
+		sortStrings(vs)
+		sorted[k] = vs
+	}
+	return strings.ReplaceAll(sorted.Encode(), "+", "%20")
+}
+
+func sha512hex(s string) string {
+	h := sha512.Sum512([]byte(s))
+	return hex.EncodeToString(h[:])
+}
