@@ -134,4 +134,3 @@ func TestVersionAndHelp(t *testing.T) {
 		t.Errorf("no command: exit %d", code)
 	}
 }
-

@@ -83,7 +83,9 @@ func (g *Generator) key(prefix string) string {
 	return string(b)
 }
 
-func (g *Generator) phone() string { return fmt.Sprintf("+1%03d555%04d", 200+g.rng.IntN(700), g.rng.IntN(10000)) }
+func (g *Generator) phone() string {
+	return fmt.Sprintf("+1%03d555%04d", 200+g.rng.IntN(700), g.rng.IntN(10000))
+}
 
 func (g *Generator) ip() string {
 	return fmt.Sprintf("%d.%d.%d.%d", 11+g.rng.IntN(200), g.rng.IntN(256), g.rng.IntN(256), 1+g.rng.IntN(254))
