@@ -198,15 +198,7 @@ func (r *Reader) nextV2(ctx context.Context) (Page, error) {
 	if err != nil {
 		return Page{}, err
 	}
-	var body v2Response
-	if err := json.Unmarshal(resp.Body, &body); err != nil {
-		return Page{}, fmt.Errorf("decode %s page: %w", r.path, err)
-	}
-	recs := body.AuthLogs
-	if r.typ == duo.Telephony {
-		recs = body.Items
-	}
-	next, err := decodeNextOffset(body.Metadata.NextOffset)
+	recs, next, err := decodeV2Page(resp.Body, r.typ == duo.Telephony)
 	if err != nil {
 		return Page{}, fmt.Errorf("decode %s page: %w", r.path, err)
 	}
@@ -221,6 +213,21 @@ func (r *Reader) nextV2(ctx context.Context) (Page, error) {
 	}
 	done := Cursor{MinTimeMs: cur.MaxTimeMs + 1}
 	return Page{Records: recs, Cursor: done}, nil
+}
+
+// decodeV2Page splits a v2 response member into its records (authlogs, or
+// items for telephony) and the next_offset to send back ("" at the end).
+func decodeV2Page(body []byte, telephony bool) ([]json.RawMessage, string, error) {
+	var page v2Response
+	if err := json.Unmarshal(body, &page); err != nil {
+		return nil, "", err
+	}
+	recs := page.AuthLogs
+	if telephony {
+		recs = page.Items
+	}
+	next, err := decodeNextOffset(page.Metadata.NextOffset)
+	return recs, next, err
 }
 
 // decodeNextOffset accepts both shapes Duo uses: ["ms","id"] (auth) and

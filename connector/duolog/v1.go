@@ -39,8 +39,8 @@ func (r *Reader) nextV1(ctx context.Context) (Page, error) {
 	if err != nil {
 		return Page{}, err
 	}
-	var raws []json.RawMessage
-	if err := json.Unmarshal(resp.Body, &raws); err != nil {
+	raws, err := decodeV1Page(resp.Body)
+	if err != nil {
 		return Page{}, fmt.Errorf("decode %s page: %w", r.path, err)
 	}
 
@@ -106,6 +106,15 @@ func (r *Reader) nextV1(ctx context.Context) (Page, error) {
 	page.Cursor = next
 	page.More = len(raws) >= PageSize && !pending
 	return page, nil
+}
+
+// decodeV1Page splits a v1 response member, a bare array, into records.
+func decodeV1Page(body []byte) ([]json.RawMessage, error) {
+	var raws []json.RawMessage
+	if err := json.Unmarshal(body, &raws); err != nil {
+		return nil, err
+	}
+	return raws, nil
 }
 
 // recordSecond returns a v1 record's "timestamp" (Unix seconds).

@@ -14,6 +14,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"crypto/sha512"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
@@ -21,6 +22,7 @@ import (
 	"hash"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -149,8 +151,13 @@ func newServer(useTLS bool, opts []Option) (*Server, error) {
 	if !useTLS {
 		s.srv = httptest.NewServer(handler)
 	} else {
+		cert, err := selfSignedCert()
+		if err != nil {
+			return nil, err
+		}
 		s.srv = httptest.NewUnstartedServer(handler)
 		s.srv.EnableHTTP2 = true
+		s.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 		s.srv.StartTLS()
 		dir, err := os.MkdirTemp("", "duotest-")
 		if err != nil {
@@ -159,8 +166,8 @@ func newServer(useTLS bool, opts []Option) (*Server, error) {
 		}
 		s.tmpDir = dir
 		s.CAFile = filepath.Join(dir, "ca.pem")
-		cert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
-		if err := os.WriteFile(s.CAFile, cert, 0o600); err != nil {
+		certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
+		if err := os.WriteFile(s.CAFile, certPEM, 0o600); err != nil {
 			s.Close()
 			return nil, err
 		}
@@ -407,28 +414,36 @@ func signatureValid(r *http.Request, date, sig, skey string) bool {
 			params, _ = url.ParseQuery(body)
 		}
 	}
-	base := strings.Join([]string{
-		date, strings.ToUpper(r.Method), strings.ToLower(r.Host), r.URL.Path, canonParams(params),
-	}, "\n")
-	empty := sha512hex("")
-	candidates := []struct {
-		canon string
-		mac   func() hash.Hash
-	}{
-		{base, sha1.New},
-		{base, sha512.New},
-		{base + "\n" + sha512hex(body), sha512.New},
-		{base + "\n" + sha512hex(body) + "\n" + empty, sha512.New},
-	}
 	got, err := hex.DecodeString(sig)
 	if err != nil {
 		return false
 	}
-	for _, c := range candidates {
-		m := hmac.New(c.mac, []byte(skey))
-		m.Write([]byte(c.canon))
-		if hmac.Equal(m.Sum(nil), got) {
-			return true
+	// Clients sign the host as they were configured with it: Go's with
+	// the port (part of api_host), Python's without (port is separate).
+	hosts := []string{r.Host}
+	if h, _, err := net.SplitHostPort(r.Host); err == nil {
+		hosts = append(hosts, h)
+	}
+	bodyHash, empty := sha512hex(body), sha512hex("")
+	for _, host := range hosts {
+		base := strings.Join([]string{
+			date, strings.ToUpper(r.Method), strings.ToLower(host), r.URL.Path, canonParams(params),
+		}, "\n")
+		candidates := []struct {
+			canon string
+			mac   func() hash.Hash
+		}{
+			{base, sha1.New},
+			{base, sha512.New},
+			{base + "\n" + bodyHash, sha512.New},
+			{base + "\n" + bodyHash + "\n" + empty, sha512.New},
+		}
+		for _, c := range candidates {
+			m := hmac.New(c.mac, []byte(skey))
+			m.Write([]byte(c.canon))
+			if hmac.Equal(m.Sum(nil), got) {
+				return true
+			}
 		}
 	}
 	return false
