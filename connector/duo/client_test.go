@@ -272,4 +272,3 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
-
