@@ -4,6 +4,15 @@ import "unicode/utf8"
 
 const hexDigits = "0123456789abcdef"
 
+// strSafe marks bytes that may appear unescaped in a JSON string with no
+// further checking: printable ASCII other than '"' and '\\'.
+var strSafe = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendQuoted appends s to dst as a JSON string. Quotes, backslashes and
 // control characters are escaped; everything else, non-ASCII included, is
 // copied as it is. Invalid UTF-8 becomes U+FFFD, as in encoding/json: a

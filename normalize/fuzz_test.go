@@ -68,7 +68,10 @@ func FuzzNormalize(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	for _, s := range scannerSeeds {
+	for _, s := range []string{
+		``, `[]`, `"x"`, `1`, `null`, `{"a":1,}`, `{"eventtype":"auth_log"`, "\"\xff\"", "{\"a\":\"\x01\"}",
+		`{"eventtype":"admin_log","description":"{\"ip_address\":\"\u00e9\"}"}`, `{"access_device":[]}`, `{"user":"x"}`,
+	} {
 		f.Add([]byte(s))
 	}
 	v1, v2 := mustNew(f, V1), mustNew(f, V2)

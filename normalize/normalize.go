@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/duo-connector/duo-connector/normalize/jsonscan"
 )
 
 // Mapping is a revision of the Duo → ECS mapping.
@@ -128,25 +130,25 @@ var (
 
 // record holds the source values the mappings read, as scanned.
 type record struct {
-	eventtype, host, isotimestamp, result, email               value
-	action, username, object, description, context, typ, phone value
+	eventtype, host, isotimestamp, result, email               jsonscan.Value
+	action, username, object, description, context, typ, phone jsonscan.Value
 
 	// access_device
-	browser, browserVersion, ip, hostname, os, osVersion value
-	city, country, state                                 value
+	browser, browserVersion, ip, hostname, os, osVersion jsonscan.Value
+	city, country, state                                 jsonscan.Value
 
 	// user
-	userKey, userName, userGroups value
+	userKey, userName, userGroups jsonscan.Value
 }
 
 // description holds the keys read from an admin or offline description.
 type description struct {
-	ipAddress, errorText, email, device, userAgent, hostname value
+	ipAddress, errorText, email, device, userAgent, hostname jsonscan.Value
 }
 
 // state is the per-call scratch space, pooled.
 type state struct {
-	sc   scanner
+	sc   jsonscan.Scanner
 	rec  record
 	desc description
 	vals [numFields][]byte
@@ -163,25 +165,25 @@ func (st *state) reset() {
 // parse scans raw as one JSON object, keeping the members the mappings read.
 func (st *state) parse(raw []byte) error {
 	s := &st.sc
-	s.reset(raw)
+	s.Reset(raw)
 	r := &st.rec
-	switch s.peek() {
+	switch s.Peek() {
 	case '{':
 	case 0:
 		return errors.New("empty record")
 	default:
-		v, err := s.value()
+		v, err := s.Value()
 		if err == nil {
-			err = s.end()
+			err = s.End()
 		}
 		if err != nil {
 			return err
 		}
-		return fmt.Errorf("record is a JSON %s, not an object", kindNames[v.kind])
+		return fmt.Errorf("record is a JSON %s, not an object", v.Kind)
 	}
-	err := s.members(func(key []byte, esc bool) error {
-		var dst *value
-		switch string(keyName(key, esc)) {
+	err := s.Members(func(key []byte, esc bool) error {
+		var dst *jsonscan.Value
+		switch string(jsonscan.Key(key, esc)) {
 		case "eventtype":
 			dst = &r.eventtype
 		case "host":
@@ -211,7 +213,7 @@ func (st *state) parse(raw []byte) error {
 		case "user":
 			return st.parseUser()
 		}
-		v, err := s.value()
+		v, err := s.Value()
 		if dst != nil {
 			*dst = v
 		}
@@ -220,7 +222,7 @@ func (st *state) parse(raw []byte) error {
 	if err != nil {
 		return err
 	}
-	return s.end()
+	return s.End()
 }
 
 // parseAccessDevice reads access_device; a later duplicate key replaces
@@ -228,14 +230,14 @@ func (st *state) parse(raw []byte) error {
 func (st *state) parseAccessDevice() error {
 	s := &st.sc
 	r := &st.rec
-	r.browser, r.browserVersion, r.ip, r.hostname, r.os, r.osVersion = value{}, value{}, value{}, value{}, value{}, value{}
-	r.city, r.country, r.state = value{}, value{}, value{}
-	if s.peek() != '{' {
-		return s.into(nil)
+	r.browser, r.browserVersion, r.ip, r.hostname, r.os, r.osVersion = jsonscan.Value{}, jsonscan.Value{}, jsonscan.Value{}, jsonscan.Value{}, jsonscan.Value{}, jsonscan.Value{}
+	r.city, r.country, r.state = jsonscan.Value{}, jsonscan.Value{}, jsonscan.Value{}
+	if s.Peek() != '{' {
+		return s.Into(nil)
 	}
-	return s.members(func(key []byte, esc bool) error {
-		var dst *value
-		switch string(keyName(key, esc)) {
+	return s.Members(func(key []byte, esc bool) error {
+		var dst *jsonscan.Value
+		switch string(jsonscan.Key(key, esc)) {
 		case "browser":
 			dst = &r.browser
 		case "browser_version":
@@ -249,11 +251,11 @@ func (st *state) parseAccessDevice() error {
 		case "os_version":
 			dst = &r.osVersion
 		case "location":
-			r.city, r.country, r.state = value{}, value{}, value{}
-			if s.peek() == '{' {
-				return s.members(func(key []byte, esc bool) error {
-					var dst *value
-					switch string(keyName(key, esc)) {
+			r.city, r.country, r.state = jsonscan.Value{}, jsonscan.Value{}, jsonscan.Value{}
+			if s.Peek() == '{' {
+				return s.Members(func(key []byte, esc bool) error {
+					var dst *jsonscan.Value
+					switch string(jsonscan.Key(key, esc)) {
 					case "city":
 						dst = &r.city
 					case "country":
@@ -261,24 +263,24 @@ func (st *state) parseAccessDevice() error {
 					case "state":
 						dst = &r.state
 					}
-					return s.into(dst)
+					return s.Into(dst)
 				})
 			}
 		}
-		return s.into(dst)
+		return s.Into(dst)
 	})
 }
 
 func (st *state) parseUser() error {
 	s := &st.sc
 	r := &st.rec
-	r.userKey, r.userName, r.userGroups = value{}, value{}, value{}
-	if s.peek() != '{' {
-		return s.into(nil)
+	r.userKey, r.userName, r.userGroups = jsonscan.Value{}, jsonscan.Value{}, jsonscan.Value{}
+	if s.Peek() != '{' {
+		return s.Into(nil)
 	}
-	return s.members(func(key []byte, esc bool) error {
-		var dst *value
-		switch string(keyName(key, esc)) {
+	return s.Members(func(key []byte, esc bool) error {
+		var dst *jsonscan.Value
+		switch string(jsonscan.Key(key, esc)) {
 		case "key":
 			dst = &r.userKey
 		case "name":
@@ -286,47 +288,29 @@ func (st *state) parseUser() error {
 		case "groups":
 			dst = &r.userGroups
 		}
-		return s.into(dst)
+		return s.Into(dst)
 	})
-}
-
-// into scans a value, storing it in dst when dst is not nil.
-func (s *scanner) into(dst *value) error {
-	v, err := s.value()
-	if dst != nil {
-		*dst = v
-	}
-	return err
-}
-
-// keyName returns an object key's decoded text. Duo's keys never carry
-// escapes, so the decoding copy is almost never made.
-func keyName(key []byte, esc bool) []byte {
-	if !esc {
-		return key
-	}
-	return unquote(nil, value{raw: append(append([]byte{'"'}, key...), '"'), kind: kindString, esc: true})
 }
 
 // parseDescription decodes the description string and reads its keys. A
 // description that is not a JSON object has no keys.
 func (st *state) parseDescription() {
 	v := st.rec.description
-	if v.kind != kindString || !v.present() {
+	if v.Kind != jsonscan.String || !v.Present() {
 		return
 	}
 	start := len(st.buf)
-	st.buf = unquote(st.buf, v)
+	st.buf = jsonscan.Unquote(st.buf, v)
 	text := st.buf[start:]
-	var s scanner
-	s.reset(text)
-	if s.peek() != '{' {
+	var s jsonscan.Scanner
+	s.Reset(text)
+	if s.Peek() != '{' {
 		return
 	}
 	var d description
-	err := s.members(func(key []byte, esc bool) error {
-		var dst *value
-		switch string(keyName(key, esc)) {
+	err := s.Members(func(key []byte, esc bool) error {
+		var dst *jsonscan.Value
+		switch string(jsonscan.Key(key, esc)) {
 		case "ip_address":
 			dst = &d.ipAddress
 		case "error":
@@ -340,36 +324,36 @@ func (st *state) parseDescription() {
 		case "hostname":
 			dst = &d.hostname
 		}
-		return s.into(dst)
+		return s.Into(dst)
 	})
-	if err == nil && s.end() == nil {
+	if err == nil && s.End() == nil {
 		st.desc = d
 	}
 }
 
 // set stores v as field f when the rules count it as present.
-func (st *state) set(f field, v value) {
-	if v.present() {
-		st.vals[f] = v.raw
+func (st *state) set(f field, v jsonscan.Value) {
+	if v.Present() {
+		st.vals[f] = v.Raw
 	}
 }
 
 // apply runs the mapping's rules on the parsed record.
 func (n *Normalizer) apply(st *state) {
 	r := &st.rec
-	if r.isotimestamp.kind == kindString {
+	if r.isotimestamp.Kind == jsonscan.String {
 		start := len(st.buf)
 		st.buf = append(st.buf, '"')
 		var scratch [40]byte
-		if b, ok := appendTimestamp(st.buf, r.isotimestamp.text(scratch[:0])); ok {
+		if b, ok := appendTimestamp(st.buf, r.isotimestamp.Text(scratch[:0])); ok {
 			st.buf = append(b, '"')
 			st.vals[fTimestamp] = st.buf[start:]
 		} else {
 			st.buf = st.buf[:start]
 		}
 	}
-	if n.v2 && r.result.kind != kindNone && r.result.kind != kindNull {
-		if equals(r.result, "success") {
+	if n.v2 && r.result.Kind != jsonscan.None && r.result.Kind != jsonscan.Null {
+		if jsonscan.Equal(r.result, "success") {
 			st.vals[fEventOutcome] = litSuccess
 		} else {
 			st.vals[fEventOutcome] = litFailure
@@ -377,13 +361,13 @@ func (n *Normalizer) apply(st *state) {
 	}
 
 	switch {
-	case equals(r.eventtype, "auth_log"):
+	case jsonscan.Equal(r.eventtype, "auth_log"):
 		n.applyAuth(st)
-	case equals(r.eventtype, "admin_log"):
+	case jsonscan.Equal(r.eventtype, "admin_log"):
 		n.applyAdmin(st)
-	case equals(r.eventtype, "offline_log"):
+	case jsonscan.Equal(r.eventtype, "offline_log"):
 		n.applyOffline(st)
-	case equals(r.eventtype, "telephony_log"):
+	case jsonscan.Equal(r.eventtype, "telephony_log"):
 		st.vals[fEventCategory] = litAuthentication
 		st.vals[fEventType] = litInfo
 		st.vals[fEventDataset] = litTelephonyLog
@@ -449,11 +433,11 @@ func (n *Normalizer) applyAdmin(st *state) {
 		return
 	}
 	switch {
-	case equals(r.action, "admin_login"):
+	case jsonscan.Equal(r.action, "admin_login"):
 		st.vals[fEventCategory] = litAuthentication
 		st.vals[fEventType] = litStart
 		st.vals[fEventOutcome] = litSuccess
-	case equals(r.action, "admin_login_error"):
+	case jsonscan.Equal(r.action, "admin_login_error"):
 		st.vals[fEventCategory] = litAuthentication
 		st.vals[fEventType] = litStart
 		st.vals[fEventOutcome] = litFailure
@@ -478,10 +462,10 @@ func (n *Normalizer) applyOffline(st *state) {
 	st.parseDescription()
 	d := &st.desc
 	st.set(fHostName, d.hostname)
-	if ua := d.userAgent; ua.present() {
-		st.vals[fUAOriginal] = ua.raw
-		if ua.kind == kindString {
-			f := n.ua.lookup(ua.text(nil))
+	if ua := d.userAgent; ua.Present() {
+		st.vals[fUAOriginal] = ua.Raw
+		if ua.Kind == jsonscan.String {
+			f := n.ua.lookup(ua.Text(nil))
 			st.vals[fUAName] = f.name
 			st.vals[fUAVersion] = f.version
 			st.vals[fUADeviceName] = f.device

@@ -1,4 +1,4 @@
-package normalize
+package jsonscan
 
 import (
 	"encoding/json"
@@ -8,12 +8,12 @@ import (
 
 // scanValid reports whether the scanner accepts data as one JSON text.
 func scanValid(data []byte) bool {
-	var s scanner
-	s.reset(data)
-	if _, err := s.value(); err != nil {
+	var s Scanner
+	s.Reset(data)
+	if _, err := s.Value(); err != nil {
 		return false
 	}
-	return s.end() == nil
+	return s.End() == nil
 }
 
 func TestScannerAgreesWithStdlib(t *testing.T) {
@@ -52,9 +52,9 @@ func TestUnquote(t *testing.T) {
 		`"plain"`, `"a\"b\\c\/d"`, `"\b\f\n\r\t"`, `"\u00e9\u20ac"`, `"\uD83D\uDE00"`,
 		`"\uD800x"`, `"\uDC00"`, `"\uD800\u0041"`, `"\uD800\uD800\uDC00"`, `"tail\uD83D"`,
 	} {
-		var s scanner
-		s.reset([]byte(in))
-		v, err := s.value()
+		var s Scanner
+		s.Reset([]byte(in))
+		v, err := s.Value()
 		if err != nil {
 			t.Fatalf("%s: %v", in, err)
 		}
@@ -62,21 +62,8 @@ func TestUnquote(t *testing.T) {
 		if err := json.Unmarshal([]byte(in), &want); err != nil {
 			t.Fatal(err)
 		}
-		if got := string(unquote(nil, v)); got != want {
-			t.Errorf("unquote(%s) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func TestAppendQuoted(t *testing.T) {
-	for _, in := range []string{"", "plain", "quote\" back\\ slash", "ctl\x00\x01\x1f\n\r\t", "é日本😀", "bad\xffutf8\xed\xa0\x80", "\u2028"} {
-		out := appendQuoted(nil, []byte(in))
-		var got string
-		if err := json.Unmarshal(out, &got); err != nil {
-			t.Fatalf("appendQuoted(%q) = %s: not JSON: %v", in, out, err)
-		}
-		if want := string([]rune(in)); got != want { // []rune maps invalid bytes to U+FFFD
-			t.Errorf("appendQuoted(%q) decodes to %q, want %q", in, got, want)
+		if got := string(Unquote(nil, v)); got != want {
+			t.Errorf("Unquote(%s) = %q, want %q", in, got, want)
 		}
 	}
 }
