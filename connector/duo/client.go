@@ -23,6 +23,8 @@ import (
 	"time"
 
 	duoapi "github.com/duosecurity/duo_api_golang"
+
+	"github.com/duo-connector/duo-connector/normalize/jsonscan"
 )
 
 // Config configures a Client. Zero values take the defaults noted.
@@ -271,18 +273,45 @@ func (c *Client) do(ctx context.Context, path string, params url.Values) (*Respo
 	if httpResp.StatusCode != http.StatusOK {
 		return nil, newAPIError(path, httpResp.StatusCode, body, serverDate, time.Now())
 	}
-	var env struct {
-		Stat     string          `json:"stat"`
-		Response json.RawMessage `json:"response"`
-	}
-	if err := json.Unmarshal(body, &env); err != nil {
+	stat, response, err := decodeEnvelope(body)
+	if err != nil {
 		// A cut connection or a proxy's error page: worth retrying.
 		return nil, fmt.Errorf("GET %s: undecodable response body (%d bytes): %w", path, len(body), err)
 	}
-	if env.Stat != "OK" {
+	if stat != "OK" {
 		return nil, newAPIError(path, httpResp.StatusCode, body, serverDate, time.Now())
 	}
-	return &Response{Body: env.Response, ServerDate: serverDate}, nil
+	return &Response{Body: response, ServerDate: serverDate}, nil
+}
+
+// decodeEnvelope validates a response body in one pass and returns its
+// stat and its response member (a slice of body, not a copy).
+func decodeEnvelope(body []byte) (stat string, response json.RawMessage, err error) {
+	var s jsonscan.Scanner
+	s.Reset(body)
+	if s.Peek() != '{' {
+		return "", nil, errors.New("not a JSON object")
+	}
+	var st, resp jsonscan.Value
+	err = s.Members(func(key []byte, esc bool) error {
+		switch string(jsonscan.Key(key, esc)) {
+		case "stat":
+			return s.Into(&st)
+		case "response":
+			return s.Into(&resp)
+		}
+		return s.Into(nil)
+	})
+	if err == nil {
+		err = s.End()
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	if st.Kind == jsonscan.String {
+		stat = string(st.Text(nil))
+	}
+	return stat, resp.Raw, nil
 }
 
 // unwrapURLError drops net/url's "Get "https://...": " prefix, which

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/duo-connector/duo-connector/connector/duo"
+	"github.com/duo-connector/duo-connector/normalize/jsonscan"
 )
 
 // MinLag is Duo's availability delay: records younger than this may still
@@ -151,15 +152,6 @@ func (r *Reader) Next(ctx context.Context) (Page, error) {
 	return p, nil
 }
 
-// v2Response is the response member of the v2 auth and telephony logs.
-type v2Response struct {
-	AuthLogs []json.RawMessage `json:"authlogs"`
-	Items    []json.RawMessage `json:"items"`
-	Metadata struct {
-		NextOffset json.RawMessage `json:"next_offset"`
-	} `json:"metadata"`
-}
-
 // nextV2 pages through one window [mintime, maxtime], fixed for the whole
 // run, following Duo's next_offset; when the window is exhausted the next
 // window starts at maxtime+1 ms.
@@ -216,17 +208,46 @@ func (r *Reader) nextV2(ctx context.Context) (Page, error) {
 }
 
 // decodeV2Page splits a v2 response member into its records (authlogs, or
-// items for telephony) and the next_offset to send back ("" at the end).
+// items for telephony), as slices of body, and the next_offset to send
+// back ("" at the end).
 func decodeV2Page(body []byte, telephony bool) ([]json.RawMessage, string, error) {
-	var page v2Response
-	if err := json.Unmarshal(body, &page); err != nil {
+	recsKey := "authlogs"
+	if telephony {
+		recsKey = "items"
+	}
+	var s jsonscan.Scanner
+	s.Reset(body)
+	if s.Peek() != '{' {
+		return nil, "", errors.New("response is not a JSON object")
+	}
+	var recs []json.RawMessage
+	var nextOffset jsonscan.Value
+	err := s.Members(func(key []byte, esc bool) error {
+		switch k := string(jsonscan.Key(key, esc)); {
+		case k == recsKey && s.Peek() == '[':
+			recs = make([]json.RawMessage, 0, PageSize)
+			return s.Elements(func() error {
+				v, err := s.Value()
+				recs = append(recs, json.RawMessage(v.Raw))
+				return err
+			})
+		case k == "metadata" && s.Peek() == '{':
+			return s.Members(func(key []byte, esc bool) error {
+				if string(jsonscan.Key(key, esc)) == "next_offset" {
+					return s.Into(&nextOffset)
+				}
+				return s.Into(nil)
+			})
+		}
+		return s.Into(nil)
+	})
+	if err == nil {
+		err = s.End()
+	}
+	if err != nil {
 		return nil, "", err
 	}
-	recs := page.AuthLogs
-	if telephony {
-		recs = page.Items
-	}
-	next, err := decodeNextOffset(page.Metadata.NextOffset)
+	next, err := decodeNextOffset(nextOffset.Raw)
 	return recs, next, err
 }
 

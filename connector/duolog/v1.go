@@ -7,10 +7,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/duo-connector/duo-connector/normalize/jsonscan"
 )
 
 // nextV1 reads the v1 logs (admin, offline enrollment, telephony v1). They
@@ -108,13 +111,24 @@ func (r *Reader) nextV1(ctx context.Context) (Page, error) {
 	return page, nil
 }
 
-// decodeV1Page splits a v1 response member, a bare array, into records.
+// decodeV1Page splits a v1 response member, a bare array, into records
+// (slices of body).
 func decodeV1Page(body []byte) ([]json.RawMessage, error) {
-	var raws []json.RawMessage
-	if err := json.Unmarshal(body, &raws); err != nil {
-		return nil, err
+	var s jsonscan.Scanner
+	s.Reset(body)
+	if s.Peek() != '[' {
+		return nil, errors.New("response is not a JSON array")
 	}
-	return raws, nil
+	var raws []json.RawMessage
+	err := s.Elements(func() error {
+		v, err := s.Value()
+		raws = append(raws, json.RawMessage(v.Raw))
+		return err
+	})
+	if err == nil {
+		err = s.End()
+	}
+	return raws, err
 }
 
 // recordSecond returns a v1 record's "timestamp" (Unix seconds).
