@@ -1,0 +1,299 @@
+// Package checkpoint persists the connector's cursors: one document per
+// (Duo account, log type, scope), written atomically, in a state directory
+// that one process at a time may use.
+package checkpoint
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Version is the cursor document format this package writes and reads.
+const Version = 1
+
+// Key names one cursor.
+type Key struct {
+	// Account identifies the Duo account: its API host, plus the MSP
+	// child account id when there is one.
+	Account string
+	// Log is the log type (auth, admin, offline, telephony).
+	Log string
+	// Scope separates cursors of independent runs: "" for the daemon, a
+	// backfill's own name for each backfill.
+	Scope string
+}
+
+func (k Key) String() string {
+	s := k.Account + "/" + k.Log
+	if k.Scope != "" {
+		s = k.Scope + ":" + s
+	}
+	return s
+}
+
+// Entry is a stored cursor.
+type Entry struct {
+	Key     Key
+	Cursor  json.RawMessage
+	Updated time.Time
+	Path    string
+}
+
+// Store loads and saves cursors.
+type Store interface {
+	// Load returns the cursor saved under key; ok is false when there is
+	// none. A cursor that exists but cannot be read is an error, never
+	// "none": restarting from scratch would re-ingest months of logs.
+	Load(ctx context.Context, key Key) (cursor json.RawMessage, ok bool, err error)
+	// Save replaces the cursor under key, atomically and durably.
+	Save(ctx context.Context, key Key, cursor json.RawMessage) error
+}
+
+// document is the on-disk format.
+type document struct {
+	Version int             `json:"version"`
+	Account string          `json:"account"`
+	Log     string          `json:"log"`
+	Scope   string          `json:"scope,omitempty"`
+	Updated time.Time       `json:"updated"`
+	Cursor  json.RawMessage `json:"cursor"`
+}
+
+// CorruptError reports a cursor file that exists but cannot be used.
+type CorruptError struct {
+	Path   string
+	Key    Key
+	Reason error
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("cursor file %s is unreadable (%v); the connector will not guess where to resume. "+
+		"Inspect it, restore it from a backup, or reset it with: duo-connector checkpoint reset --logs %s --yes --config <file>",
+		e.Path, e.Reason, e.Key.Log)
+}
+
+func (e *CorruptError) Unwrap() error { return e.Reason }
+
+// FileStore keeps each cursor in its own JSON file under a directory.
+type FileStore struct {
+	dir  string
+	lock *os.File
+	now  func() time.Time
+}
+
+// LockedError reports a state directory in use by another process.
+type LockedError struct {
+	Dir string
+	PID int
+}
+
+func (e *LockedError) Error() string {
+	holder := "another process"
+	if e.PID > 0 {
+		holder = "process " + strconv.Itoa(e.PID)
+	}
+	return fmt.Sprintf("state directory %s is in use by %s: two connectors must not share cursors; stop it or give this one another state_dir", e.Dir, holder)
+}
+
+// Open opens (creating it if needed) the state directory dir and takes its
+// exclusive lock, held until Close.
+func Open(dir string) (*FileStore, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("state directory lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		pid, _ := readPID(f)
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, &LockedError{Dir: dir, PID: pid}
+		}
+		return nil, fmt.Errorf("lock state directory %s: %w", dir, err)
+	}
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return &FileStore{dir: dir, lock: f, now: time.Now}, nil
+}
+
+func readPID(f *os.File) (int, error) {
+	b := make([]byte, 32)
+	n, _ := f.ReadAt(b, 0)
+	return strconv.Atoi(strings.TrimSpace(string(b[:n])))
+}
+
+// Close releases the directory lock.
+func (s *FileStore) Close() error {
+	if s.lock == nil {
+		return nil
+	}
+	err := s.lock.Close() // closing releases the flock
+	s.lock = nil
+	return err
+}
+
+// Dir returns the state directory.
+func (s *FileStore) Dir() string { return s.dir }
+
+var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// Path returns the file that holds key's cursor.
+func (s *FileStore) Path(key Key) string {
+	name := unsafeChars.ReplaceAllString(key.Account, "_") + "." + unsafeChars.ReplaceAllString(key.Log, "_") + ".json"
+	if key.Scope != "" {
+		return filepath.Join(s.dir, "backfill", unsafeChars.ReplaceAllString(key.Scope, "_"), name)
+	}
+	return filepath.Join(s.dir, name)
+}
+
+// Load implements Store.
+func (s *FileStore) Load(_ context.Context, key Key) (json.RawMessage, bool, error) {
+	e, err := s.read(s.Path(key), &key)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return e.Cursor, true, nil
+}
+
+// read decodes one cursor file. When want is set, the document must be
+// that key's.
+func (s *FileStore) read(path string, want *Key) (Entry, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return Entry{}, err
+		}
+		key := Key{}
+		if want != nil {
+			key = *want
+		}
+		return Entry{}, &CorruptError{Path: path, Key: key, Reason: err}
+	}
+	var doc document
+	corrupt := func(reason error) (Entry, error) {
+		key := Key{Account: doc.Account, Log: doc.Log, Scope: doc.Scope}
+		if want != nil {
+			key = *want
+		}
+		return Entry{}, &CorruptError{Path: path, Key: key, Reason: reason}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil {
+		return corrupt(fmt.Errorf("not a cursor document: %w", err))
+	}
+	switch {
+	case doc.Version != Version:
+		return corrupt(fmt.Errorf("format version %d, this connector reads version %d", doc.Version, Version))
+	case len(doc.Cursor) == 0 || string(doc.Cursor) == "null" || doc.Cursor[0] != '{':
+		return corrupt(errors.New("no cursor in it"))
+	case want != nil && (doc.Account != want.Account || doc.Log != want.Log || doc.Scope != want.Scope):
+		return corrupt(fmt.Errorf("it holds the cursor of %s, not %s", Key{doc.Account, doc.Log, doc.Scope}, *want))
+	}
+	var compact bytes.Buffer
+	json.Compact(&compact, doc.Cursor) // undoes the file's indentation
+	return Entry{Key: Key{doc.Account, doc.Log, doc.Scope}, Cursor: compact.Bytes(), Updated: doc.Updated, Path: path}, nil
+}
+
+// Save implements Store: the document is written to a temporary file in
+// the same directory, synced, renamed over the old one, and the directory
+// synced, so a crash leaves either the old cursor or the new one.
+func (s *FileStore) Save(_ context.Context, key Key, cursor json.RawMessage) error {
+	if !json.Valid(cursor) {
+		return fmt.Errorf("save cursor %s: not JSON", key)
+	}
+	doc, err := json.MarshalIndent(document{
+		Version: Version, Account: key.Account, Log: key.Log, Scope: key.Scope,
+		Updated: s.now().UTC(), Cursor: cursor,
+	}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("save cursor %s: %w", key, err)
+	}
+	path := s.Path(key)
+	if err := writeFileAtomic(path, append(doc, '\n')); err != nil {
+		return fmt.Errorf("save cursor %s: %w", key, err)
+	}
+	return nil
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // a no-op after the rename
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Delete removes key's cursor; the next run starts from its configured
+// starting point.
+func (s *FileStore) Delete(_ context.Context, key Key) error {
+	err := os.Remove(s.Path(key))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// List returns every daemon cursor (Scope "") and, with backfills, every
+// backfill cursor too. Unreadable files are returned as errors alongside
+// the readable entries.
+func (s *FileStore) List(backfills bool) ([]Entry, error) {
+	paths, _ := filepath.Glob(filepath.Join(s.dir, "*.json"))
+	if backfills {
+		more, _ := filepath.Glob(filepath.Join(s.dir, "backfill", "*", "*.json"))
+		paths = append(paths, more...)
+	}
+	sort.Strings(paths)
+	var entries []Entry
+	var errs []error
+	for _, p := range paths {
+		e, err := s.read(p, nil)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		entries = append(entries, e)
+	}
+	return entries, errors.Join(errs...)
+}
