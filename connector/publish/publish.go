@@ -1,0 +1,401 @@
+// Package publish writes ECS documents to Kafka with
+// github.com/segmentio/kafka-go and waits for the brokers' acknowledgement:
+// Publish returns nil only once every message of the call is acked, and it
+// retries what can be retried for as long as its context allows.
+package publish
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
+)
+
+// Config configures a Publisher. Zero values take the defaults noted.
+type Config struct {
+	// Brokers are the bootstrap brokers, host:port.
+	Brokers []string
+	// Topic is the topic, or a template: {dataset} is replaced by the
+	// record's dataset (auth_log, admin_log, ...), {log} by its log type.
+	Topic string
+	// RequiredAcks: "all" (default), "one" or "none".
+	RequiredAcks string
+	// Compression: "none", "gzip", "snappy", "lz4" (default) or "zstd".
+	Compression string
+	// ClientID is sent to the brokers (default "duo-connector").
+	ClientID string
+	// WriteTimeout bounds one produce request (default 30s).
+	WriteTimeout time.Duration
+	// BatchBytes caps one produce batch, before compression (default
+	// 1 MiB, the brokers' default message.max.bytes).
+	BatchBytes int64
+	// TLS, when Enabled, encrypts the connections.
+	TLS TLSConfig
+	// SASL, when Mechanism is set, authenticates.
+	SASL SASLConfig
+	// InitialBackoff and MaxBackoff bound the waits between retries of a
+	// failed write (defaults 500ms and 30s).
+	InitialBackoff time.Duration
+	MaxBackoff     time.Duration
+	// Logger receives retry messages (default: discard).
+	Logger *slog.Logger
+}
+
+// TLSConfig configures TLS to the brokers.
+type TLSConfig struct {
+	Enabled            bool
+	CAFile             string
+	CertFile           string
+	KeyFile            string
+	ServerName         string
+	InsecureSkipVerify bool
+}
+
+// SASLConfig configures SASL authentication.
+type SASLConfig struct {
+	// Mechanism: "PLAIN", "SCRAM-SHA-256" or "SCRAM-SHA-512".
+	Mechanism string
+	Username  string
+	Password  string
+}
+
+var (
+	compressions = map[string]kafka.Compression{"none": 0, "gzip": kafka.Gzip, "snappy": kafka.Snappy, "lz4": kafka.Lz4, "zstd": kafka.Zstd}
+	acks         = map[string]kafka.RequiredAcks{"all": kafka.RequireAll, "one": kafka.RequireOne, "none": kafka.RequireNone}
+)
+
+func (c *Config) setDefaults() {
+	if c.RequiredAcks == "" {
+		c.RequiredAcks = "all"
+	}
+	if c.Compression == "" {
+		c.Compression = "lz4"
+	}
+	if c.ClientID == "" {
+		c.ClientID = "duo-connector"
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 30 * time.Second
+	}
+	if c.BatchBytes == 0 {
+		c.BatchBytes = 1 << 20
+	}
+	if c.InitialBackoff == 0 {
+		c.InitialBackoff = 500 * time.Millisecond
+	}
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports every setting that cannot work, by name.
+func (c Config) Validate() error {
+	c.setDefaults()
+	var errs []error
+	if len(c.Brokers) == 0 {
+		errs = append(errs, errors.New("brokers is empty: list at least one bootstrap broker as host:port"))
+	}
+	for _, b := range c.Brokers {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			errs = append(errs, fmt.Errorf("brokers: %q is not host:port", b))
+		}
+	}
+	if strings.TrimSpace(c.Topic) == "" {
+		errs = append(errs, errors.New("topic is empty: name the topic, or a template such as duo.{dataset}"))
+	} else if rest := strings.NewReplacer("{dataset}", "", "{log}", "").Replace(c.Topic); strings.ContainsAny(rest, "{}") {
+		errs = append(errs, fmt.Errorf("topic %q: the only placeholders are {dataset} and {log}", c.Topic))
+	}
+	if _, ok := acks[strings.ToLower(c.RequiredAcks)]; !ok {
+		errs = append(errs, fmt.Errorf("required_acks %q: use all, one or none", c.RequiredAcks))
+	}
+	if _, ok := compressions[strings.ToLower(c.Compression)]; !ok {
+		errs = append(errs, fmt.Errorf("compression %q: use none, gzip, snappy, lz4 or zstd", c.Compression))
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		errs = append(errs, errors.New("tls.cert_file and tls.key_file go together: set both for a client certificate, or neither"))
+	}
+	switch strings.ToUpper(c.SASL.Mechanism) {
+	case "":
+	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		if c.SASL.Username == "" || c.SASL.Password == "" {
+			errs = append(errs, errors.New("sasl: username and password (or password_file) are required with a mechanism"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("sasl.mechanism %q: use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", c.SASL.Mechanism))
+	}
+	return errors.Join(errs...)
+}
+
+// Publisher writes messages to Kafka.
+type Publisher struct {
+	cfg    Config
+	w      *kafka.Writer
+	client *kafka.Client
+	log    *slog.Logger
+	sleep  func(context.Context, time.Duration) error
+}
+
+// New returns a Publisher for cfg. It does not connect until used.
+func New(cfg Config) (*Publisher, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	transport := &kafka.Transport{
+		ClientID:    cfg.ClientID,
+		DialTimeout: 10 * time.Second,
+		IdleTimeout: 5 * time.Minute,
+		MetadataTTL: 30 * time.Second,
+	}
+	if cfg.TLS.Enabled {
+		tc, err := tlsConfig(cfg.TLS)
+		if err != nil {
+			return nil, err
+		}
+		transport.TLS = tc
+	}
+	if cfg.SASL.Mechanism != "" {
+		m, err := mechanism(cfg.SASL)
+		if err != nil {
+			return nil, err
+		}
+		transport.SASL = m
+	}
+	w := &kafka.Writer{
+		Addr:         kafka.TCP(cfg.Brokers...),
+		Balancer:     &kafka.Hash{},
+		RequiredAcks: acks[strings.ToLower(cfg.RequiredAcks)],
+		Compression:  compressions[strings.ToLower(cfg.Compression)],
+		// One Duo page is one call: let it go out in as few batches as
+		// the byte limit allows, and never wait for more (kafka-go's
+		// default 1 s BatchTimeout makes every page take a second).
+		BatchSize:    2000,
+		BatchBytes:   cfg.BatchBytes,
+		BatchTimeout: 5 * time.Millisecond,
+		// kafka-go's own retries are short: ours, around them, are not.
+		MaxAttempts:     3,
+		WriteBackoffMin: 100 * time.Millisecond,
+		WriteBackoffMax: time.Second,
+		WriteTimeout:    cfg.WriteTimeout,
+		ReadTimeout:     cfg.WriteTimeout,
+		Transport:       transport,
+	}
+	return &Publisher{
+		cfg:    cfg,
+		w:      w,
+		client: &kafka.Client{Addr: w.Addr, Timeout: cfg.WriteTimeout, Transport: transport},
+		log:    cfg.Logger,
+		sleep:  sleepCtx,
+	}, nil
+}
+
+func tlsConfig(c TLSConfig) (*tls.Config, error) {
+	tc := &tls.Config{ServerName: c.ServerName, InsecureSkipVerify: c.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka tls.ca_file: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("kafka tls.ca_file %s: no PEM certificates found", c.CAFile)
+		}
+	}
+	if c.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka tls client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+func mechanism(c SASLConfig) (sasl.Mechanism, error) {
+	switch strings.ToUpper(c.Mechanism) {
+	case "PLAIN":
+		return plain.Mechanism{Username: c.Username, Password: c.Password}, nil
+	case "SCRAM-SHA-256":
+		return scram.Mechanism(scram.SHA256, c.Username, c.Password)
+	case "SCRAM-SHA-512":
+		return scram.Mechanism(scram.SHA512, c.Username, c.Password)
+	}
+	return nil, fmt.Errorf("kafka sasl.mechanism %q is not supported", c.Mechanism)
+}
+
+// Topic returns the topic for a record of dataset (auth_log, ...) and log
+// type (auth, ...).
+func (p *Publisher) Topic(dataset, log string) string {
+	return TopicFor(p.cfg.Topic, dataset, log)
+}
+
+// TopicFor expands a topic template.
+func TopicFor(template, dataset, log string) string {
+	if !strings.Contains(template, "{") {
+		return template
+	}
+	return strings.NewReplacer("{dataset}", dataset, "{log}", log).Replace(template)
+}
+
+// FatalError is a write failure that retrying will not fix: the
+// configuration or the brokers' must change.
+type FatalError struct {
+	Err  error
+	Hint string
+}
+
+func (e *FatalError) Error() string {
+	if e.Hint == "" {
+		return fmt.Sprintf("kafka: %v", e.Err)
+	}
+	return fmt.Sprintf("kafka: %v: %s", e.Err, e.Hint)
+}
+
+func (e *FatalError) Unwrap() error { return e.Err }
+
+// Publish writes msgs and returns once all are acknowledged (nil), the
+// context ends (its error), or a failure retrying cannot fix happens (a
+// *FatalError). Messages must carry their Topic. Retried writes may
+// duplicate messages, never lose them.
+func (p *Publisher) Publish(ctx context.Context, msgs []kafka.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	backoff := p.cfg.InitialBackoff
+	for attempt := 1; ; attempt++ {
+		err := p.w.WriteMessages(ctx, msgs...)
+		if err == nil {
+			if attempt > 1 {
+				p.log.Info("kafka write succeeded after retries", "messages", len(msgs), "attempts", attempt)
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if fatal := classify(err); fatal != nil {
+			return fatal
+		}
+		wait := time.Duration(float64(backoff) * (0.8 + 0.4*rand.Float64()))
+		p.log.Warn("kafka write failed, retrying", "messages", len(msgs), "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "error", summarize(err))
+		if err := p.sleep(ctx, wait); err != nil {
+			return err
+		}
+		backoff = min(2*backoff, p.cfg.MaxBackoff)
+	}
+}
+
+// Ping asks the brokers for the topics' metadata: it proves the brokers
+// are reachable, the credentials work and the topics exist.
+func (p *Publisher) Ping(ctx context.Context, topics ...string) error {
+	resp, err := p.client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+	if err != nil {
+		if fatal := classify(err); fatal != nil {
+			return fatal
+		}
+		return fmt.Errorf("kafka metadata: %w", err)
+	}
+	for _, t := range resp.Topics {
+		if t.Error != nil {
+			if fatal := classify(t.Error); fatal != nil {
+				return fmt.Errorf("topic %s: %w", t.Name, fatal)
+			}
+			return fmt.Errorf("kafka topic %s: %w", t.Name, t.Error)
+		}
+	}
+	return nil
+}
+
+// Stats returns the writer's counters since the last call.
+func (p *Publisher) Stats() kafka.WriterStats { return p.w.Stats() }
+
+// Close flushes and closes the connections.
+func (p *Publisher) Close() error { return p.w.Close() }
+
+// classify returns a *FatalError when err cannot be fixed by retrying, nil
+// when it may be.
+func classify(err error) *FatalError {
+	var we kafka.WriteErrors
+	if errors.As(err, &we) {
+		for _, e := range we {
+			if e == nil {
+				continue
+			}
+			if f := classify(e); f != nil {
+				return f
+			}
+		}
+		return nil
+	}
+	var tooLarge kafka.MessageTooLargeError
+	if errors.As(err, &tooLarge) {
+		return &FatalError{Err: err, Hint: "one record's document is larger than kafka.batch_bytes: raise it (and the topic's max.message.bytes)"}
+	}
+	var ke kafka.Error
+	if errors.As(err, &ke) {
+		switch ke {
+		case kafka.TopicAuthorizationFailed, kafka.ClusterAuthorizationFailed, kafka.TransactionalIDAuthorizationFailed:
+			return &FatalError{Err: err, Hint: "the Kafka principal may not write to this topic: grant it WRITE (and DESCRIBE) on the topic"}
+		case kafka.MessageSizeTooLarge:
+			return &FatalError{Err: err, Hint: "a batch exceeds the broker's message.max.bytes: lower kafka.batch_bytes, enable compression, or raise the topic's max.message.bytes"}
+		case kafka.UnknownTopicOrPartition:
+			return &FatalError{Err: err, Hint: "the topic does not exist: create it (the connector does not create topics)"}
+		case kafka.SASLAuthenticationFailed, kafka.UnsupportedSASLMechanism, kafka.IllegalSASLState:
+			return &FatalError{Err: err, Hint: "SASL authentication failed: check kafka.sasl.mechanism, username and password"}
+		case kafka.InvalidTopic, kafka.InvalidRequiredAcks, kafka.UnsupportedCompressionType:
+			return &FatalError{Err: err, Hint: "the brokers refuse this configuration"}
+		}
+		return nil
+	}
+	var unknownCA x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var certErr x509.CertificateInvalidError
+	var recordHeader tls.RecordHeaderError
+	switch {
+	case errors.As(err, &unknownCA), errors.As(err, &hostErr), errors.As(err, &certErr):
+		return &FatalError{Err: err, Hint: "the brokers' TLS certificate is not trusted: set kafka.tls.ca_file (and server_name)"}
+	case errors.As(err, &recordHeader):
+		return &FatalError{Err: err, Hint: "the brokers did not answer TLS: check kafka.tls.enabled and the port"}
+	}
+	return nil
+}
+
+// summarize shortens kafka.WriteErrors, which holds one error per message.
+func summarize(err error) string {
+	var we kafka.WriteErrors
+	if !errors.As(err, &we) {
+		return err.Error()
+	}
+	for _, e := range we {
+		if e != nil {
+			return fmt.Sprintf("%d of %d messages failed: %v", we.Count(), len(we), e)
+		}
+	}
+	return err.Error()
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

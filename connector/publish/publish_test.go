@@ -1,0 +1,240 @@
+package publish_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/duo-connector/duo-connector/connector/kafkatest"
+	"github.com/duo-connector/duo-connector/connector/publish"
+)
+
+func messages(topic string, n int) []kafka.Message {
+	msgs := make([]kafka.Message, n)
+	for i := range msgs {
+		id := fmt.Sprintf("txid-%05d", i)
+		msgs[i] = kafka.Message{
+			Topic: topic, Key: []byte(id),
+			Value:   []byte(fmt.Sprintf(`{"message":"record %d","event":{"dataset":"auth_log"},"pad":"%s"}`, i, strings.Repeat("x", 1500))),
+			Headers: []kafka.Header{{Key: "event.id", Value: []byte(id)}, {Key: "duo.eventtype", Value: []byte("auth_log")}},
+			Time:    time.Date(2026, 11, 20, 12, 0, 0, i*1000, time.UTC),
+		}
+	}
+	return msgs
+}
+
+func newPublisher(t *testing.T, cfg publish.Config) *publish.Publisher {
+	t.Helper()
+	if cfg.InitialBackoff == 0 {
+		cfg.InitialBackoff, cfg.MaxBackoff = 50*time.Millisecond, 200*time.Millisecond
+	}
+	p, err := publish.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func readAll(t *testing.T, addr string, topics ...string) map[string][]byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	recs, err := kafkatest.ReadAll(ctx, addr, topics...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]byte{}
+	for _, r := range recs {
+		if _, dup := out[string(r.Key)]; dup {
+			t.Errorf("key %s read twice", r.Key)
+		}
+		out[string(r.Key)] = r.Value
+		if len(r.Headers) != 2 || r.Headers[0].Key != "event.id" || string(r.Headers[0].Value) != string(r.Key) {
+			t.Errorf("headers of %s: %v", r.Key, r.Headers)
+		}
+	}
+	return out
+}
+
+// TestPublishEveryCodec writes a page in each compression codec and reads
+// it back with an independent client.
+func TestPublishEveryCodec(t *testing.T) {
+	for _, codec := range []string{"none", "gzip", "snappy", "lz4", "zstd"} {
+		t.Run(codec, func(t *testing.T) {
+			b := kafkatest.NewBroker(t, 3, "duo")
+			p := newPublisher(t, publish.Config{Brokers: []string{b.Addr}, Topic: "duo", Compression: codec})
+			msgs := messages("duo", 1000)
+			if err := p.Publish(context.Background(), msgs); err != nil {
+				t.Fatal(err)
+			}
+			got := readAll(t, b.Addr, "duo")
+			if len(got) != len(msgs) {
+				t.Fatalf("read %d messages, wrote %d", len(got), len(msgs))
+			}
+			for _, m := range msgs {
+				if string(got[string(m.Key)]) != string(m.Value) {
+					t.Fatalf("message %s differs", m.Key)
+				}
+			}
+		})
+	}
+}
+
+func TestTopicTemplate(t *testing.T) {
+	if got := publish.TopicFor("duo.{dataset}", "auth_log", "auth"); got != "duo.auth_log" {
+		t.Errorf("TopicFor = %q", got)
+	}
+	if got := publish.TopicFor("logs-{log}", "auth_log", "auth"); got != "logs-auth" {
+		t.Errorf("TopicFor = %q", got)
+	}
+	if got := publish.TopicFor("duo", "auth_log", "auth"); got != "duo" {
+		t.Errorf("TopicFor = %q", got)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	err := publish.Config{Brokers: []string{"nohost"}, Topic: "duo.{x}", RequiredAcks: "most", Compression: "brotli",
+		TLS: publish.TLSConfig{CertFile: "c.pem"}, SASL: publish.SASLConfig{Mechanism: "GSSAPI"}}.Validate()
+	for _, w := range []string{"brokers", "topic", "required_acks", "compression", "tls.cert_file", "sasl.mechanism"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("Validate() = %v; want it to name %s", err, w)
+		}
+	}
+	if err := (publish.Config{Brokers: []string{"127.0.0.1:9092"}, Topic: "duo"}).Validate(); err != nil {
+		t.Errorf("minimal config: %v", err)
+	}
+}
+
+// TestRetriesBeyondKafkaGo: more retriable broker errors than kafka-go's
+// own attempts are absorbed by ours.
+func TestRetriesBeyondKafkaGo(t *testing.T) {
+	b := kafkatest.NewBroker(t, 1, "duo")
+	b.Cluster().Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.NotLeaderForPartition, Count: 12})
+	p := newPublisher(t, publish.Config{Brokers: []string{b.Addr}, Topic: "duo"})
+	if err := p.Publish(context.Background(), messages("duo", 100)); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, b.Addr, "duo"); len(got) != 100 {
+		t.Fatalf("read %d messages, want 100", len(got))
+	}
+}
+
+// TestFatalErrors: errors retrying cannot fix end Publish with a hint.
+func TestFatalErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fault *kerr.Error
+		topic string
+		hint  string
+	}{
+		{"topic authorization", kerr.TopicAuthorizationFailed, "duo", "WRITE"},
+		{"message too large", kerr.MessageTooLarge, "duo", "max.message.bytes"},
+		{"unknown topic", nil, "nosuchtopic", "does not exist"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := kafkatest.NewBroker(t, 1, "duo")
+			if tc.fault != nil {
+				b.Cluster().Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: tc.fault, Count: -1})
+			}
+			p := newPublisher(t, publish.Config{Brokers: []string{b.Addr}, Topic: tc.topic})
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			err := p.Publish(ctx, messages(tc.topic, 10))
+			var fe *publish.FatalError
+			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tc.hint) {
+				t.Fatalf("err = %v; want a FatalError mentioning %q", err, tc.hint)
+			}
+		})
+	}
+}
+
+// TestBrokerDownAtStart: a write started while no broker listens waits
+// for it, then succeeds.
+func TestBrokerDownAtStart(t *testing.T) {
+	b, err := kafkatest.Start(1, []string{"duo"}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Stop()
+	b.Stop()
+	p := newPublisher(t, publish.Config{Brokers: []string{b.Addr}, Topic: "duo"})
+	done := make(chan error, 1)
+	go func() { done <- p.Publish(context.Background(), messages("duo", 50)) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Publish returned %v while the broker was down", err)
+	case <-time.After(2 * time.Second):
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, b.Addr, "duo"); len(got) != 50 {
+		t.Fatalf("read %d messages, want 50", len(got))
+	}
+}
+
+// TestTLSAndSASL: the publisher speaks TLS with a custom CA and each SASL
+// mechanism to a broker that requires them.
+func TestTLSAndSASL(t *testing.T) {
+	caFile, serverTLS := testTLS(t)
+	for _, mech := range []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"} {
+		t.Run(mech, func(t *testing.T) {
+			b, err := kafkatest.Start(1, []string{"duo"}, "", kfake.TLS(serverTLS), kfake.EnableSASL(),
+				kfake.Superuser(mech, "connector", "s3cret-pass"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Stop()
+			p := newPublisher(t, publish.Config{Brokers: []string{b.Addr}, Topic: "duo",
+				TLS:  publish.TLSConfig{Enabled: true, CAFile: caFile},
+				SASL: publish.SASLConfig{Mechanism: mech, Username: "connector", Password: "s3cret-pass"}})
+			if err := p.Ping(context.Background(), "duo"); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Publish(context.Background(), messages("duo", 10)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func testTLS(t *testing.T) (caFile string, cfg *tls.Config) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kfake"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true, IsCA: true, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile = filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	return caFile, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+}
