@@ -1,0 +1,155 @@
+package config_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/duo-connector/duo-connector/connector/config"
+)
+
+const example = "../../configs/duo-connector.example.yaml"
+
+// TestExampleLoads: the shipped example loads and validates once its
+// secret file exists, and documents every key there is.
+func TestExampleLoads(t *testing.T) {
+	data, err := os.ReadFile(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	skey := filepath.Join(t.TempDir(), "skey")
+	os.WriteFile(skey, []byte("secret-from-file\n"), 0o600)
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(path, []byte(strings.Replace(string(data), "/etc/duo-connector/skey", skey, 1)), 0o600)
+	cfg, err := config.Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Duo.SKey.Value() != "secret-from-file" {
+		t.Errorf("skey_file not read: %q", cfg.Duo.SKey.Value())
+	}
+	for _, k := range config.Keys() {
+		leaf := k[0][strings.LastIndex(k[0], ".")+1:]
+		if !strings.Contains(string(data), leaf+":") {
+			t.Errorf("key %s is not documented in %s", k[0], example)
+		}
+	}
+	// The example's values are the defaults, apart from the placeholders.
+	def := config.Default()
+	if cfg.Lag != def.Lag || cfg.Schedule != def.Schedule || cfg.Kafka.Compression != def.Kafka.Compression ||
+		cfg.Duo.RequestsPerSecond != def.Duo.RequestsPerSecond || cfg.InitialLookback != def.InitialLookback {
+		t.Errorf("the example's values drifted from the defaults")
+	}
+}
+
+func write(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const minimal = `
+duo: {api_host: api-x.duosecurity.com, ikey: DIX, skey: s3cr3t}
+kafka: {brokers: ["127.0.0.1:9092"]}
+state_dir: /tmp/x
+`
+
+func TestEnvOverrides(t *testing.T) {
+	cfg, err := config.Load(write(t, minimal), []string{
+		"DUO_CONNECTOR_KAFKA_BROKERS=a:1, b:2",
+		"DUO_CONNECTOR_LAG=5m",
+		"DUO_CONNECTOR_INITIAL_LOOKBACK=7d",
+		"DUO_CONNECTOR_DUO_REQUESTS_PER_SECOND=0.25",
+		"DUO_CONNECTOR_DUO_TELEPHONY_V1=true",
+		"DUO_CONNECTOR_DUO_SKEY=from-env",
+		"DUO_CONNECTOR_KAFKA_SASL_MECHANISM=SCRAM-SHA-512",
+		"DUO_CONNECTOR_KAFKA_SASL_USERNAME=u",
+		"DUO_CONNECTOR_KAFKA_SASL_PASSWORD=p",
+		"DUO_CONNECTOR_LOGS=auth,admin",
+		"DUO_CONNECTOR_CONFIG=/ignored",
+		"OTHER=1",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(cfg.Kafka.Brokers) != "[a:1 b:2]" || cfg.Lag.D() != 5*time.Minute || cfg.InitialLookback.D() != 7*24*time.Hour ||
+		cfg.Duo.RequestsPerSecond != 0.25 || !cfg.Duo.TelephonyV1 || cfg.Duo.SKey.Value() != "from-env" ||
+		cfg.Kafka.SASL.Password.Value() != "p" || fmt.Sprint(cfg.Logs) != "[auth admin]" {
+		t.Fatalf("overrides not applied: %+v", cfg)
+	}
+	_, err = config.Load(write(t, minimal), []string{"DUO_CONNECTOR_KAFKA_BROKER=a:1", "DUO_CONNECTOR_LAG=soon"})
+	if err == nil || !strings.Contains(err.Error(), "DUO_CONNECTOR_KAFKA_BROKER matches no configuration key") || !strings.Contains(err.Error(), "DUO_CONNECTOR_LAG (lag)") {
+		t.Fatalf("bad environment: %v", err)
+	}
+}
+
+// TestValidateNamesEveryBadKey: all problems at once, each by key name.
+func TestValidateNamesEveryBadKey(t *testing.T) {
+	_, err := config.Load(write(t, `
+duo: {api_host: "https://api-x.duosecurity.com/", requests_per_second: 0}
+logs: [auth, authentication]
+lag: 30s
+initial_lookback: 200d
+schedule: "every minute"
+normalize: {mapping: v3}
+kafka: {brokers: [], compression: brotli, message_timestamp: later}
+log: {level: loud, format: xml}
+`), nil)
+	if err == nil {
+		t.Fatal("invalid configuration accepted")
+	}
+	for _, key := range []string{"duo.api_host", "duo.ikey", "duo.skey", "duo.requests_per_second", `unknown log type "authentication"`,
+		"lag 30s", "initial_lookback", "schedule", "normalize.mapping", "kafka.brokers", "kafka.compression",
+		"kafka.message_timestamp", "log.level", "log.format"} {
+		if !strings.Contains(err.Error(), key) {
+			t.Errorf("error does not name %q:\n%v", key, err)
+		}
+	}
+}
+
+func TestUnknownKey(t *testing.T) {
+	_, err := config.Load(write(t, minimal+"\nkafka_brokers: [x]\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), "kafka_brokers") {
+		t.Fatalf("unknown key: %v", err)
+	}
+}
+
+func TestSecretFiles(t *testing.T) {
+	pw := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(pw, []byte("kafka-pass\n"), 0o600)
+	cfg, err := config.Load(write(t, `
+duo: {api_host: api-x.duosecurity.com, ikey: DIX, skey: s3cr3t}
+kafka: {brokers: ["127.0.0.1:9092"], sasl: {mechanism: PLAIN, username: u, password_file: `+pw+`}}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Kafka.SASL.Password.Value() != "kafka-pass" {
+		t.Fatalf("password_file not read")
+	}
+	_, err = config.Load(write(t, `
+duo: {api_host: h, ikey: i, skey: s, skey_file: `+pw+`}
+kafka: {brokers: ["127.0.0.1:9092"]}`), nil)
+	if err == nil || !strings.Contains(err.Error(), "duo.skey and duo.skey_file are both set") {
+		t.Fatalf("both skey and skey_file: %v", err)
+	}
+}
+
+// TestSecretsNeverPrint: formatting the configuration, in any verb, never
+// shows a secret.
+func TestSecretsNeverPrint(t *testing.T) {
+	cfg, err := config.Load(write(t, minimal), []string{"DUO_CONNECTOR_KAFKA_SASL_PASSWORD=kafka-secret-pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg), fmt.Sprintf("%v", cfg.Duo)} {
+		if strings.Contains(out, "s3cr3t") || strings.Contains(out, "kafka-secret-pw") {
+			t.Fatalf("a secret printed: %s", out)
+		}
+	}
+}
