@@ -22,11 +22,17 @@ const (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(dispatch(os.Args[1:], env{os.Stdin, os.Stdout, os.Stderr, os.Environ()}))
 }
 
-// run executes one command line and returns the process exit status.
+// run executes one command line with an empty environment (tests).
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return dispatch(args, env{stdin, stdout, stderr, nil})
+}
+
+// dispatch executes one command line and returns the process exit status.
+func dispatch(args []string, e env) int {
+	stdin, stdout, stderr := e.stdin, e.stdout, e.stderr
 	if len(args) == 0 {
 		usage(stderr)
 		return exitUsage
@@ -34,6 +40,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "normalize":
 		return runNormalize(args[1:], stdin, stdout, stderr)
+	case "run":
+		return runRun(args[1:], e)
+	case "backfill":
+		return runBackfill(args[1:], e)
+	case "checkpoint":
+		return runCheckpoint(args[1:], e)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "duo-connector %s\n", version)
 		return exitOK
@@ -54,6 +66,9 @@ Usage:
   duo-connector <command> [flags]
 
 Commands:
+  run         run the connector (the daemon; --once to drain and exit)
+  backfill    publish the records of a closed time range, then exit
+  checkpoint  show or reset the saved cursors
   normalize   normalize NDJSON raw Duo records from files or stdin to ECS JSON
   version     print the version
   help        show this help

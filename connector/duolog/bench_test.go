@@ -28,6 +28,7 @@ func BenchmarkDrainAuth(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			r.Advance(p.Cursor)
 			requests++
 			records += len(p.Records)
 			if !p.More {

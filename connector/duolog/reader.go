@@ -127,11 +127,16 @@ func (r *Reader) Cursor() Cursor { return r.cur.clone() }
 // LogType returns the log the reader reads.
 func (r *Reader) LogType() duo.LogType { return r.typ }
 
+// V1 reports whether the reader reads a v1 endpoint (second cursors).
+func (r *Reader) V1() bool { return r.v1 }
+
 // Path returns the endpoint the reader reads.
 func (r *Reader) Path() string { return r.path }
 
-// Next reads the next page. On error the reader's position is unchanged,
-// so calling Next again retries the same request.
+// Next reads the page that follows the reader's position. It does not move
+// the position: once the page is delivered, Advance to its cursor. Until
+// then, Next reads the same page again (which is what a failed delivery
+// needs).
 func (r *Reader) Next(ctx context.Context) (Page, error) {
 	var p Page
 	var err error
@@ -148,9 +153,11 @@ func (r *Reader) Next(ctx context.Context) (Page, error) {
 		}
 		return Page{}, fmt.Errorf("read %s logs: %w", r.typ, err)
 	}
-	r.cur = p.Cursor.clone()
 	return p, nil
 }
+
+// Advance moves the reader to c, the cursor of a delivered page.
+func (r *Reader) Advance(c Cursor) { r.cur = c.clone() }
 
 // nextV2 pages through one window [mintime, maxtime], fixed for the whole
 // run, following Duo's next_offset; when the window is exhausted the next

@@ -87,6 +87,7 @@ func drain(t testing.TB, r *duolog.Reader) []step {
 		if err != nil {
 			t.Fatal(err)
 		}
+		r.Advance(p.Cursor)
 		s := step{cursor: p.Cursor}
 		for _, rec := range p.Records {
 			s.records = append(s.records, string(rec))

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/duo-connector/duo-connector/connector/config"
+)
+
+// env is the process environment; tests replace it.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	environ        []string
+}
+
+// configFlag adds --config, defaulting to $DUO_CONNECTOR_CONFIG.
+func configFlag(fs *flag.FlagSet, e env) *string {
+	def := ""
+	for _, kv := range e.environ {
+		if v, ok := strings.CutPrefix(kv, config.EnvPrefix+"CONFIG="); ok {
+			def = v
+		}
+	}
+	return fs.String("config", def, "configuration file (default $"+config.EnvPrefix+"CONFIG)")
+}
+
+// loadConfig loads and validates the configuration, reporting problems.
+func loadConfig(path string, e env, cmd string) (config.Config, bool) {
+	if path == "" {
+		fmt.Fprintf(e.stderr, "duo-connector %s: --config is required (or set %sCONFIG)\n", cmd, config.EnvPrefix)
+		return config.Config{}, false
+	}
+	cfg, err := config.Load(path, e.environ)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "duo-connector %s: %v\n", cmd, err)
+		return cfg, false
+	}
+	return cfg, true
+}
+
+// newLogger builds the process logger: stderr, text or JSON. Under
+// systemd (JOURNAL_STREAM set) journald stamps lines itself, so the time
+// is left out.
+func newLogger(cfg config.Config, e env) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.Log.Level))
+	journald := false
+	for _, kv := range e.environ {
+		if strings.HasPrefix(kv, "JOURNAL_STREAM=") {
+			journald = true
+		}
+	}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+		if journald && len(groups) == 0 && a.Key == slog.TimeKey {
+			return slog.Attr{}
+		}
+		return a
+	}}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(e.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(e.stderr, opts))
+}
+
+// parseFlags parses args, printing usage on -h. It returns the exit code
+// to stop with, or -1 to go on.
+func parseFlags(fs *flag.FlagSet, args []string) int {
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	return -1
+}

@@ -1,0 +1,296 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/duo-connector/duo-connector/checkpoint"
+	"github.com/duo-connector/duo-connector/connector/duo"
+	"github.com/duo-connector/duo-connector/connector/duolog"
+	"github.com/duo-connector/duo-connector/connector/duotest"
+	"github.com/duo-connector/duo-connector/connector/kafkatest"
+	"github.com/duo-connector/duo-connector/connector/pipeline"
+	"github.com/duo-connector/duo-connector/normalize"
+)
+
+// binary is the connector built once for the tests that run it as a
+// separate process (and kill it).
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "duo-connector-bin-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "duo-connector")
+	out, err := exec.Command("go", "build", "-race", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var topics = []string{"duo.auth_log", "duo.admin_log", "duo.offline_log", "duo.telephony_log"}
+
+// world is a fake Duo and a Kafka broker, with the records the fake holds.
+type world struct {
+	duo      *duotest.Server
+	kafka    *kafkatest.Broker
+	records  map[duo.LogType][]duotest.Record
+	stateDir string
+	skeyFile string
+}
+
+func newWorld(t *testing.T, kafkaDataDir string, counts map[duo.LogType]int) *world {
+	t.Helper()
+	srv, err := duotest.NewServer(duotest.WithoutRequestLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	b, err := kafkatest.Start(2, topics, kafkaDataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Stop)
+	w := &world{duo: srv, kafka: b, records: map[duo.LogType][]duotest.Record{}, stateDir: t.TempDir()}
+	w.skeyFile = filepath.Join(t.TempDir(), "skey")
+	os.WriteFile(w.skeyFile, []byte(srv.SKey+"\n"), 0o600)
+	gen := duotest.NewGenerator(11)
+	now := time.Now()
+	for lt, n := range counts {
+		recs := gen.Fill(lt, now.Add(-20*time.Hour), now.Add(-10*time.Minute), n)
+		w.records[lt] = recs
+		srv.Add(recs...)
+	}
+	return w
+}
+
+// config writes a configuration file for the world, with extra YAML
+// appended (later keys of the same section must not repeat one).
+func (w *world) config(t *testing.T, extra string) string {
+	t.Helper()
+	c := fmt.Sprintf(`
+duo:
+  api_host: %s
+  ikey: %s
+  skey_file: %s
+  ca_file: %s
+  requests_per_second: 1000
+  retry: {initial_backoff: 10ms, max_backoff: 100ms, max_attempts: 50}
+initial_lookback: 24h
+state_dir: %s
+schedule: "@every 1s"
+jitter: 0s
+shutdown_timeout: 10s
+kafka:
+  brokers: [%s]
+  topic: duo.{dataset}
+log: {level: warn}
+%s`, w.duo.Host, w.duo.IKey, w.skeyFile, w.duo.CAFile, w.stateDir, w.kafka.Addr, extra)
+	p := filepath.Join(t.TempDir(), "duo-connector.yaml")
+	if err := os.WriteFile(p, []byte(c), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// eventID is the key the connector gives a record.
+func eventID(r duotest.Record) string {
+	if r.ID != "" {
+		return r.ID
+	}
+	return duolog.RecordHash(r.Raw)
+}
+
+// consumed reads every message back and counts them by topic and key.
+func (w *world) consumed(t *testing.T) (map[string]map[string]int, []*kgo.Record) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	recs, err := kafkatest.ReadAll(ctx, w.kafka.Addr, topics...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]map[string]int{}
+	for _, r := range recs {
+		if counts[r.Topic] == nil {
+			counts[r.Topic] = map[string]int{}
+		}
+		counts[r.Topic][string(r.Key)]++
+	}
+	return counts, recs
+}
+
+// checkDelivered fails on any record not in Kafka, and returns how many
+// duplicates each log has.
+func (w *world) checkDelivered(t *testing.T, counts map[string]map[string]int) map[duo.LogType]int {
+	t.Helper()
+	dups := map[duo.LogType]int{}
+	for lt, recs := range w.records {
+		got := counts["duo."+lt.EventType()]
+		want := map[string]bool{}
+		missing := 0
+		for _, r := range recs {
+			id := eventID(r)
+			want[id] = true
+			if got[id] == 0 {
+				missing++
+			}
+		}
+		for id, n := range got {
+			if !want[id] {
+				t.Errorf("%s: message with unknown key %s", lt, id)
+			}
+			dups[lt] += n - 1
+		}
+		if missing > 0 {
+			t.Errorf("%s: %d of %d records lost", lt, missing, len(recs))
+		}
+	}
+	return dups
+}
+
+// TestRunOnceDeliversEverything: 100k records across the four logs, drained
+// by run --once into Kafka and read back: the set of event ids is the
+// source's, each once, and each document is the normalizer's output for
+// the record as the connector marks it.
+func TestRunOnceDeliversEverything(t *testing.T) {
+	w := newWorld(t, "", map[duo.LogType]int{duo.Auth: 40000, duo.Admin: 25000, duo.Offline: 10000, duo.Telephony: 25000})
+	cfg := w.config(t, "")
+	var stderr bytes.Buffer
+	if code := dispatch([]string{"run", "--once", "--config", cfg}, env{nil, &bytes.Buffer{}, &stderr, nil}); code != 0 {
+		t.Fatalf("run --once exited %d: %s", code, stderr.String())
+	}
+	counts, recs := w.consumed(t)
+	if dups := w.checkDelivered(t, counts); len(recs) != 100000 {
+		t.Fatalf("%d messages for 100000 records (duplicates %v)", len(recs), dups)
+	}
+	norm, _ := normalize.New(normalize.Options{})
+	byID := map[string][]byte{}
+	for lt, rs := range w.records {
+		for _, r := range rs {
+			doc, _ := norm.Normalize(pipeline.Mark(nil, r.Raw, lt.EventType(), w.duo.Host))
+			byID[eventID(r)] = doc
+		}
+	}
+	for _, r := range recs {
+		if !bytes.Equal(r.Value, byID[string(r.Key)]) {
+			t.Fatalf("document for %s differs from the normalizer's:\n got %s\nwant %s", r.Key, r.Value, byID[string(r.Key)])
+		}
+		if len(r.Headers) != 3 || r.Headers[2].Key != "event.id" || string(r.Headers[2].Value) != string(r.Key) {
+			t.Fatalf("headers %v", r.Headers)
+		}
+	}
+
+	// A second run finds nothing new and publishes nothing.
+	if code := dispatch([]string{"run", "--once", "--config", cfg}, env{nil, &bytes.Buffer{}, &stderr, nil}); code != 0 {
+		t.Fatalf("second run --once exited %d: %s", code, stderr.String())
+	}
+	if _, again := w.consumed(t); len(again) != len(recs) {
+		t.Fatalf("second run published %d more messages", len(again)-len(recs))
+	}
+}
+
+// TestDuoStormsDuringRun: runs of 429s, 5xx and truncated answers during a
+// run lose nothing and do not stop it.
+func TestDuoStormsDuringRun(t *testing.T) {
+	w := newWorld(t, "", map[duo.LogType]int{duo.Auth: 5000, duo.Admin: 3000, duo.Offline: 500, duo.Telephony: 2000})
+	for range 5 {
+		w.duo.Inject(duotest.Fault{Status: 429, Count: 6}, duotest.Fault{Status: 503, Count: 2},
+			duotest.Fault{Truncate: true}, duotest.Fault{Status: 500})
+	}
+	var stderr bytes.Buffer
+	if code := dispatch([]string{"run", "--once", "--config", w.config(t, "")}, env{nil, &bytes.Buffer{}, &stderr, nil}); code != 0 {
+		t.Fatalf("run --once exited %d: %s", code, stderr.String())
+	}
+	if n := w.duo.PendingFaults(); n != 0 {
+		t.Fatalf("%d injected faults never reached", n)
+	}
+	counts, _ := w.consumed(t)
+	if dups := w.checkDelivered(t, counts); dups[duo.Auth]+dups[duo.Admin]+dups[duo.Offline]+dups[duo.Telephony] != 0 {
+		t.Fatalf("duplicates without any crash: %v", dups)
+	}
+}
+
+// TestCorruptCursorRefusesToStart: a damaged cursor file stops the run
+// with the file and the reset command, and nothing is published.
+func TestCorruptCursorRefusesToStart(t *testing.T) {
+	w := newWorld(t, "", map[duo.LogType]int{duo.Auth: 100})
+	cfg := w.config(t, "logs: [auth]")
+	store, err := checkpoint.Open(w.stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(store.Path(checkpoint.Key{Account: w.duo.Host, Log: "auth"}), []byte(`{"version":1,"account":"`), 0o600)
+	store.Close()
+	var stderr bytes.Buffer
+	code := dispatch([]string{"run", "--once", "--config", cfg}, env{nil, &bytes.Buffer{}, &stderr, nil})
+	if code != exitFailure || !strings.Contains(stderr.String(), ".auth.json") || !strings.Contains(stderr.String(), "checkpoint reset --logs auth") {
+		t.Fatalf("exit %d, stderr: %s", code, stderr.String())
+	}
+	if _, recs := w.consumed(t); len(recs) != 0 {
+		t.Fatalf("%d messages published despite the corrupt cursor", len(recs))
+	}
+}
+
+// TestSecondDaemonRefused: two connectors on one state directory: the
+// second exits with the first one's PID.
+func TestSecondDaemonRefused(t *testing.T) {
+	w := newWorld(t, "", map[duo.LogType]int{duo.Auth: 10})
+	cfg := w.config(t, "logs: [auth]")
+	first := exec.Command(binary, "run", "--config", cfg)
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer first.Process.Kill()
+	waitFor(t, func() bool { _, err := os.Stat(filepath.Join(w.stateDir, ".lock")); return err == nil })
+	time.Sleep(500 * time.Millisecond)
+	out, err := exec.Command(binary, "run", "--once", "--config", cfg).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), fmt.Sprintf("process %d", first.Process.Pid)) {
+		t.Fatalf("second connector: %v: %s", err, out)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in time")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe to write from a subprocess pipe while
+// the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

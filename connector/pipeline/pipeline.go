@@ -1,0 +1,348 @@
+// Package pipeline moves one log of one Duo account to Kafka: read a page,
+// mark each record with its eventtype and host, normalize it, publish the
+// page and wait for the acknowledgement, and only then save the cursor.
+// Never the other order: a cursor never passes a record Kafka has not
+// acknowledged, so a crash at any moment loses nothing and repeats at most
+// the page in flight.
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/duo-connector/duo-connector/checkpoint"
+	"github.com/duo-connector/duo-connector/connector/duo"
+	"github.com/duo-connector/duo-connector/connector/duolog"
+	"github.com/duo-connector/duo-connector/connector/publish"
+	"github.com/duo-connector/duo-connector/normalize"
+	"github.com/duo-connector/duo-connector/normalize/jsonscan"
+)
+
+// Sink publishes messages, returning nil only once all are acknowledged.
+type Sink interface {
+	Publish(ctx context.Context, msgs []kafka.Message) error
+}
+
+// Options configure a Pipeline.
+type Options struct {
+	// Host is the Admin API host, added to every record as "host".
+	Host string
+	// Key is where the cursor is kept.
+	Key checkpoint.Key
+	// Topic is the topic or topic template (see publish.TopicFor).
+	Topic string
+	// PublishTime stamps messages with the time of publishing instead of
+	// the record's own time.
+	PublishTime bool
+	// ShutdownTimeout is how long the page in flight may still take once
+	// the context is cancelled (default 30s).
+	ShutdownTimeout time.Duration
+	// Reader configures the log reader (its Now is also the pipeline's
+	// clock).
+	Reader duolog.Options
+	// Logger receives per-page progress (default: discard).
+	Logger *slog.Logger
+	// Observer, when set, is told about every page and failure.
+	Observer Observer
+}
+
+// Observer receives what a pipeline does, for metrics.
+type Observer interface {
+	// PagePublished reports a delivered page: its records, how many could
+	// not be normalized, how long Kafka took, and the cursor's time.
+	PagePublished(log duo.LogType, records, malformed int, publish time.Duration, cursorTime time.Time)
+}
+
+// Pipeline runs one log.
+type Pipeline struct {
+	log    duo.LogType
+	reader *duolog.Reader
+	norm   *normalize.Normalizer
+	sink   Sink
+	store  checkpoint.Store
+	opts   Options
+	topic  string
+	saved  []byte // the cursor last saved, to skip rewriting it unchanged
+}
+
+// New loads the log's cursor from store and returns its pipeline. A cursor
+// that cannot be read is an error: the pipeline never silently starts over.
+func New(ctx context.Context, client *duo.Client, log duo.LogType, norm *normalize.Normalizer, sink Sink, store checkpoint.Store, opts Options) (*Pipeline, error) {
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 30 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Reader.Now == nil {
+		opts.Reader.Now = time.Now
+	}
+	opts.Reader.Logger = opts.Logger
+	raw, ok, err := store.Load(ctx, opts.Key)
+	if err != nil {
+		return nil, err
+	}
+	var cur *duolog.Cursor
+	var saved []byte
+	if ok {
+		saved = raw
+		cur = new(duolog.Cursor)
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(cur); err != nil {
+			return nil, fmt.Errorf("cursor %s has an unexpected shape (%v): reset it with 'duo-connector checkpoint reset --logs %s --yes'", opts.Key, err, log)
+		}
+	}
+	return &Pipeline{
+		log:    log,
+		reader: duolog.NewReader(client, log, cur, opts.Reader),
+		norm:   norm,
+		sink:   sink,
+		store:  store,
+		opts:   opts,
+		topic:  publish.TopicFor(opts.Topic, log.EventType(), string(log)),
+		saved:  saved,
+	}, nil
+}
+
+// Cursor returns the position the pipeline has reached (and saved).
+func (p *Pipeline) Cursor() duolog.Cursor { return p.reader.Cursor() }
+
+// CursorTime returns how far the log has been delivered.
+func (p *Pipeline) CursorTime() time.Time { return p.reader.Cursor().Time(p.reader.V1()) }
+
+// Stats counts what one Drain did.
+type Stats struct {
+	Pages     int
+	Records   int
+	Malformed int
+}
+
+// Drain publishes pages until the log is caught up, ctx is cancelled (the
+// page in flight is finished within the shutdown timeout first) or an
+// error occurs. Stats count what was published and saved.
+func (p *Pipeline) Drain(ctx context.Context) (Stats, error) {
+	var st Stats
+	for {
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		page, err := p.reader.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return st, ctx.Err()
+			}
+			return st, err
+		}
+		malformed, err := p.deliver(ctx, page)
+		if err != nil {
+			return st, err
+		}
+		p.reader.Advance(page.Cursor)
+		st.Pages++
+		st.Records += len(page.Records)
+		st.Malformed += malformed
+		if len(page.Records) > 0 {
+			p.opts.Logger.Debug("page delivered", "log", p.log, "records", len(page.Records), "cursor", page.Cursor.Time(p.reader.V1()).UTC())
+		}
+		if !page.More {
+			return st, nil
+		}
+	}
+}
+
+// deliver publishes a page and saves its cursor. Cancelling ctx gives the
+// page ShutdownTimeout more to be acknowledged; past that it is abandoned
+// and its cursor not saved (it will be read again).
+func (p *Pipeline) deliver(ctx context.Context, page duolog.Page) (int, error) {
+	pubCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(p.opts.ShutdownTimeout, cancel) })
+	defer stop()
+
+	malformed := 0
+	if len(page.Records) > 0 {
+		msgs, bad := p.messages(page.Records)
+		malformed = bad
+		start := time.Now()
+		if err := p.sink.Publish(pubCtx, msgs); err != nil {
+			if pubCtx.Err() != nil && ctx.Err() != nil {
+				return 0, fmt.Errorf("publish %s page: abandoned at shutdown after %s: %w", p.log, p.opts.ShutdownTimeout, ctx.Err())
+			}
+			return 0, fmt.Errorf("publish %s page: %w", p.log, err)
+		}
+		if o := p.opts.Observer; o != nil {
+			o.PagePublished(p.log, len(page.Records), malformed, time.Since(start), page.Cursor.Time(p.reader.V1()))
+		}
+	}
+	cur, err := json.Marshal(page.Cursor)
+	if err != nil {
+		return 0, err
+	}
+	if bytes.Equal(cur, p.saved) {
+		return malformed, nil
+	}
+	if err := p.store.Save(pubCtx, p.opts.Key, cur); err != nil {
+		return 0, fmt.Errorf("save %s cursor: %w", p.log, err)
+	}
+	p.saved = cur
+	return malformed, nil
+}
+
+// messages turns raw records into Kafka messages: the record marked with
+// eventtype and host, normalized; the event id as key and header.
+func (p *Pipeline) messages(recs []json.RawMessage) ([]kafka.Message, int) {
+	eventtype := p.log.EventType()
+	size := 0
+	for _, r := range recs {
+		size += 3*len(r) + 256
+	}
+	buf := make([]byte, 0, size)
+	ends := make([]int, len(recs))
+	msgs := make([]kafka.Message, len(recs))
+	hostHeader, typeHeader := []byte(p.opts.Host), []byte(eventtype)
+	var spliced []byte
+	malformed := 0
+	now := p.opts.Reader.Now()
+	for i, raw := range recs {
+		meta := recordMeta(raw)
+		id := meta.id(p.log)
+		if id == "" {
+			id = duolog.RecordHash(raw)
+		}
+		spliced = Mark(spliced[:0], raw, eventtype, p.opts.Host)
+		var err error
+		buf, err = p.norm.Append(buf, spliced)
+		if err != nil {
+			malformed++
+			p.opts.Logger.Warn("record is not a JSON object; publishing it with error.message", "log", p.log, "event_id", id, "error", err)
+		}
+		ends[i] = len(buf)
+		ts := now
+		if !p.opts.PublishTime && !meta.time.IsZero() {
+			ts = meta.time
+		}
+		key := []byte(id)
+		msgs[i] = kafka.Message{
+			Topic: p.topic,
+			Key:   key,
+			Headers: []kafka.Header{
+				{Key: "duo.eventtype", Value: typeHeader},
+				{Key: "duo.host", Value: hostHeader},
+				{Key: "event.id", Value: key},
+			},
+			Time: ts,
+		}
+	}
+	start := 0
+	for i := range msgs {
+		msgs[i].Value = buf[start:ends[i]:ends[i]]
+		start = ends[i]
+	}
+	return msgs, malformed
+}
+
+// Mark appends raw with "eventtype" and "host" members added, without
+// re-encoding anything: the members are spliced in before the closing
+// brace. A record that is not an object is appended unchanged.
+func Mark(dst, raw []byte, eventtype, host string) []byte {
+	body := bytes.TrimSpace(raw)
+	if len(body) < 2 || body[0] != '{' || body[len(body)-1] != '}' {
+		return append(dst, raw...)
+	}
+	dst = append(dst, body[:len(body)-1]...)
+	if len(bytes.TrimSpace(body[1:len(body)-1])) > 0 {
+		dst = append(dst, ',')
+	}
+	dst = append(dst, `"eventtype":`...)
+	dst = appendJSONString(dst, eventtype)
+	dst = append(dst, `,"host":`...)
+	dst = appendJSONString(dst, host)
+	return append(dst, '}')
+}
+
+func appendJSONString(dst []byte, s string) []byte {
+	b, _ := json.Marshal(s)
+	return append(dst, b...)
+}
+
+// meta is what the pipeline reads from a record itself.
+type meta struct {
+	txid, telephonyID string
+	time              time.Time
+}
+
+func (m meta) id(log duo.LogType) string {
+	switch log {
+	case duo.Auth:
+		return m.txid
+	case duo.Telephony:
+		return m.telephonyID
+	}
+	return ""
+}
+
+// recordMeta reads the id and time members of a record.
+func recordMeta(raw []byte) meta {
+	var m meta
+	var s jsonscan.Scanner
+	s.Reset(raw)
+	if s.Peek() != '{' {
+		return m
+	}
+	var txid, tid, iso, ts, sec jsonscan.Value
+	err := s.Members(func(key []byte, esc bool) error {
+		switch string(jsonscan.Key(key, esc)) {
+		case "txid":
+			return s.Into(&txid)
+		case "telephony_id":
+			return s.Into(&tid)
+		case "isotimestamp":
+			return s.Into(&iso)
+		case "ts":
+			return s.Into(&ts)
+		case "timestamp":
+			return s.Into(&sec)
+		}
+		return s.Into(nil)
+	})
+	if err != nil {
+		return meta{}
+	}
+	if txid.Kind == jsonscan.String {
+		m.txid = string(txid.Text(nil))
+	}
+	if tid.Kind == jsonscan.String {
+		m.telephonyID = string(tid.Text(nil))
+	}
+	for _, v := range []jsonscan.Value{iso, ts} {
+		if v.Kind == jsonscan.String {
+			if t, err := time.Parse(time.RFC3339Nano, string(v.Text(nil))); err == nil {
+				m.time = t
+				return m
+			}
+		}
+	}
+	if sec.Kind == jsonscan.Number {
+		var n int64
+		if _, err := fmt.Sscan(string(sec.Raw), &n); err == nil && n > 0 {
+			m.time = time.Unix(n, 0)
+		}
+	}
+	return m
+}
+
+// IsFatal reports errors that no later poll can fix without a person:
+// Kafka refusing the configuration, or cursors that cannot be read.
+func IsFatal(err error) bool {
+	var fe *publish.FatalError
+	var ce *checkpoint.CorruptError
+	return errors.As(err, &fe) || errors.As(err, &ce)
+}

@@ -1,0 +1,247 @@
+// Package runner wires a configuration into running pipelines: the Duo
+// client, the Kafka publisher, the cursor store and one pipeline per log
+// type, run once (run --once, backfill) or on a schedule (the daemon).
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/duo-connector/duo-connector/checkpoint"
+	"github.com/duo-connector/duo-connector/connector/config"
+	"github.com/duo-connector/duo-connector/connector/duo"
+	"github.com/duo-connector/duo-connector/connector/duolog"
+	"github.com/duo-connector/duo-connector/connector/pipeline"
+	"github.com/duo-connector/duo-connector/connector/publish"
+	"github.com/duo-connector/duo-connector/normalize"
+)
+
+// Backfill is a one-shot run over a closed time range, with cursors of its
+// own so that a killed backfill resumes where it stopped and never touches
+// the daemon's cursors.
+type Backfill struct {
+	Since, Until time.Time
+	// EventTime stamps messages with the records' time instead of the
+	// time of publishing (the default for backfills, so that time-based
+	// retention does not delete them at once).
+	EventTime bool
+}
+
+// Scope names the backfill's cursors.
+func (b Backfill) Scope() string {
+	return b.Since.UTC().Format("20060102T150405Z") + "-" + b.Until.UTC().Format("20060102T150405Z")
+}
+
+// Options adjust a Runner.
+type Options struct {
+	// Logs, when set, restricts the run to these log types.
+	Logs []duo.LogType
+	// Backfill, when set, makes this a backfill.
+	Backfill *Backfill
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Observer receives pipeline events (metrics).
+	Observer Observer
+}
+
+// Observer receives what the runner and its pipelines do.
+type Observer interface {
+	pipeline.Observer
+	// PollFinished reports the end of one log's poll, and its error.
+	PollFinished(log duo.LogType, err error)
+}
+
+// Runner runs the configured logs.
+type Runner struct {
+	cfg       config.Config
+	log       *slog.Logger
+	store     *checkpoint.FileStore
+	client    *duo.Client
+	publisher *publish.Publisher
+	pipelines []*pipeline.Pipeline
+	logs      []duo.LogType
+	opts      Options
+}
+
+// New builds a Runner: it takes the state directory's lock and loads every
+// cursor, so a second daemon or an unreadable cursor fails here, before
+// anything is read or written.
+func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Options) (*Runner, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	logs := cfg.LogTypes()
+	if len(opts.Logs) > 0 {
+		logs = opts.Logs
+	}
+	norm, err := normalize.New(normalize.Options{Mapping: normalize.Mapping(cfg.Normalize.Mapping)})
+	if err != nil {
+		return nil, err
+	}
+	client, err := duo.NewClient(cfg.DuoConfig(logger))
+	if err != nil {
+		return nil, fmt.Errorf("duo client: %w", err)
+	}
+	store, err := checkpoint.Open(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := publish.New(cfg.PublishConfig(logger))
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("kafka: %w", err)
+	}
+	r := &Runner{cfg: cfg, log: logger, store: store, client: client, publisher: pub, logs: logs, opts: opts}
+	for _, lt := range logs {
+		popts := pipeline.Options{
+			Host:            cfg.Duo.APIHost,
+			Key:             checkpoint.Key{Account: cfg.Account(), Log: string(lt)},
+			Topic:           cfg.Kafka.Topic,
+			PublishTime:     cfg.Kafka.MessageTimestamp == "publish",
+			ShutdownTimeout: cfg.ShutdownTimeout.D(),
+			Reader: duolog.Options{
+				Lag:             cfg.Lag.D(),
+				InitialLookback: cfg.InitialLookback.D(),
+				TelephonyV1:     cfg.Duo.TelephonyV1,
+				Now:             opts.Now,
+			},
+			Logger: logger.With("account", cfg.Account(), "log", string(lt)),
+		}
+		if opts.Observer != nil {
+			popts.Observer = opts.Observer
+		}
+		if b := opts.Backfill; b != nil {
+			popts.Key.Scope = b.Scope()
+			popts.PublishTime = !b.EventTime
+			popts.Reader.Until = b.Until
+			// With no backfill cursor yet, start at Since.
+			popts.Reader.InitialLookback = max(opts.Now().Sub(b.Since), time.Second)
+		}
+		p, err := pipeline.New(ctx, client, lt, norm, pub, store, popts)
+		if err != nil {
+			r.Close()
+			return nil, err
+		}
+		r.pipelines = append(r.pipelines, p)
+	}
+	return r, nil
+}
+
+// Close releases the publisher and the state directory.
+func (r *Runner) Close() error {
+	err := r.publisher.Close()
+	return errors.Join(err, r.store.Close())
+}
+
+// Publisher returns the Kafka publisher (for health checks).
+func (r *Runner) Publisher() *publish.Publisher { return r.publisher }
+
+// Once drains every log up to now − lag (or the backfill's end),
+// concurrently, and returns the errors of the logs that failed.
+func (r *Runner) Once(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(r.pipelines))
+	for i, p := range r.pipelines {
+		wg.Go(func() {
+			errs[i] = r.poll(ctx, r.logs[i], p)
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// poll drains one log and logs the outcome.
+func (r *Runner) poll(ctx context.Context, lt duo.LogType, p *pipeline.Pipeline) error {
+	start := time.Now()
+	st, err := p.Drain(ctx)
+	if o := r.opts.Observer; o != nil {
+		o.PollFinished(lt, err)
+	}
+	attrs := []any{"account", r.cfg.Account(), "log", string(lt), "records", st.Records, "pages", st.Pages,
+		"malformed", st.Malformed, "duration", time.Since(start).Round(time.Millisecond),
+		"cursor", p.CursorTime().UTC().Format(time.RFC3339)}
+	switch {
+	case err == nil:
+		r.log.Info("poll finished", attrs...)
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		r.log.Info("poll stopped", attrs...)
+		return nil
+	default:
+		r.log.Error("poll failed", append(attrs, "error", err)...)
+		return fmt.Errorf("%s: %w", lt, err)
+	}
+	return nil
+}
+
+// Run is the daemon: each log is polled on the schedule, in its own
+// goroutine, so a slow or failing log holds up no other. A poll still
+// running when its next tick comes is not stacked: the tick is skipped.
+// Transient and Duo-side errors are logged and retried at the next tick;
+// fatal errors (Kafka refusing the configuration, unreadable cursors)
+// stop the daemon. Run returns nil when ctx is cancelled.
+func (r *Runner) Run(ctx context.Context) error {
+	sched, err := config.ParseSchedule(r.cfg.Schedule)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	for i, p := range r.pipelines {
+		wg.Go(func() {
+			r.loop(ctx, cancel, sched, r.logs[i], p)
+		})
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+func (r *Runner) loop(ctx context.Context, stop context.CancelCauseFunc, sched cron.Schedule, lt duo.LogType, p *pipeline.Pipeline) {
+	for {
+		err := r.poll(ctx, lt, p)
+		if err != nil && pipeline.IsFatal(err) {
+			stop(err)
+			return
+		}
+		now := r.opts.Now()
+		next := sched.Next(now)
+		wait := next.Sub(now)
+		if j := r.cfg.Jitter.D(); j > 0 {
+			wait += time.Duration(rand.Int64N(int64(j)))
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// ParseLogs parses a comma-separated list of log types.
+func ParseLogs(s string) ([]duo.LogType, error) {
+	var out []duo.LogType
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		lt, err := duo.ParseLogType(part)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, lt)
+	}
+	return out, nil
+}
