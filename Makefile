@@ -32,5 +32,10 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME) ./normalize
 
+# The kill test, longer: 200 SIGKILLs instead of 20.
+SOAK_KILLS ?= 200
+soak:
+	DUO_CONNECTOR_KILLS=$(SOAK_KILLS) $(GO) test -race -count=1 -timeout 120m -run 'TestKillAndRestart|TestBrokerOutage' -v ./cmd/duo-connector
+
 clean:
 	rm -rf $(BIN)

@@ -152,12 +152,16 @@ func (s *FileStore) Dir() string { return s.dir }
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
 // Path returns the file that holds key's cursor.
-func (s *FileStore) Path(key Key) string {
+func (s *FileStore) Path(key Key) string { return FilePath(s.dir, key) }
+
+// FilePath returns the file that holds key's cursor in state directory
+// dir.
+func FilePath(dir string, key Key) string {
 	name := unsafeChars.ReplaceAllString(key.Account, "_") + "." + unsafeChars.ReplaceAllString(key.Log, "_") + ".json"
 	if key.Scope != "" {
-		return filepath.Join(s.dir, "backfill", unsafeChars.ReplaceAllString(key.Scope, "_"), name)
+		return filepath.Join(dir, "backfill", unsafeChars.ReplaceAllString(key.Scope, "_"), name)
 	}
-	return filepath.Join(s.dir, name)
+	return filepath.Join(dir, name)
 }
 
 // Load implements Store.

@@ -52,6 +52,8 @@ type world struct {
 	records  map[duo.LogType][]duotest.Record
 	stateDir string
 	skeyFile string
+	// rps is the connector's Duo request budget (default: unthrottled).
+	rps float64
 }
 
 func newWorld(t *testing.T, kafkaDataDir string, counts map[duo.LogType]int) *world {
@@ -66,7 +68,7 @@ func newWorld(t *testing.T, kafkaDataDir string, counts map[duo.LogType]int) *wo
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Stop)
-	w := &world{duo: srv, kafka: b, records: map[duo.LogType][]duotest.Record{}, stateDir: t.TempDir()}
+	w := &world{duo: srv, kafka: b, records: map[duo.LogType][]duotest.Record{}, stateDir: t.TempDir(), rps: 1000}
 	w.skeyFile = filepath.Join(t.TempDir(), "skey")
 	os.WriteFile(w.skeyFile, []byte(srv.SKey+"\n"), 0o600)
 	gen := duotest.NewGenerator(11)
@@ -89,7 +91,7 @@ duo:
   ikey: %s
   skey_file: %s
   ca_file: %s
-  requests_per_second: 1000
+  requests_per_second: %g
   retry: {initial_backoff: 10ms, max_backoff: 100ms, max_attempts: 50}
 initial_lookback: 24h
 state_dir: %s
@@ -100,7 +102,7 @@ kafka:
   brokers: [%s]
   topic: duo.{dataset}
 log: {level: warn}
-%s`, w.duo.Host, w.duo.IKey, w.skeyFile, w.duo.CAFile, w.stateDir, w.kafka.Addr, extra)
+%s`, w.duo.Host, w.duo.IKey, w.skeyFile, w.duo.CAFile, w.rps, w.stateDir, w.kafka.Addr, extra)
 	p := filepath.Join(t.TempDir(), "duo-connector.yaml")
 	if err := os.WriteFile(p, []byte(c), 0o600); err != nil {
 		t.Fatal(err)
