@@ -1,0 +1,321 @@
+package pipeline_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/duo-connector/duo-connector/checkpoint"
+	"github.com/duo-connector/duo-connector/connector/duo"
+	"github.com/duo-connector/duo-connector/connector/duolog"
+	"github.com/duo-connector/duo-connector/connector/duotest"
+	"github.com/duo-connector/duo-connector/connector/kafkatest"
+	"github.com/duo-connector/duo-connector/connector/pipeline"
+	"github.com/duo-connector/duo-connector/connector/publish"
+	"github.com/duo-connector/duo-connector/normalize"
+)
+
+func TestMark(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`{"txid":"a"}`, `{"txid":"a","eventtype":"auth_log","host":"api-x.duosecurity.com"}`},
+		{`{}`, `{"eventtype":"auth_log","host":"api-x.duosecurity.com"}`},
+		{`{ }`, `{ "eventtype":"auth_log","host":"api-x.duosecurity.com"}`},
+		{"{\n  \"a\": 1\n}", "{\n  \"a\": 1\n,\"eventtype\":\"auth_log\",\"host\":\"api-x.duosecurity.com\"}"},
+		{`[1,2]`, `[1,2]`},
+		{`"x"`, `"x"`},
+	} {
+		got := string(pipeline.Mark(nil, []byte(tc.in), "auth_log", "api-x.duosecurity.com"))
+		if got != tc.want {
+			t.Errorf("Mark(%s) = %s, want %s", tc.in, got, tc.want)
+		}
+		if json.Valid([]byte(tc.in)) && !json.Valid([]byte(got)) {
+			t.Errorf("Mark(%s) is not JSON: %s", tc.in, got)
+		}
+	}
+}
+
+// rig is one pipeline's world: a fake Duo, a broker, a cursor store.
+type rig struct {
+	srv    *duotest.Server
+	broker *kafkatest.Broker
+	client *duo.Client
+	store  *checkpoint.FileStore
+	pub    *publish.Publisher
+	norm   *normalize.Normalizer
+	now    time.Time
+	recs   []duotest.Record
+}
+
+func newRig(t *testing.T, n int) *rig {
+	t.Helper()
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	srv, err := duotest.NewServer(duotest.WithClock(func() time.Time { return now }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	client, err := duo.NewClient(duo.Config{APIHost: srv.Host, IKey: srv.IKey, SKey: srv.SKey, CAFile: srv.CAFile, RequestsPerSecond: -1,
+		Retry: duo.RetryConfig{InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond, MaxAttempts: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := checkpoint.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	b := kafkatest.NewBroker(t, 1, "duo")
+	pub, err := publish.New(publish.Config{Brokers: []string{b.Addr}, Topic: "duo", InitialBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pub.Close() })
+	norm, _ := normalize.New(normalize.Options{})
+	recs := duotest.NewGenerator(5).Fill(duo.Auth, now.Add(-3*time.Hour), now.Add(-time.Hour), n)
+	srv.Add(recs...)
+	return &rig{srv: srv, broker: b, client: client, store: store, pub: pub, norm: norm, now: now, recs: recs}
+}
+
+var key = checkpoint.Key{Account: "acct", Log: "auth"}
+
+func (r *rig) pipeline(t *testing.T, sink pipeline.Sink) *pipeline.Pipeline {
+	t.Helper()
+	if sink == nil {
+		sink = r.pub
+	}
+	p, err := pipeline.New(context.Background(), r.client, duo.Auth, r.norm, sink, r.store, pipeline.Options{
+		Host: r.srv.Host, Key: key, Topic: "duo", ShutdownTimeout: time.Second,
+		Reader: duolog.Options{InitialLookback: 4 * time.Hour, Now: func() time.Time { return r.now }},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (r *rig) saved(t *testing.T) *duolog.Cursor {
+	t.Helper()
+	raw, ok, err := r.store.Load(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ok {
+		return nil
+	}
+	var c duolog.Cursor
+	json.Unmarshal(raw, &c)
+	return &c
+}
+
+func (r *rig) published(t *testing.T) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	recs, err := kafkatest.ReadAll(ctx, r.broker.Addr, "duo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(recs)
+}
+
+// failingSink fails every Publish after the first ok ones.
+type failingSink struct {
+	inner pipeline.Sink
+	ok    int
+	mu    sync.Mutex
+}
+
+func (f *failingSink) Publish(ctx context.Context, msgs []kafka.Message) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ok == 0 {
+		return errors.New("kafka unavailable")
+	}
+	f.ok--
+	return f.inner.Publish(ctx, msgs)
+}
+
+// TestCheckpointTable pins down where the cursor stands after each kind of
+// failure, and that a new pipeline resumes exactly there, delivering the
+// rest once.
+func TestCheckpointTable(t *testing.T) {
+	t.Run("Duo fails at once: no cursor saved", func(t *testing.T) {
+		r := newRig(t, 2500)
+		r.srv.Inject(duotest.Fault{Status: 500})
+		if _, err := r.pipeline(t, nil).Drain(context.Background()); err == nil {
+			t.Fatal("no error")
+		}
+		if c := r.saved(t); c != nil {
+			t.Fatalf("cursor saved after a failed read: %+v", c)
+		}
+		r.resumeDeliversRest(t, 0)
+	})
+	t.Run("Kafka fails at once: no cursor saved", func(t *testing.T) {
+		r := newRig(t, 2500)
+		if _, err := r.pipeline(t, &failingSink{inner: r.pub}).Drain(context.Background()); err == nil {
+			t.Fatal("no error")
+		}
+		if c := r.saved(t); c != nil {
+			t.Fatalf("cursor saved after a failed publish: %+v", c)
+		}
+		r.resumeDeliversRest(t, 0)
+	})
+	t.Run("one page acked, then Duo fails: cursor after that page", func(t *testing.T) {
+		r := newRig(t, 2500)
+		p := r.pipeline(t, nil)
+		r.srv.Inject(duotest.Fault{}) // a no-op on the first request
+		r.srv.Inject(duotest.Fault{Status: 500})
+		st, err := p.Drain(context.Background())
+		if err == nil || st.Records != 1000 {
+			t.Fatalf("Drain = %+v, %v; want 1000 records then an error", st, err)
+		}
+		c := r.saved(t)
+		if c == nil || c.NextOffset == "" || c.MaxTimeMs == 0 {
+			t.Fatalf("cursor %+v; want mid-window after page one", c)
+		}
+		r.resumeDeliversRest(t, 1000)
+	})
+	t.Run("one page acked, then Kafka fails: cursor after that page", func(t *testing.T) {
+		r := newRig(t, 2500)
+		st, err := r.pipeline(t, &failingSink{inner: r.pub, ok: 1}).Drain(context.Background())
+		if err == nil || st.Records != 1000 {
+			t.Fatalf("Drain = %+v, %v", st, err)
+		}
+		r.resumeDeliversRest(t, 1000)
+	})
+	t.Run("empty window: cursor moves to its end", func(t *testing.T) {
+		r := newRig(t, 0)
+		if _, err := r.pipeline(t, nil).Drain(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		c := r.saved(t)
+		if want := r.now.Add(-duolog.MinLag).UnixMilli() + 1; c == nil || c.MinTimeMs != want || c.MaxTimeMs != 0 {
+			t.Fatalf("cursor %+v; want the next window to start at %d", c, want)
+		}
+	})
+	t.Run("Kafka refuses the topic: fatal, no cursor", func(t *testing.T) {
+		r := newRig(t, 100)
+		r.broker.Cluster().Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.TopicAuthorizationFailed, Count: -1})
+		_, err := r.pipeline(t, nil).Drain(context.Background())
+		if !pipeline.IsFatal(err) {
+			t.Fatalf("err = %v; want fatal", err)
+		}
+		if c := r.saved(t); c != nil {
+			t.Fatalf("cursor saved: %+v", c)
+		}
+	})
+}
+
+// resumeDeliversRest drains with a fresh pipeline from the saved cursor and
+// checks the total delivered equals the source exactly.
+func (r *rig) resumeDeliversRest(t *testing.T, already int) {
+	t.Helper()
+	if got := r.published(t); got != already {
+		t.Fatalf("%d messages published before resuming, want %d", got, already)
+	}
+	st, err := r.pipeline(t, nil).Drain(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Records != len(r.recs)-already {
+		t.Fatalf("resumed pipeline delivered %d, want the remaining %d", st.Records, len(r.recs)-already)
+	}
+	if got := r.published(t); got != len(r.recs) {
+		t.Fatalf("%d messages in Kafka for %d records", got, len(r.recs))
+	}
+}
+
+// slowSink holds every Publish until released.
+type slowSink struct {
+	inner   pipeline.Sink
+	release chan struct{}
+	entered chan struct{}
+}
+
+func (s *slowSink) Publish(ctx context.Context, msgs []kafka.Message) error {
+	s.entered <- struct{}{}
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return s.inner.Publish(ctx, msgs)
+}
+
+// TestShutdownFinishesPageInFlight: cancelling during a publish lets the
+// page finish (and its cursor be saved) within the shutdown timeout.
+func TestShutdownFinishesPageInFlight(t *testing.T) {
+	r := newRig(t, 2500)
+	sink := &slowSink{inner: r.pub, release: make(chan struct{}), entered: make(chan struct{}, 1)}
+	p := r.pipeline(t, sink)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := p.Drain(ctx); done <- err }()
+	<-sink.entered
+	cancel()
+	time.Sleep(100 * time.Millisecond)
+	close(sink.release)
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Drain = %v", err)
+	}
+	if c := r.saved(t); c == nil || c.NextOffset == "" {
+		t.Fatalf("the page in flight was not completed: cursor %+v", c)
+	}
+	if got := r.published(t); got != 1000 {
+		t.Fatalf("%d published, want the one page", got)
+	}
+}
+
+// TestShutdownAbandonsStuckPage: a page Kafka does not acknowledge within
+// the shutdown timeout is abandoned, and its cursor not saved.
+func TestShutdownAbandonsStuckPage(t *testing.T) {
+	r := newRig(t, 2500)
+	sink := &slowSink{inner: r.pub, release: make(chan struct{}), entered: make(chan struct{}, 1)}
+	p := r.pipeline(t, sink)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := p.Drain(ctx); done <- err }()
+	<-sink.entered
+	cancel()
+	err := <-done // ShutdownTimeout is 1 s
+	if err == nil || !strings.Contains(err.Error(), "abandoned at shutdown") {
+		t.Fatalf("Drain = %v", err)
+	}
+	if c := r.saved(t); c != nil {
+		t.Fatalf("cursor saved for an abandoned page: %+v", c)
+	}
+}
+
+// TestMalformedRecordsArePublished: a record Duo sent that is not a JSON
+// object is published with error.message, not dropped.
+func TestMalformedRecordsArePublished(t *testing.T) {
+	r := newRig(t, 0)
+	bad := duotest.Record{Type: duo.Auth, Time: r.now.Add(-time.Hour), ID: "zzz", Raw: []byte(`["not","an","object"]`)}
+	good := duotest.NewGenerator(9).Record(duo.Auth, r.now.Add(-time.Hour))
+	r.srv.Add(bad, good)
+	st, err := r.pipeline(t, nil).Drain(context.Background())
+	if err != nil || st.Records != 2 || st.Malformed != 1 {
+		t.Fatalf("Drain = %+v, %v", st, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	recs, _ := kafkatest.ReadAll(ctx, r.broker.Addr, "duo")
+	found := false
+	for _, m := range recs {
+		if strings.Contains(string(m.Value), `"error":{"message":"record is a JSON array, not an object"}`) {
+			found = true
+		}
+	}
+	if len(recs) != 2 || !found {
+		t.Fatalf("published %d, malformed one found: %v", len(recs), found)
+	}
+}
