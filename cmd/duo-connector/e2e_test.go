@@ -3,15 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/duo-connector/duo-connector/checkpoint"
@@ -101,7 +104,6 @@ shutdown_timeout: 10s
 kafka:
   brokers: [%s]
   topic: duo.{dataset}
-log: {level: warn}
 %s`, w.duo.Host, w.duo.IKey, w.skeyFile, w.duo.CAFile, w.rps, w.stateDir, w.kafka.Addr, extra)
 	p := filepath.Join(t.TempDir(), "duo-connector.yaml")
 	if err := os.WriteFile(p, []byte(c), 0o600); err != nil {
@@ -295,4 +297,135 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestBackfill: a backfill over a closed range publishes exactly that
+// range, keeps its own cursors (the daemon's are untouched), stamps
+// messages with the time of publishing, and a rerun after an interruption
+// continues instead of starting over.
+func TestBackfill(t *testing.T) {
+	w := newWorld(t, "", map[duo.LogType]int{duo.Auth: 6000, duo.Admin: 3000})
+	w.rps = 20
+	cfg := w.config(t, "logs: [auth, admin]")
+	since, until := time.Now().Add(-15*time.Hour).Truncate(time.Second), time.Now().Add(-5*time.Hour).Truncate(time.Second)
+	args := []string{"backfill", "--config", cfg, "--since", since.Format(time.RFC3339), "--until", until.Format(time.RFC3339)}
+
+	// Interrupt the first attempt, as a kill would.
+	cmd := exec.Command(binary, args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(700 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	_, partial := w.consumed(t)
+
+	var stderr bytes.Buffer
+	start := time.Now()
+	if code := dispatch(args, env{nil, &bytes.Buffer{}, &stderr, nil}); code != 0 {
+		t.Fatalf("backfill exited %d: %s", code, stderr.String())
+	}
+	counts, recs := w.consumed(t)
+	inRange := map[duo.LogType]int{}
+	for lt, rs := range w.records {
+		got := counts["duo."+lt.EventType()]
+		for _, r := range rs {
+			in := !r.Time.Before(since) && !r.Time.After(until)
+			if lt == duo.Admin { // v1: whole seconds
+				in = r.Time.Unix() >= since.Unix() && r.Time.Unix() <= until.Unix()
+			}
+			if in {
+				inRange[lt]++
+				if got[eventID(r)] == 0 {
+					t.Fatalf("%s record at %s in range not published", lt, r.Time)
+				}
+			} else if got[eventID(r)] != 0 {
+				t.Fatalf("%s record at %s outside the range published", lt, r.Time)
+			}
+		}
+	}
+	for _, r := range recs {
+		if r.Timestamp.Before(start.Add(-time.Minute)) && r.Timestamp.Before(since) {
+			t.Fatalf("message stamped %s: backfills stamp the time of publishing", r.Timestamp)
+		}
+	}
+	if len(recs)-len(partial) >= inRange[duo.Auth]+inRange[duo.Admin] && len(partial) > 0 {
+		t.Fatalf("the rerun republished everything (%d) instead of continuing after %d", len(recs)-len(partial), len(partial))
+	}
+	entries, _ := filepath.Glob(filepath.Join(w.stateDir, "*.json"))
+	if len(entries) != 0 {
+		t.Fatalf("backfill wrote daemon cursors: %v", entries)
+	}
+	t.Logf("backfill: %d in range, %d published by the interrupted attempt, %d messages in all", inRange[duo.Auth]+inRange[duo.Admin], len(partial), len(recs))
+}
+
+// TestCheckpointCommands: show lists the cursors a run saved, in text and
+// JSON; reset needs --yes, then deletes them.
+func TestCheckpointCommands(t *testing.T) {
+	w := newWorld(t, "", map[duo.LogType]int{duo.Auth: 1500, duo.Offline: 200})
+	cfg := w.config(t, "logs: [auth, offline]")
+	run := func(args ...string) (string, string, int) {
+		var out, errb bytes.Buffer
+		code := dispatch(args, env{nil, &out, &errb, nil})
+		return out.String(), errb.String(), code
+	}
+	if _, errOut, code := run("run", "--once", "--config", cfg); code != 0 {
+		t.Fatal(errOut)
+	}
+	out, _, code := run("checkpoint", "show", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "auth") || !strings.Contains(out, "offline") || !strings.Contains(out, "DELIVERED UNTIL") {
+		t.Fatalf("show: %d %s", code, out)
+	}
+	out, _, _ = run("checkpoint", "show", "--json", "--logs", "auth", "--config", cfg)
+	var rows []struct {
+		Log       string    `json:"log"`
+		Delivered time.Time `json:"delivered_until"`
+	}
+	if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 1 || rows[0].Log != "auth" || time.Since(rows[0].Delivered) > 10*time.Minute {
+		t.Fatalf("show --json: %v %s", err, out)
+	}
+	if _, errOut, code := run("checkpoint", "reset", "--logs", "auth", "--config", cfg); code != exitUsage || !strings.Contains(errOut, "--yes") {
+		t.Fatalf("reset without --yes: %d %s", code, errOut)
+	}
+	if out, errOut, code := run("checkpoint", "reset", "--logs", "auth", "--yes", "--config", cfg); code != 0 || !strings.Contains(out, "reset") {
+		t.Fatalf("reset: %d %s %s", code, out, errOut)
+	}
+	out, _, _ = run("checkpoint", "show", "--json", "--config", cfg)
+	if strings.Contains(out, `"log": "auth"`) || !strings.Contains(out, `"log": "offline"`) {
+		t.Fatalf("after reset: %s", out)
+	}
+}
+
+// TestSecretsNeverLogged runs the connector at debug level, through
+// failures (429s, then a rotated secret), against a broker that requires
+// SASL, and greps everything it printed for the secret key, the SASL
+// password and the Authorization header.
+func TestSecretsNeverLogged(t *testing.T) {
+	w := newWorld(t, "", map[duo.LogType]int{duo.Auth: 2000})
+	const saslPassword = "sasl-pw-must-not-leak-0123"
+	sasl, err := kafkatest.Start(1, topics, "", kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", "connector", saslPassword))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sasl.Stop()
+	w.kafka.Stop()
+	w.kafka = sasl
+	cfg := w.config(t, "logs: [auth]\nlog: {level: debug}\n")
+	w.duo.Inject(duotest.Fault{Status: 429, Count: 3})
+	var stdout, stderr bytes.Buffer
+	environ := []string{"DUO_CONNECTOR_KAFKA_SASL_PASSWORD=" + saslPassword, "DUO_CONNECTOR_KAFKA_SASL_MECHANISM=SCRAM-SHA-512", "DUO_CONNECTOR_KAFKA_SASL_USERNAME=connector"}
+	if code := dispatch([]string{"run", "--once", "--config", cfg}, env{nil, &stdout, &stderr, environ}); code != 0 {
+		t.Fatalf("run --once exited %d: %s", code, stderr.String())
+	}
+	w.duo.RotateSecret("rotated")
+	dispatch([]string{"run", "--once", "--config", cfg}, env{nil, &stdout, &stderr, environ})
+	all := stdout.String() + stderr.String()
+	if !strings.Contains(all, "40103") || !strings.Contains(all, "retrying") {
+		t.Fatalf("the failures were not reported: %s", all)
+	}
+	for _, secret := range []string{w.duo.SKey, saslPassword, "Basic "} {
+		if strings.Contains(all, secret) {
+			t.Fatalf("output contains a secret (%q):\n%s", secret, all)
+		}
+	}
 }

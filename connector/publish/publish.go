@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -292,7 +293,11 @@ func (p *Publisher) Publish(ctx context.Context, msgs []kafka.Message) error {
 			return fatal
 		}
 		wait := time.Duration(float64(backoff) * (0.8 + 0.4*rand.Float64()))
-		p.log.Warn("kafka write failed, retrying", "messages", len(msgs), "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "error", summarize(err))
+		attrs := []any{"messages", len(msgs), "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "error", summarize(err)}
+		if h := connectionHint(err); h != "" {
+			attrs = append(attrs, "hint", h)
+		}
+		p.log.Warn("kafka write failed, retrying", attrs...)
 		if err := p.sleep(ctx, wait); err != nil {
 			return err
 		}
@@ -373,6 +378,16 @@ func classify(err error) *FatalError {
 		return &FatalError{Err: err, Hint: "the brokers did not answer TLS: check kafka.tls.enabled and the port"}
 	}
 	return nil
+}
+
+// connectionHint explains errors that look like a network failure but are
+// usually configuration: kafka-go reports a refused SASL login, or a TLS
+// listener spoken to in plain text, as a closed connection.
+func connectionHint(err error) string {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || strings.Contains(err.Error(), "unexpected EOF") {
+		return "the broker closed the connection: if this persists while the broker is up, check kafka.sasl (mechanism, username, password) and kafka.tls.enabled"
+	}
+	return ""
 }
 
 // summarize shortens kafka.WriteErrors, which holds one error per message.
