@@ -59,7 +59,7 @@ type world struct {
 	rps float64
 }
 
-func newWorld(t *testing.T, kafkaDataDir string, counts map[duo.LogType]int) *world {
+func newWorld(t testing.TB, kafkaDataDir string, counts map[duo.LogType]int) *world {
 	t.Helper()
 	srv, err := duotest.NewServer(duotest.WithoutRequestLog())
 	if err != nil {
@@ -86,7 +86,7 @@ func newWorld(t *testing.T, kafkaDataDir string, counts map[duo.LogType]int) *wo
 
 // config writes a configuration file for the world, with extra YAML
 // appended (later keys of the same section must not repeat one).
-func (w *world) config(t *testing.T, extra string) string {
+func (w *world) config(t testing.TB, extra string) string {
 	t.Helper()
 	c := fmt.Sprintf(`
 duo:
@@ -121,7 +121,7 @@ func eventID(r duotest.Record) string {
 }
 
 // consumed reads every message back and counts them by topic and key.
-func (w *world) consumed(t *testing.T) (map[string]map[string]int, []*kgo.Record) {
+func (w *world) consumed(t testing.TB) (map[string]map[string]int, []*kgo.Record) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

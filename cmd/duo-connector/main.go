@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -21,7 +22,15 @@ const (
 	exitUsage   = 2
 )
 
+// defaultMemoryLimit is the Go runtime's soft memory limit unless
+// GOMEMLIMIT says otherwise: it keeps the garbage collector from letting
+// the heap double past what a few pages in flight need.
+const defaultMemoryLimit = 80 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 	os.Exit(dispatch(os.Args[1:], env{os.Stdin, os.Stdout, os.Stderr, os.Environ()}))
 }
 

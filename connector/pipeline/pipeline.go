@@ -200,9 +200,11 @@ func (p *Pipeline) deliver(ctx context.Context, page duolog.Page) (int, error) {
 // eventtype and host, normalized; the event id as key and header.
 func (p *Pipeline) messages(recs []json.RawMessage) ([]kafka.Message, int) {
 	eventtype := p.log.EventType()
+	// A document is about the record, escaped, plus a few hundred bytes
+	// of fields; the buffer grows if a page needs more.
 	size := 0
 	for _, r := range recs {
-		size += 3*len(r) + 256
+		size += len(r)*13/10 + 400
 	}
 	buf := make([]byte, 0, size)
 	ends := make([]int, len(recs))

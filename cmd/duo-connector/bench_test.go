@@ -1,0 +1,108 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/duo-connector/duo-connector/connector/duo"
+)
+
+var (
+	plainBinaryOnce sync.Once
+	plainBinary     string
+	plainBinaryErr  error
+)
+
+// benchBinary builds the connector without the race detector, as shipped.
+func benchBinary(b *testing.B) string {
+	plainBinaryOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "duo-connector-bench-")
+		if err != nil {
+			plainBinaryErr = err
+			return
+		}
+		plainBinary = filepath.Join(dir, "duo-connector")
+		out, err := exec.Command("go", "build", "-o", plainBinary, ".").CombinedOutput()
+		if err != nil {
+			plainBinaryErr = fmt.Errorf("%v: %s", err, out)
+		}
+	})
+	if plainBinaryErr != nil {
+		b.Fatal(plainBinaryErr)
+	}
+	return plainBinary
+}
+
+// watchPeakRSS samples a process's VmHWM (its peak resident set, which
+// exec resets) until done, and returns the last value in KiB. rusage's
+// maxrss is no use here: it counts the parent's memory the child shares
+// between fork and exec.
+func watchPeakRSS(pid int, done <-chan struct{}) int64 {
+	var peak int64
+	path := fmt.Sprintf("/proc/%d/status", pid)
+	for {
+		if data, err := os.ReadFile(path); err == nil {
+			for _, line := range strings.Split(string(data), "\n") {
+				if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+					var kib int64
+					fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kib)
+					peak = max(peak, kib)
+				}
+			}
+		}
+		select {
+		case <-done:
+			return peak
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// BenchmarkBackfill runs the connector binary as its own process over a
+// backlog held by the fake Duo (no request budget) into kfake (lz4), end
+// to end: reading, normalizing, publishing with acks=all, saving cursors.
+// It reports records/s and the connector process's peak RSS, for two
+// backlog sizes to show memory does not grow with the records.
+func BenchmarkBackfill(b *testing.B) {
+	bin := benchBinary(b)
+	for _, n := range []int{250_000, 1_000_000} {
+		b.Run(fmt.Sprintf("records=%d", n), func(b *testing.B) {
+			counts := map[duo.LogType]int{duo.Auth: n * 6 / 10, duo.Admin: n / 10, duo.Offline: n / 10, duo.Telephony: n / 5}
+			w := newWorld(b, "", counts)
+			w.rps = 1e6
+			var peakKiB int64
+			var elapsed time.Duration
+			for b.Loop() {
+				w.stateDir = b.TempDir() // a fresh backfill each round
+				cfg := w.config(b, "log: {level: warn}")
+				start := time.Now()
+				cmd := exec.Command(bin, "backfill", "--config", cfg, "--since", "21h")
+				cmd.Stderr = os.Stderr
+				if limit := os.Getenv("BENCH_GOMEMLIMIT"); limit != "" {
+					cmd.Env = append(os.Environ(), "GOMEMLIMIT="+limit) // the connector's, not this process's
+				}
+				if err := cmd.Start(); err != nil {
+					b.Fatal(err)
+				}
+				done := make(chan struct{})
+				hwm := make(chan int64)
+				go func() { hwm <- watchPeakRSS(cmd.Process.Pid, done) }()
+				err := cmd.Wait()
+				close(done)
+				peakKiB = max(peakKiB, <-hwm)
+				if err != nil {
+					b.Fatal(err)
+				}
+				elapsed += time.Since(start)
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/elapsed.Seconds(), "records/s")
+			b.ReportMetric(float64(peakKiB)/1024, "peak-RSS-MiB")
+		})
+	}
+}
