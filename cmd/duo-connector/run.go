@@ -5,12 +5,16 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/duo-connector/duo-connector/connector/config"
+	"github.com/duo-connector/duo-connector/connector/metrics"
 	"github.com/duo-connector/duo-connector/connector/runner"
+	"github.com/duo-connector/duo-connector/connector/sdnotify"
 )
 
 func runRun(args []string, e env) int {
@@ -51,17 +55,50 @@ func execute(cfg config.Config, e env, opts runner.Options, once bool) int {
 	logger := newLogger(cfg, e)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	notifier := sdnotify.New(e.environ)
+	logs := opts.Logs
+	if len(logs) == 0 {
+		logs = cfg.LogTypes()
+	}
+	m := metrics.New(cfg.Account(), logs)
+	opts.Metrics = m
 	r, err := runner.New(ctx, cfg, logger, opts)
 	if err != nil {
 		logger.Error("cannot start", "error", err)
 		return exitFailure
 	}
 	defer r.Close()
-	logger.Info("duo-connector started", "version", version, "account", cfg.Account(), "logs", cfg.Logs, "once", once)
+	if cfg.HTTP.Listen != "" {
+		srv, err := serveHTTP(cfg, r, m)
+		if err != nil {
+			logger.Error("cannot start the HTTP listener", "listen", cfg.HTTP.Listen, "error", err)
+			return exitFailure
+		}
+		defer srv.Close()
+		logger.Info("serving metrics and health", "listen", srv.Addr)
+	}
+	logger.Info("duo-connector started", "version", version, "account", cfg.Account(), "logs", logs, "once", once)
+	notifier.Notify("READY=1")
+	context.AfterFunc(ctx, func() { notifier.Notify("STOPPING=1") })
+	wdCtx, stopWatchdog := context.WithCancel(ctx)
+	defer stopWatchdog()
+	go notifier.Watchdog(wdCtx, func() bool { return true })
+	if opts.Backfill != nil {
+		done, reported := make(chan struct{}), make(chan struct{})
+		defer func() { close(done); <-reported }()
+		go func() {
+			reportProgress(e.stderr, logger, m, logs, *opts.Backfill, done)
+			close(reported)
+		}()
+	}
+	start := time.Now()
 	if once {
 		err = r.Once(ctx)
 	} else {
 		err = r.Run(ctx)
+	}
+	if opts.Backfill != nil || once {
+		summarize(logger, m, logs, time.Since(start))
 	}
 	switch {
 	case ctx.Err() != nil:
@@ -72,6 +109,24 @@ func execute(cfg config.Config, e env, opts runner.Options, once bool) int {
 		return exitFailure
 	}
 	return exitOK
+}
+
+// serveHTTP starts the metrics and health listener.
+func serveHTTP(cfg config.Config, r *runner.Runner, m *metrics.Metrics) (*http.Server, error) {
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return nil, err
+	}
+	sched, _ := config.ParseSchedule(cfg.Schedule)
+	next := sched.Next(time.Now())
+	h := metrics.Health{
+		Interval:  sched.Next(next).Sub(next) + cfg.Jitter.D(),
+		Intervals: 3,
+		Kafka:     func(ctx context.Context) error { return r.Publisher().Ping(ctx, r.Topics()...) },
+	}
+	srv := &http.Server{Addr: ln.Addr().String(), Handler: m.Handler(h), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return srv, nil
 }
 
 func runBackfill(args []string, e env) int {

@@ -24,6 +24,7 @@ import (
 
 	duoapi "github.com/duosecurity/duo_api_golang"
 
+	"github.com/duo-connector/duo-connector/connector/logctx"
 	"github.com/duo-connector/duo-connector/normalize/jsonscan"
 )
 
@@ -55,8 +56,19 @@ type Config struct {
 	Retry RetryConfig
 	// UserAgent prefixes the library's User-Agent.
 	UserAgent string
-	// Logger receives retry and skew messages (default: discard).
+	// Logger receives retry messages (default: discard).
 	Logger *slog.Logger
+	// Observer, when set, is told about every request and retry.
+	Observer Observer
+}
+
+// Observer receives what the client does, for metrics.
+type Observer interface {
+	// Request reports one HTTP request: its path, status (0 when no
+	// response came) and duration.
+	Request(path string, status int, d time.Duration)
+	// Retry reports that a failed request will be tried again.
+	Retry(path string, err error)
 }
 
 // RetryConfig is the backoff policy for transient failures.
@@ -239,7 +251,10 @@ func (c *Client) Get(ctx context.Context, path string, params url.Values) (*Resp
 		if errors.As(err, &rl) && rl.retryAfter > wait {
 			wait = rl.retryAfter
 		}
-		c.log.Warn("duo request failed, retrying", "path", path, "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "error", err)
+		if o := c.cfg.Observer; o != nil {
+			o.Retry(path, err)
+		}
+		logctx.From(ctx, c.log).Warn("duo request failed, retrying", "path", path, "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "error", err)
 		if err := c.sleep(ctx, wait); err != nil {
 			return nil, err
 		}
@@ -261,7 +276,19 @@ func (c *Client) do(ctx context.Context, path string, params url.Values) (*Respo
 	for k, v := range params {
 		p[k] = append([]string(nil), v...)
 	}
+	start := time.Now()
 	httpResp, body, err := api.SignedCall(http.MethodGet, path, p, duoapi.UseTimeout)
+	if o := c.cfg.Observer; o != nil {
+		status := 0
+		var rl *rateLimitedError
+		switch {
+		case err == nil:
+			status = httpResp.StatusCode
+		case errors.As(err, &rl):
+			status = http.StatusTooManyRequests
+		}
+		o.Request(path, status, time.Since(start))
+	}
 	if err != nil {
 		var rl *rateLimitedError
 		if errors.As(err, &rl) {

@@ -20,6 +20,7 @@ import (
 	"github.com/duo-connector/duo-connector/checkpoint"
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/duolog"
+	"github.com/duo-connector/duo-connector/connector/logctx"
 	"github.com/duo-connector/duo-connector/connector/publish"
 	"github.com/duo-connector/duo-connector/normalize"
 	"github.com/duo-connector/duo-connector/normalize/jsonscan"
@@ -129,6 +130,7 @@ type Stats struct {
 // page in flight is finished within the shutdown timeout first) or an
 // error occurs. Stats count what was published and saved.
 func (p *Pipeline) Drain(ctx context.Context) (Stats, error) {
+	ctx = logctx.With(ctx, p.opts.Logger)
 	var st Stats
 	for {
 		if err := ctx.Err(); err != nil {

@@ -22,6 +22,8 @@ import (
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
+
+	"github.com/duo-connector/duo-connector/connector/logctx"
 )
 
 // Config configures a Publisher. Zero values take the defaults noted.
@@ -282,7 +284,7 @@ func (p *Publisher) Publish(ctx context.Context, msgs []kafka.Message) error {
 		err := p.w.WriteMessages(ctx, msgs...)
 		if err == nil {
 			if attempt > 1 {
-				p.log.Info("kafka write succeeded after retries", "messages", len(msgs), "attempts", attempt)
+				logctx.From(ctx, p.log).Info("kafka write succeeded after retries", "messages", len(msgs), "attempts", attempt)
 			}
 			return nil
 		}
@@ -297,7 +299,7 @@ func (p *Publisher) Publish(ctx context.Context, msgs []kafka.Message) error {
 		if h := connectionHint(err); h != "" {
 			attrs = append(attrs, "hint", h)
 		}
-		p.log.Warn("kafka write failed, retrying", attrs...)
+		logctx.From(ctx, p.log).Warn("kafka write failed, retrying", attrs...)
 		if err := p.sleep(ctx, wait); err != nil {
 			return err
 		}

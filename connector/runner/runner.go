@@ -19,6 +19,7 @@ import (
 	"github.com/duo-connector/duo-connector/connector/config"
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/duolog"
+	"github.com/duo-connector/duo-connector/connector/metrics"
 	"github.com/duo-connector/duo-connector/connector/pipeline"
 	"github.com/duo-connector/duo-connector/connector/publish"
 	"github.com/duo-connector/duo-connector/normalize"
@@ -48,15 +49,8 @@ type Options struct {
 	Backfill *Backfill
 	// Now is the clock (default time.Now).
 	Now func() time.Time
-	// Observer receives pipeline events (metrics).
-	Observer Observer
-}
-
-// Observer receives what the runner and its pipelines do.
-type Observer interface {
-	pipeline.Observer
-	// PollFinished reports the end of one log's poll, and its error.
-	PollFinished(log duo.LogType, err error)
+	// Metrics, when set, counts what the run does.
+	Metrics *metrics.Metrics
 }
 
 // Runner runs the configured logs.
@@ -86,7 +80,11 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	if err != nil {
 		return nil, err
 	}
-	client, err := duo.NewClient(cfg.DuoConfig(logger))
+	duoCfg := cfg.DuoConfig(logger)
+	if opts.Metrics != nil {
+		duoCfg.Observer = opts.Metrics
+	}
+	client, err := duo.NewClient(duoCfg)
 	if err != nil {
 		return nil, fmt.Errorf("duo client: %w", err)
 	}
@@ -115,8 +113,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 			},
 			Logger: logger.With("account", cfg.Account(), "log", string(lt)),
 		}
-		if opts.Observer != nil {
-			popts.Observer = opts.Observer
+		if opts.Metrics != nil {
+			popts.Observer = opts.Metrics
 		}
 		if b := opts.Backfill; b != nil {
 			popts.Key.Scope = b.Scope()
@@ -131,6 +129,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 			return nil, err
 		}
 		r.pipelines = append(r.pipelines, p)
+		if opts.Metrics != nil {
+			opts.Metrics.CursorAt(lt, p.CursorTime())
+		}
 	}
 	return r, nil
 }
@@ -143,6 +144,23 @@ func (r *Runner) Close() error {
 
 // Publisher returns the Kafka publisher (for health checks).
 func (r *Runner) Publisher() *publish.Publisher { return r.publisher }
+
+// Logs returns the log types the runner runs.
+func (r *Runner) Logs() []duo.LogType { return r.logs }
+
+// Topics returns the Kafka topics the runner writes to.
+func (r *Runner) Topics() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, lt := range r.logs {
+		t := publish.TopicFor(r.cfg.Kafka.Topic, lt.EventType(), string(lt))
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	return out
+}
 
 // Once drains every log up to now − lag (or the backfill's end),
 // concurrently, and returns the errors of the logs that failed.
@@ -162,8 +180,11 @@ func (r *Runner) Once(ctx context.Context) error {
 func (r *Runner) poll(ctx context.Context, lt duo.LogType, p *pipeline.Pipeline) error {
 	start := time.Now()
 	st, err := p.Drain(ctx)
-	if o := r.opts.Observer; o != nil {
-		o.PollFinished(lt, err)
+	if m := r.opts.Metrics; m != nil {
+		m.PollFinished(lt, err)
+		if err == nil {
+			m.CursorAt(lt, p.CursorTime())
+		}
 	}
 	attrs := []any{"account", r.cfg.Account(), "log", string(lt), "records", st.Records, "pages", st.Pages,
 		"malformed", st.Malformed, "duration", time.Since(start).Round(time.Millisecond),
