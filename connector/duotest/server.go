@@ -75,6 +75,8 @@ type Server struct {
 	requests    []Request
 	keepReqs    bool
 	pageLimitV1 int
+	inFlight    int
+	maxInFlight int
 }
 
 type logKey struct {
@@ -279,7 +281,23 @@ var logPaths = map[string]bool{
 	duo.PathAdmin: true, duo.PathOffline: true,
 }
 
+// MaxInFlight returns the most requests the server has served at once.
+func (s *Server) MaxInFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxInFlight
+}
+
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.inFlight++
+	s.maxInFlight = max(s.maxInFlight, s.inFlight)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.inFlight--
+		s.mu.Unlock()
+	}()
 	status := s.serve(w, r)
 	if s.keepReqs {
 		s.mu.Lock()

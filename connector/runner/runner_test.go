@@ -1,0 +1,161 @@
+package runner_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/duo-connector/duo-connector/connector/config"
+	"github.com/duo-connector/duo-connector/connector/duo"
+	"github.com/duo-connector/duo-connector/connector/duotest"
+	"github.com/duo-connector/duo-connector/connector/kafkatest"
+	"github.com/duo-connector/duo-connector/connector/metrics"
+	"github.com/duo-connector/duo-connector/connector/runner"
+)
+
+func setup(t *testing.T, schedule string, recs int) (*duotest.Server, config.Config) {
+	t.Helper()
+	srv, err := duotest.NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	now := time.Now()
+	srv.Add(duotest.NewGenerator(1).Fill(duo.Auth, now.Add(-5*time.Hour), now.Add(-time.Hour), recs)...)
+	b := kafkatest.NewBroker(t, 1, "duo")
+	cfg := config.Default()
+	cfg.Duo.APIHost, cfg.Duo.IKey, cfg.Duo.SKey, cfg.Duo.CAFile = srv.Host, srv.IKey, config.Secret(srv.SKey), srv.CAFile
+	cfg.Duo.RequestsPerSecond = 1000
+	cfg.Logs = []string{"auth"}
+	cfg.StateDir = t.TempDir()
+	cfg.Schedule = schedule
+	cfg.Jitter = 0
+	cfg.Kafka.Brokers = []string{b.Addr}
+	cfg.Kafka.Topic = "duo"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return srv, cfg
+}
+
+// daemon is a Runner.Run in the background.
+type daemon struct {
+	m      *metrics.Metrics
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+}
+
+// stop cancels the daemon and returns Run's result.
+func (d *daemon) stop() error {
+	d.cancel()
+	<-d.done
+	return d.err
+}
+
+// stopped reports whether Run returned by itself.
+func (d *daemon) stopped() bool {
+	select {
+	case <-d.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func start(t *testing.T, cfg config.Config) *daemon {
+	t.Helper()
+	d := &daemon{m: metrics.New(cfg.Account(), cfg.LogTypes()), done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	r, err := runner.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), runner.Options{Metrics: d.m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.err = r.Run(ctx); r.Close(); close(d.done) }()
+	t.Cleanup(func() { d.stop() })
+	return d
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in time")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestCatchUpWithinOnePoll: a log that is behind keeps paging instead of
+// waiting for the next tick: 5 pages of backlog arrive in the first poll.
+func TestCatchUpWithinOnePoll(t *testing.T) {
+	_, cfg := setup(t, "@every 1h", 5000)
+	d := start(t, cfg)
+	waitFor(t, func() bool { return !d.m.State(duo.Auth).LastSuccess.IsZero() })
+	if got := d.m.State(duo.Auth).Records; got != 5000 {
+		t.Fatalf("first poll delivered %d records, want the whole backlog of 5000", got)
+	}
+}
+
+// TestSkipIfRunning: with polls slower than the schedule, a log's polls
+// never overlap: ticks that come while one runs are skipped.
+func TestSkipIfRunning(t *testing.T) {
+	srv, cfg := setup(t, "@every 1s", 10)
+	for range 4 {
+		srv.Inject(duotest.Fault{Delay: 1500 * time.Millisecond})
+	}
+	d := start(t, cfg)
+	// Four slow polls, then quick ones: the schedule goes on.
+	waitFor(t, func() bool { return len(srv.Requests()) >= 6 })
+	if err := d.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.MaxInFlight(); n != 1 {
+		t.Fatalf("%d requests of one log were in flight at once: polls stacked", n)
+	}
+}
+
+// TestDuoErrorsDoNotStopDaemon: a Duo 403 is reported and retried at the
+// next tick; once the permission is granted the records flow.
+func TestDuoErrorsDoNotStopDaemon(t *testing.T) {
+	srv, cfg := setup(t, "@every 1s", 10)
+	srv.SetReadLogPermission(false)
+	d := start(t, cfg)
+	waitFor(t, func() bool { return strings.Contains(d.m.State(duo.Auth).LastError, "40301") })
+	waitFor(t, func() bool { return len(srv.Requests()) >= 2 }) // a second poll
+	if d.stopped() {
+		t.Fatalf("daemon stopped on a Duo 403: %v", d.err)
+	}
+	srv.SetReadLogPermission(true)
+	waitFor(t, func() bool { return d.m.State(duo.Auth).Records == 10 })
+	if err := d.stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKafkaFatalStopsDaemon: a topic that does not exist stops Run with
+// an error that says so.
+func TestKafkaFatalStopsDaemon(t *testing.T) {
+	_, cfg := setup(t, "@every 1s", 10)
+	cfg.Kafka.Topic = "missing-topic"
+	d := start(t, cfg)
+	waitFor(t, d.stopped)
+	if d.err == nil || !strings.Contains(d.err.Error(), "does not exist") {
+		t.Fatalf("Run = %v", d.err)
+	}
+}
+
+func TestParseLogs(t *testing.T) {
+	lts, err := runner.ParseLogs("auth, admin,,telephony")
+	if err != nil || len(lts) != 3 {
+		t.Fatalf("%v %v", lts, err)
+	}
+	if _, err := runner.ParseLogs("auth,bogus"); err == nil {
+		t.Fatal("bogus log accepted")
+	}
+}
