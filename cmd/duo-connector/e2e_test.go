@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -427,5 +430,112 @@ func TestSecretsNeverLogged(t *testing.T) {
 		if strings.Contains(all, secret) {
 			t.Fatalf("output contains a secret (%q):\n%s", secret, all)
 		}
+	}
+}
+
+// TestDaemonOperations runs the daemon binary as systemd would: it
+// notifies READY=1, sends watchdog keep-alives, serves /metrics, /healthz
+// and /readyz (scraped here), and on SIGTERM notifies STOPPING=1 and exits 0.
+func TestDaemonOperations(t *testing.T) {
+	w := newWorld(t, "", map[duo.LogType]int{duo.Auth: 3000, duo.Admin: 500})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := w.config(t, "logs: [auth, admin]\nhttp: {listen: \""+addr+"\"}\n")
+
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	notify, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer notify.Close()
+	states := make(chan string, 100)
+	go func() {
+		buf := make([]byte, 1024)
+		for {
+			n, _, err := notify.ReadFromUnix(buf)
+			if err != nil {
+				return
+			}
+			states <- string(buf[:n])
+		}
+	}()
+	expect := func(want string) {
+		t.Helper()
+		deadline := time.After(time.Minute)
+		for {
+			select {
+			case s := <-states:
+				if s == want {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no %s notification", want)
+			}
+		}
+	}
+
+	cmd := exec.Command(binary, "run", "--config", cfg)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=200000", "JOURNAL_STREAM=8:12345")
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	expect("READY=1")
+	expect("WATCHDOG=1")
+
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/healthz"); code != 200 {
+		t.Fatalf("/healthz: %d %s", code, body)
+	}
+	waitFor(t, func() bool { code, _ := get("/readyz"); return code == 200 })
+	waitFor(t, func() bool {
+		_, body := get("/metrics")
+		return strings.Contains(body, `duo_connector_records_published_total{duo_host="`+w.duo.Host+`",log="auth"} 3000`)
+	})
+	_, body := get("/metrics")
+	for _, want := range []string{
+		`duo_connector_records_read_total{duo_host="` + w.duo.Host + `",log="admin"} 500`,
+		`duo_connector_api_requests_total{duo_host="` + w.duo.Host + `",endpoint="/admin/v2/logs/authentication",status="200"}`,
+		`duo_connector_kafka_write_duration_seconds_bucket`,
+		`duo_connector_cursor_lag_seconds{duo_host="` + w.duo.Host + `",log="auth"}`,
+		`duo_connector_last_successful_poll_timestamp_seconds{duo_host="` + w.duo.Host + `",log="admin"}`,
+		`duo_connector_records_failed_normalize_total`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	// The broker goes away: not ready.
+	w.kafka.Stop()
+	waitFor(t, func() bool { code, _ := get("/readyz"); return code == 503 })
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	expect("STOPPING=1")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("no exit after SIGTERM")
+	}
+	if strings.Contains(stderr.String(), "time=") {
+		t.Errorf("under journald (JOURNAL_STREAM) log lines must not carry their own time:\n%s", stderr.String())
 	}
 }

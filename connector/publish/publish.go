@@ -146,11 +146,11 @@ func (c Config) Validate() error {
 
 // Publisher writes messages to Kafka.
 type Publisher struct {
-	cfg    Config
-	w      *kafka.Writer
-	client *kafka.Client
-	log    *slog.Logger
-	sleep  func(context.Context, time.Duration) error
+	cfg       Config
+	w         *kafka.Writer
+	transport *kafka.Transport
+	log       *slog.Logger
+	sleep     func(context.Context, time.Duration) error
 }
 
 // New returns a Publisher for cfg. It does not connect until used.
@@ -199,11 +199,11 @@ func New(cfg Config) (*Publisher, error) {
 		Transport:       transport,
 	}
 	return &Publisher{
-		cfg:    cfg,
-		w:      w,
-		client: &kafka.Client{Addr: w.Addr, Timeout: cfg.WriteTimeout, Transport: transport},
-		log:    cfg.Logger,
-		sleep:  sleepCtx,
+		cfg:       cfg,
+		w:         w,
+		transport: transport,
+		log:       cfg.Logger,
+		sleep:     sleepCtx,
 	}, nil
 }
 
@@ -310,7 +310,12 @@ func (p *Publisher) Publish(ctx context.Context, msgs []kafka.Message) error {
 // Ping asks the brokers for the topics' metadata: it proves the brokers
 // are reachable, the credentials work and the topics exist.
 func (p *Publisher) Ping(ctx context.Context, topics ...string) error {
-	resp, err := p.client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+	// A transport of its own: the writer's caches metadata, and would
+	// answer without asking a broker.
+	t := &kafka.Transport{ClientID: p.transport.ClientID, DialTimeout: p.transport.DialTimeout, TLS: p.transport.TLS, SASL: p.transport.SASL}
+	defer t.CloseIdleConnections()
+	client := &kafka.Client{Addr: p.w.Addr, Timeout: p.cfg.WriteTimeout, Transport: t}
+	resp, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
 	if err != nil {
 		if fatal := classify(err); fatal != nil {
 			return fatal
