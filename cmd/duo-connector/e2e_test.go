@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/duo-connector/duo-connector/checkpoint"
+	"github.com/duo-connector/duo-connector/connector/config"
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/duolog"
 	"github.com/duo-connector/duo-connector/connector/duotest"
@@ -537,5 +538,71 @@ func TestDaemonOperations(t *testing.T) {
 	}
 	if strings.Contains(stderr.String(), "time=") {
 		t.Errorf("under journald (JOURNAL_STREAM) log lines must not carry their own time:\n%s", stderr.String())
+	}
+}
+
+// TestConfigCheck runs config check against the fake Duo and kfake: good
+// settings pass; a wrong secret, a missing permission and a missing topic
+// each fail with the fix.
+func TestConfigCheck(t *testing.T) {
+	w := newWorld(t, "", map[duo.LogType]int{duo.Auth: 10})
+	check := func(cfg string) (string, int) {
+		var out, errb bytes.Buffer
+		code := dispatch([]string{"config", "check", "--config", cfg}, env{nil, &out, &errb, nil})
+		return out.String() + errb.String(), code
+	}
+	good := w.config(t, "logs: [auth, admin]")
+	if out, code := check(good); code != 0 || !strings.Contains(out, "duo: ok") || !strings.Contains(out, "kafka: ok") {
+		t.Fatalf("good configuration: %d\n%s", code, out)
+	}
+
+	os.WriteFile(w.skeyFile, []byte("not-the-secret"), 0o600)
+	out, code := check(good)
+	if code != exitFailure || !strings.Contains(out, "duo: FAILED") || !strings.Contains(out, "40103") || !strings.Contains(out, "duo.skey") {
+		t.Fatalf("wrong secret: %d\n%s", code, out)
+	}
+	if strings.Contains(out, "not-the-secret") {
+		t.Fatalf("the secret was printed:\n%s", out)
+	}
+	os.WriteFile(w.skeyFile, []byte(w.duo.SKey), 0o600)
+
+	w.duo.SetReadLogPermission(false)
+	if out, code := check(good); code != exitFailure || !strings.Contains(out, "40301") || !strings.Contains(out, "Grant read log") {
+		t.Fatalf("missing permission: %d\n%s", code, out)
+	}
+	w.duo.SetReadLogPermission(true)
+
+	missing := strings.Replace(good, ".yaml", "-missing.yaml", 1)
+	data, _ := os.ReadFile(good)
+	os.WriteFile(missing, []byte(strings.Replace(string(data), "duo.{dataset}", "no-such-topic", 1)), 0o600)
+	if out, code := check(missing); code != exitFailure || !strings.Contains(out, "kafka: FAILED") || !strings.Contains(out, "does not exist") {
+		t.Fatalf("missing topic: %d\n%s", code, out)
+	}
+
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("duo: {api_host: x}\n"), 0o600)
+	if out, code := check(bad); code != exitUsage || !strings.Contains(out, "duo.ikey") {
+		t.Fatalf("invalid configuration: %d\n%s", code, out)
+	}
+}
+
+// TestConfigKeysListsEveryKey: config keys prints every key with its
+// environment variable; the README documents each of them.
+func TestConfigKeysListsEveryKey(t *testing.T) {
+	var out bytes.Buffer
+	if code := dispatch([]string{"config", "keys"}, env{nil, &out, &bytes.Buffer{}, nil}); code != 0 {
+		t.Fatal(code)
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range config.Keys() {
+		if !strings.Contains(out.String(), k[0]) || !strings.Contains(out.String(), k[1]) {
+			t.Errorf("config keys lacks %s", k[0])
+		}
+		if !strings.Contains(string(readme), "`"+k[0]+"`") {
+			t.Errorf("README does not document %s", k[0])
+		}
 	}
 }

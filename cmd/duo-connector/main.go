@@ -55,6 +55,8 @@ func dispatch(args []string, e env) int {
 		return runBackfill(args[1:], e)
 	case "checkpoint":
 		return runCheckpoint(args[1:], e)
+	case "config":
+		return runConfig(args[1:], e)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "duo-connector %s\n", version)
 		return exitOK
@@ -78,6 +80,7 @@ Commands:
   run         run the connector (the daemon; --once to drain and exit)
   backfill    publish the records of a closed time range, then exit
   checkpoint  show or reset the saved cursors
+  config      check a configuration against Duo and Kafka; list every key
   normalize   normalize NDJSON raw Duo records from files or stdin to ECS JSON
   version     print the version
   help        show this help

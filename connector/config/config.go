@@ -429,6 +429,20 @@ func (c Config) PublishConfig(logger *slog.Logger) publish.Config {
 	}
 }
 
+// Topics lists the Kafka topics the configured logs are written to.
+func (c Config) Topics() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, lt := range c.LogTypes() {
+		t := publish.TopicFor(c.Kafka.Topic, lt.EventType(), string(lt))
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 // Account names the Duo account the configuration reads, for cursors and
 // logs: the API host, plus the MSP child account when set.
 func (c Config) Account() string {

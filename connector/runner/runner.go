@@ -150,16 +150,12 @@ func (r *Runner) Logs() []duo.LogType { return r.logs }
 
 // Topics returns the Kafka topics the runner writes to.
 func (r *Runner) Topics() []string {
-	seen := map[string]bool{}
-	var out []string
+	c := r.cfg
+	c.Logs = nil
 	for _, lt := range r.logs {
-		t := publish.TopicFor(r.cfg.Kafka.Topic, lt.EventType(), string(lt))
-		if !seen[t] {
-			seen[t] = true
-			out = append(out, t)
-		}
+		c.Logs = append(c.Logs, string(lt))
 	}
-	return out
+	return c.Topics()
 }
 
 // Once drains every log up to now − lag (or the backfill's end),
