@@ -8,7 +8,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHTIME ?= 1s
 
-.PHONY: all build test bench lint fuzz soak clean
+.PHONY: all build test bench lint fuzz soak clean install demo sandbox
 
 all: build
 
@@ -36,6 +36,18 @@ fuzz:
 SOAK_KILLS ?= 200
 soak:
 	DUO_CONNECTOR_KILLS=$(SOAK_KILLS) $(GO) test -race -count=1 -timeout 120m -run 'TestKillAndRestart|TestBrokerOutage' -v ./cmd/duo-connector
+
+# Install the binary, the systemd unit and the example configuration.
+# Packagers: make install DESTDIR=$(pwd)/pkg PREFIX=/usr
+SYSTEMD_UNIT_DIR ?= /etc/systemd/system
+CONFIG_DIR       ?= /etc/duo-connector
+install: build
+	install -D -m 0755 $(BIN)/duo-connector $(DESTDIR)$(PREFIX)/bin/duo-connector
+	install -D -m 0644 configs/duo-connector.service $(DESTDIR)$(SYSTEMD_UNIT_DIR)/duo-connector.service
+	sed -i 's|/usr/local/bin/duo-connector|$(PREFIX)/bin/duo-connector|' $(DESTDIR)$(SYSTEMD_UNIT_DIR)/duo-connector.service
+	install -d -m 0755 $(DESTDIR)$(CONFIG_DIR)
+	test -e $(DESTDIR)$(CONFIG_DIR)/duo-connector.yaml || \
+		install -m 0644 configs/duo-connector.example.yaml $(DESTDIR)$(CONFIG_DIR)/duo-connector.yaml
 
 clean:
 	rm -rf $(BIN)
