@@ -14,6 +14,16 @@ all: build
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/duo-connector ./cmd/duo-connector
+	$(GO) build -trimpath -o $(BIN)/duo-sandbox ./cmd/duo-sandbox
+
+# The first command to try: a fake Duo and a Kafka broker on loopback, the
+# connector draining a day of records into it, and what came out.
+demo: build
+	$(BIN)/duo-sandbox --demo --connector $(BIN)/duo-connector
+
+# The same sandbox, left running for manual use (Ctrl-C stops it).
+sandbox: build
+	$(BIN)/duo-sandbox
 
 # The README's test command: every test, race detector on.
 test:

@@ -1,0 +1,241 @@
+// Command duo-sandbox runs, on loopback, everything duo-connector needs to
+// be tried without Duo credentials or a Kafka cluster: a fake Duo Admin API
+// (TLS, with a backlog of realistic records and new ones arriving
+// continuously) and an in-process Kafka broker, plus a ready configuration.
+//
+// With --demo it also runs the connector until the backlog is drained,
+// reads the topics back, prints a few normalized documents and the counts
+// per log type, and stops everything.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/duo-connector/duo-connector/connector/duo"
+	"github.com/duo-connector/duo-connector/connector/duotest"
+	"github.com/duo-connector/duo-connector/connector/kafkatest"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+var topics = []string{"duo.auth_log", "duo.admin_log", "duo.offline_log", "duo.telephony_log"}
+
+// perDay is how many records of each log the backlog holds per day.
+var perDay = map[duo.LogType]int{duo.Auth: 6000, duo.Admin: 400, duo.Offline: 150, duo.Telephony: 1500}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("duo-sandbox", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", "", "directory for the configuration, secret and cursors (default: a new temporary one)")
+	days := fs.Float64("days", 1, "backlog: days of records already waiting in the fake Duo")
+	rate := fs.Float64("rate", 2, "new records per second arriving in the fake Duo, across the four logs")
+	demo := fs.Bool("demo", false, "run the connector until the backlog is drained, show the results, and stop")
+	connector := fs.String("connector", "bin/duo-connector", "with --demo: the connector binary to run")
+	seed := fs.Uint64("seed", uint64(time.Now().UnixNano()), "random seed of the generated records")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: duo-sandbox [--demo] [--days N] [--rate R] [--dir D]\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
+		return 2
+	}
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "duo-sandbox-")
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(d)
+		*dir = d
+	}
+	sb, err := start(*dir, *days, *seed)
+	if err != nil {
+		fmt.Fprintf(stderr, "duo-sandbox: %v\n", err)
+		return 1
+	}
+	defer sb.stop()
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer cancel()
+	go sb.generate(ctx, *rate, *seed+1)
+
+	fmt.Fprintf(stdout, "fake Duo Admin API: https://%s (backlog: %d records over %g days, +%g records/s)\n", sb.duo.Host, sb.backlog, *days, *rate)
+	fmt.Fprintf(stdout, "Kafka broker:       %s (topics %s)\n", sb.kafka.Addr, strings.Join(topics, ", "))
+	fmt.Fprintf(stdout, "configuration:      %s\n\n", sb.config)
+	if !*demo {
+		fmt.Fprintf(stdout, "Run the connector against it:\n  bin/duo-connector run --config %s\n\nCtrl-C stops the sandbox.\n", sb.config)
+		<-ctx.Done()
+		return 0
+	}
+	return sb.runDemo(ctx, *connector, stdout, stderr)
+}
+
+// sandbox is a running fake Duo and broker.
+type sandbox struct {
+	duo     *duotest.Server
+	kafka   *kafkatest.Broker
+	config  string
+	backlog int
+}
+
+func start(dir string, days float64, seed uint64) (*sandbox, error) {
+	srv, err := duotest.NewServer(duotest.WithoutRequestLog(), duotest.WithSeed(seed))
+	if err != nil {
+		return nil, fmt.Errorf("fake Duo: %w", err)
+	}
+	b, err := kafkatest.Start(3, topics, "")
+	if err != nil {
+		srv.Close()
+		return nil, fmt.Errorf("Kafka broker: %w", err)
+	}
+	sb := &sandbox{duo: srv, kafka: b}
+	gen := duotest.NewGenerator(seed)
+	now := time.Now()
+	from := now.Add(-time.Duration(days * float64(24*time.Hour)))
+	for _, lt := range duo.LogTypes {
+		n := int(float64(perDay[lt]) * days)
+		if n == 0 {
+			continue
+		}
+		recs := gen.Spread(lt, from, now.Add(-3*time.Minute), n)
+		if lt == duo.Auth && n > 500 { // a burst: many sign-ins in one second
+			recs = append(recs, gen.Burst(lt, now.Add(-time.Hour), 300)...)
+		}
+		srv.Add(recs...)
+		sb.backlog += len(recs)
+	}
+	skey := filepath.Join(dir, "skey")
+	if err := os.WriteFile(skey, []byte(srv.SKey+"\n"), 0o600); err != nil {
+		sb.stop()
+		return nil, err
+	}
+	sb.config = filepath.Join(dir, "duo-connector.yaml")
+	cfg := fmt.Sprintf(`# Written by duo-sandbox: the fake Duo and broker on loopback.
+duo:
+  api_host: %s
+  ikey: %s
+  skey_file: %s
+  ca_file: %s
+  requests_per_second: 20
+initial_lookback: %s
+lag: 2m
+schedule: "@every 1m"
+state_dir: %s
+kafka:
+  brokers: [%s]
+  topic: duo.{dataset}
+http:
+  listen: 127.0.0.1:0
+`, srv.Host, srv.IKey, skey, srv.CAFile, time.Duration(days*float64(24*time.Hour)+float64(time.Hour)).Round(time.Second), filepath.Join(dir, "state"), b.Addr)
+	if err := os.WriteFile(sb.config, []byte(cfg), 0o600); err != nil {
+		sb.stop()
+		return nil, err
+	}
+	return sb, nil
+}
+
+func (sb *sandbox) stop() {
+	sb.kafka.Stop()
+	sb.duo.Close()
+}
+
+// generate adds new records, stamped now, at rate records per second
+// across the logs, in the proportions of the backlog.
+func (sb *sandbox) generate(ctx context.Context, rate float64, seed uint64) {
+	if rate <= 0 {
+		return
+	}
+	gen := duotest.NewGenerator(seed)
+	total := 0
+	for _, n := range perDay {
+		total += n
+	}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	carry := map[duo.LogType]float64{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			for _, lt := range duo.LogTypes {
+				carry[lt] += rate * float64(perDay[lt]) / float64(total)
+				for ; carry[lt] >= 1; carry[lt]-- {
+					sb.duo.Add(gen.Record(lt, now))
+				}
+			}
+		}
+	}
+}
+
+// runDemo runs the connector once over the backlog and shows the result.
+func (sb *sandbox) runDemo(ctx context.Context, connector string, stdout, stderr io.Writer) int {
+	if _, err := os.Stat(connector); err != nil {
+		fmt.Fprintf(stderr, "duo-sandbox: the connector binary %s is missing (make build): %v\n", connector, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "$ %s run --once --config %s\n", connector, sb.config)
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, connector, "run", "--once", "--config", sb.config)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintf(stderr, "duo-sandbox: the connector failed: %v\n", err)
+		return 1
+	}
+	took := time.Since(start)
+	rctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	recs, err := kafkatest.ReadAll(rctx, sb.kafka.Addr, topics...)
+	if err != nil {
+		fmt.Fprintf(stderr, "duo-sandbox: reading Kafka back: %v\n", err)
+		return 1
+	}
+	counts := map[string]int{}
+	examples := map[string][]byte{}
+	for _, r := range recs {
+		counts[r.Topic]++
+		if _, ok := examples[r.Topic]; !ok {
+			examples[r.Topic] = r.Value
+		}
+	}
+	fmt.Fprintf(stdout, "\nA few normalized documents, as read back from Kafka:\n")
+	names := make([]string, 0, len(examples))
+	for t := range examples {
+		names = append(names, t)
+	}
+	sort.Strings(names)
+	for _, t := range names {
+		var pretty bytes.Buffer
+		json.Indent(&pretty, examples[t], "  ", "  ")
+		fmt.Fprintf(stdout, "\n%s:\n  %s\n", t, pretty.String())
+	}
+	fmt.Fprintf(stdout, "\nMessages per topic (the connector took %s):\n", took.Round(time.Millisecond))
+	total := 0
+	for _, t := range topics {
+		fmt.Fprintf(stdout, "  %-20s %7d\n", t, counts[t])
+		total += counts[t]
+	}
+	fmt.Fprintf(stdout, "  %-20s %7d of %d records in the backlog (newer ones wait for Duo's 2-minute delay)\n", "total", total, sb.backlog)
+	if total < sb.backlog {
+		fmt.Fprintln(stderr, "duo-sandbox: fewer messages than records in the backlog")
+		return 1
+	}
+	return 0
+}

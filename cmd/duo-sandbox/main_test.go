@@ -1,0 +1,29 @@
+package main
+
+import (
+	"bytes"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestDemo runs the demo as make demo does, with a smaller backlog: the
+// connector drains it, and every backlog record comes back from Kafka.
+func TestDemo(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "duo-connector")
+	if out, err := exec.Command("go", "build", "-o", bin, "../duo-connector").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"--demo", "--connector", bin, "--days", "0.2", "--rate", "5", "--dir", t.TempDir()}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	out := stdout.String()
+	for _, want := range []string{"duo.auth_log:", `"dataset": "auth_log"`, "Messages per topic", "duo.offline_log", "1910 of 1910 records in the backlog"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+}
