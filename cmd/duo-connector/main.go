@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/debug"
 )
 
@@ -58,7 +59,7 @@ func dispatch(args []string, e env) int {
 	case "config":
 		return runConfig(args[1:], e)
 	case "version", "--version", "-version":
-		fmt.Fprintf(stdout, "duo-connector %s\n", version)
+		fmt.Fprintf(stdout, "duo-connector %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return exitOK
 	case "help", "-h", "-help", "--help":
 		usage(stdout)
