@@ -606,3 +606,41 @@ func TestConfigKeysListsEveryKey(t *testing.T) {
 		}
 	}
 }
+
+// TestKcatReadsBack cross-checks with an independent Kafka client,
+// Debian's kcat (librdkafka): what the connector published is there, keys
+// and values intact.
+func TestKcatReadsBack(t *testing.T) {
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("kcat is not installed (apt-get install kcat)")
+		}
+		t.Skip("kcat is not installed (apt-get install kcat); skipping the cross-check")
+	}
+	w := newWorld(t, "", map[duo.LogType]int{duo.Auth: 1500})
+	var stderr bytes.Buffer
+	if code := dispatch([]string{"run", "--once", "--config", w.config(t, "logs: [auth]")}, env{nil, &bytes.Buffer{}, &stderr, nil}); code != 0 {
+		t.Fatalf("run --once: %d %s", code, stderr.String())
+	}
+	out, err := exec.Command(kcat, "-C", "-b", w.kafka.Addr, "-t", "duo.auth_log", "-o", "beginning", "-e", "-q",
+		"-f", "%k\t%s\n").Output()
+	if err != nil {
+		t.Fatalf("kcat: %v", err)
+	}
+	want := map[string]bool{}
+	for _, r := range w.records[duo.Auth] {
+		want[r.ID] = true
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 1500 {
+		t.Fatalf("kcat read %d messages, want 1500", len(lines))
+	}
+	for _, l := range lines {
+		key, value, _ := strings.Cut(l, "\t")
+		if !want[key] || !json.Valid([]byte(value)) || !strings.Contains(value, `"dataset":"auth_log"`) {
+			t.Fatalf("kcat read an unexpected message: %.200s", l)
+		}
+		delete(want, key)
+	}
+}
