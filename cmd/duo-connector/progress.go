@@ -39,7 +39,7 @@ func reportProgress(w io.Writer, logger *slog.Logger, m *metrics.Metrics, logs [
 		select {
 		case <-done:
 			if tty {
-				drawn = drawBars(w, m, logs, b, start, drawn)
+				drawBars(w, m, logs, b, start, drawn)
 			}
 			return
 		case <-t.C:

@@ -103,7 +103,7 @@ func start(dir string, days float64, seed uint64) (*sandbox, error) {
 	b, err := kafkatest.Start(3, topics, "")
 	if err != nil {
 		srv.Close()
-		return nil, fmt.Errorf("Kafka broker: %w", err)
+		return nil, fmt.Errorf("kafka broker: %w", err)
 	}
 	sb := &sandbox{duo: srv, kafka: b}
 	gen := duotest.NewGenerator(seed)

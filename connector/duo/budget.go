@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/duo-connector/duo-connector/connector/backoff"
 )
 
 // Budget paces requests: at most one every 1/rate seconds, with no burst.
@@ -41,7 +43,7 @@ func (b *Budget) Wait(ctx context.Context) error {
 	b.next = at.Add(b.interval)
 	b.mu.Unlock()
 	if d := at.Sub(now); d > 0 {
-		return sleepCtx(ctx, d)
+		return backoff.Sleep(ctx, d)
 	}
 	return ctx.Err()
 }

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -24,6 +23,7 @@ import (
 
 	duoapi "github.com/duosecurity/duo_api_golang"
 
+	"github.com/duo-connector/duo-connector/connector/backoff"
 	"github.com/duo-connector/duo-connector/connector/logctx"
 	"github.com/duo-connector/duo-connector/normalize/jsonscan"
 )
@@ -145,7 +145,6 @@ type Client struct {
 	transport http.RoundTripper
 	budget    *Budget
 	log       *slog.Logger
-	sleep     func(context.Context, time.Duration) error
 }
 
 // NewClient returns a Client for cfg.
@@ -195,7 +194,6 @@ func NewClient(cfg Config) (*Client, error) {
 		transport: transport,
 		budget:    NewBudget(cfg.RequestsPerSecond),
 		log:       cfg.Logger,
-		sleep:     sleepCtx,
 	}, nil
 }
 
@@ -226,7 +224,7 @@ func (c *Client) Get(ctx context.Context, path string, params url.Values) (*Resp
 	if c.cfg.AccountID != "" {
 		params.Set("account_id", c.cfg.AccountID)
 	}
-	backoff := c.cfg.Retry.InitialBackoff
+	bo := backoff.Backoff{Initial: c.cfg.Retry.InitialBackoff, Max: c.cfg.Retry.MaxBackoff}
 	for attempt := 1; ; attempt++ {
 		if err := c.budget.Wait(ctx); err != nil {
 			return nil, err
@@ -246,7 +244,7 @@ func (c *Client) Get(ctx context.Context, path string, params url.Values) (*Resp
 		if max := c.cfg.Retry.MaxAttempts; max > 0 && attempt >= max {
 			return nil, &TransientError{Attempts: attempt, Err: err}
 		}
-		wait := jitter(backoff)
+		wait := bo.Next()
 		var rl *rateLimitedError
 		if errors.As(err, &rl) && rl.retryAfter > wait {
 			wait = rl.retryAfter
@@ -255,10 +253,9 @@ func (c *Client) Get(ctx context.Context, path string, params url.Values) (*Resp
 			o.Retry(path, err)
 		}
 		logctx.From(ctx, c.log).Warn("duo request failed, retrying", "path", path, "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "error", err)
-		if err := c.sleep(ctx, wait); err != nil {
+		if err := backoff.Sleep(ctx, wait); err != nil {
 			return nil, err
 		}
-		backoff = min(2*backoff, c.cfg.Retry.MaxBackoff)
 	}
 }
 
@@ -387,20 +384,4 @@ func (e *rateLimitedError) Error() string { return "429 Too Many Requests" }
 
 func (e *rateLimitedError) apiError(path string) *APIError {
 	return newAPIError(path, http.StatusTooManyRequests, e.body, time.Time{}, time.Time{})
-}
-
-// jitter returns d ± 20%.
-func jitter(d time.Duration) time.Duration {
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

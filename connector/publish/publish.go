@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"os"
 	"strings"
@@ -23,6 +22,7 @@ import (
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
 
+	"github.com/duo-connector/duo-connector/connector/backoff"
 	"github.com/duo-connector/duo-connector/connector/logctx"
 )
 
@@ -150,7 +150,6 @@ type Publisher struct {
 	w         *kafka.Writer
 	transport *kafka.Transport
 	log       *slog.Logger
-	sleep     func(context.Context, time.Duration) error
 }
 
 // New returns a Publisher for cfg. It does not connect until used.
@@ -203,7 +202,6 @@ func New(cfg Config) (*Publisher, error) {
 		w:         w,
 		transport: transport,
 		log:       cfg.Logger,
-		sleep:     sleepCtx,
 	}, nil
 }
 
@@ -279,7 +277,7 @@ func (p *Publisher) Publish(ctx context.Context, msgs []kafka.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	backoff := p.cfg.InitialBackoff
+	bo := backoff.Backoff{Initial: p.cfg.InitialBackoff, Max: p.cfg.MaxBackoff}
 	for attempt := 1; ; attempt++ {
 		err := p.w.WriteMessages(ctx, msgs...)
 		if err == nil {
@@ -294,16 +292,15 @@ func (p *Publisher) Publish(ctx context.Context, msgs []kafka.Message) error {
 		if fatal := classify(err); fatal != nil {
 			return fatal
 		}
-		wait := time.Duration(float64(backoff) * (0.8 + 0.4*rand.Float64()))
+		wait := bo.Next()
 		attrs := []any{"messages", len(msgs), "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "error", summarize(err)}
 		if h := connectionHint(err); h != "" {
 			attrs = append(attrs, "hint", h)
 		}
 		logctx.From(ctx, p.log).Warn("kafka write failed, retrying", attrs...)
-		if err := p.sleep(ctx, wait); err != nil {
+		if err := backoff.Sleep(ctx, wait); err != nil {
 			return err
 		}
-		backoff = min(2*backoff, p.cfg.MaxBackoff)
 	}
 }
 
@@ -409,15 +406,4 @@ func summarize(err error) string {
 		}
 	}
 	return err.Error()
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
