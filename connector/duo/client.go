@@ -19,6 +19,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	duoapi "github.com/duosecurity/duo_api_golang"
@@ -60,6 +61,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Observer, when set, is told about every request and retry.
 	Observer Observer
+	// Now is the local clock the skew to Duo's is measured against
+	// (default time.Now; tests share a fake one with the readers).
+	Now func() time.Time
 }
 
 // Observer receives what the client does, for metrics.
@@ -69,7 +73,14 @@ type Observer interface {
 	Request(path string, status int, d time.Duration)
 	// Retry reports that a failed request will be tried again.
 	Retry(path string, err error)
+	// Skew reports the local clock minus Duo's, from a response's Date.
+	Skew(d time.Duration)
 }
+
+// SkewWarning is the clock skew from Duo past which the client warns: it
+// breaks request signatures long before, and eats into the lag that keeps
+// late records from being missed.
+const SkewWarning = 30 * time.Second
 
 // RetryConfig is the backoff policy for transient failures.
 type RetryConfig struct {
@@ -110,6 +121,9 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 }
 
 // Validate reports every setting that cannot work, by name.
@@ -145,6 +159,10 @@ type Client struct {
 	transport http.RoundTripper
 	budget    *Budget
 	log       *slog.Logger
+
+	skew       atomic.Int64 // local minus Duo, ns; valid once skewKnown
+	skewKnown  atomic.Bool
+	skewWarned atomic.Int64 // the skew last warned about, ns
 }
 
 // NewClient returns a Client for cfg.
@@ -294,6 +312,9 @@ func (c *Client) do(ctx context.Context, path string, params url.Values) (*Respo
 		return nil, fmt.Errorf("GET %s: %w", path, unwrapURLError(err))
 	}
 	serverDate, _ := http.ParseTime(httpResp.Header.Get("Date"))
+	if !serverDate.IsZero() {
+		c.recordSkew(ctx, c.cfg.Now().Sub(serverDate))
+	}
 	if httpResp.StatusCode != http.StatusOK {
 		return nil, newAPIError(path, httpResp.StatusCode, body, serverDate, time.Now())
 	}
@@ -306,6 +327,29 @@ func (c *Client) do(ctx context.Context, path string, params url.Values) (*Respo
 		return nil, newAPIError(path, httpResp.StatusCode, body, serverDate, time.Now())
 	}
 	return &Response{Body: response, ServerDate: serverDate}, nil
+}
+
+// recordSkew keeps the latest skew to Duo's clock and warns when it is
+// large (again only when it changed by more than 10 s since).
+func (c *Client) recordSkew(ctx context.Context, d time.Duration) {
+	c.skew.Store(int64(d))
+	c.skewKnown.Store(true)
+	if o := c.cfg.Observer; o != nil {
+		o.Skew(d)
+	}
+	abs := d.Abs()
+	last := time.Duration(c.skewWarned.Load())
+	if abs > SkewWarning && (d-last).Abs() > 10*time.Second {
+		c.skewWarned.Store(int64(d))
+		logctx.From(ctx, c.log).Warn("the local clock differs from Duo's; reads are kept behind Duo's clock, but fix the clock (NTP): a few minutes more and signatures fail with 40103",
+			"skew", d.Round(time.Second))
+	}
+}
+
+// Skew returns the local clock minus Duo's as last measured (Date headers
+// have whole seconds), and whether any response measured it yet.
+func (c *Client) Skew() (time.Duration, bool) {
+	return time.Duration(c.skew.Load()), c.skewKnown.Load()
 }
 
 // decodeEnvelope validates a response body in one pass and returns its

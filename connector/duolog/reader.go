@@ -164,7 +164,8 @@ func (r *Reader) Advance(c Cursor) { r.cur = c.clone() }
 // window starts at maxtime+1 ms.
 func (r *Reader) nextV2(ctx context.Context) (Page, error) {
 	cur := r.cur.clone()
-	now := r.opts.Now()
+	now := r.duoNow()
+	_, skewKnown := r.client.Skew()
 	horizon := now.Add(-Horizon).UnixMilli()
 	if cur.MinTimeMs < horizon {
 		r.opts.Logger.Warn("cursor is older than Duo's horizon; skipping ahead",
@@ -197,6 +198,14 @@ func (r *Reader) nextV2(ctx context.Context) (Page, error) {
 	if err != nil {
 		return Page{}, err
 	}
+	if _, known := r.client.Skew(); known && !skewKnown && cur.NextOffset == "" {
+		// The first answer from Duo told us its clock. When ours runs
+		// ahead, this fresh window reaches into Duo's last lag: ask
+		// again with a window that ends lag before Duo's now.
+		if limit := r.duoNow().Add(-r.opts.Lag).UnixMilli(); cur.MaxTimeMs > limit {
+			return r.nextV2(ctx)
+		}
+	}
 	recs, next, err := decodeV2Page(resp.Body, r.typ == duo.Telephony)
 	if err != nil {
 		return Page{}, fmt.Errorf("decode %s page: %w", r.path, err)
@@ -212,6 +221,17 @@ func (r *Reader) nextV2(ctx context.Context) (Page, error) {
 	}
 	done := Cursor{MinTimeMs: cur.MaxTimeMs + 1}
 	return Page{Records: recs, Cursor: done}, nil
+}
+
+// duoNow is the clock reads are kept behind: the local clock, held back to
+// Duo's when it runs ahead (as measured from Duo's Date headers, which have
+// whole seconds), so that a fast local clock does not eat into the lag.
+func (r *Reader) duoNow() time.Time {
+	now := r.opts.Now()
+	if skew, ok := r.client.Skew(); ok && skew > 2*time.Second {
+		now = now.Add(-skew)
+	}
+	return now
 }
 
 // decodeV2Page splits a v2 response member into its records (authlogs, or

@@ -52,6 +52,7 @@ func newEnv(t testing.TB, cfg func(*duo.Config), opts ...duotest.Option) *env {
 		APIHost: srv.Host, IKey: srv.IKey, SKey: srv.SKey, CAFile: srv.CAFile,
 		RequestsPerSecond: -1,
 		Retry:             duo.RetryConfig{InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, MaxAttempts: 20},
+		Now:               clk.Now,
 	}
 	if cfg != nil {
 		cfg(&c)
@@ -366,5 +367,59 @@ func TestHorizonClamp(t *testing.T) {
 	_, err := e2.reader(duo.Auth, &old, 0).Next(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "180-day horizon") || !strings.Contains(err.Error(), "checkpoint reset --logs auth") {
 		t.Fatalf("horizon error: %v", err)
+	}
+}
+
+// TestFastLocalClock: with the local clock 5 minutes ahead of Duo's, reads
+// still stop lag before Duo's now (learned from its Date headers), so the
+// records Duo has not yet shown are not skipped; once they are visible
+// they arrive, once.
+func TestFastLocalClock(t *testing.T) {
+	for _, lt := range logTypesUnderTest() {
+		t.Run(lt.name, func(t *testing.T) {
+			duoClock := &clock{t: time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)}
+			e := newEnv(t, nil, duotest.WithClock(duoClock.Now), duotest.WithDelay(0))
+			e.clock.Advance(5 * time.Minute) // the local clock runs ahead
+			gen := duotest.NewGenerator(3)
+			var recs []duotest.Record
+			for i := range 600 { // one record every second over Duo's last 10 minutes
+				at := duoClock.Now().Add(-time.Duration(i) * time.Second)
+				if lt.v1 && lt.typ == duo.Telephony {
+					recs = append(recs, gen.TelephonyV1(at))
+				} else {
+					recs = append(recs, gen.Record(lt.typ, at))
+				}
+			}
+			e.srv.Add(recs...)
+			opts := duolog.Options{Lag: 2 * time.Minute, InitialLookback: time.Hour, Now: e.clock.Now, TelephonyV1: lt.v1 && lt.typ == duo.Telephony}
+			r := duolog.NewReader(e.client, lt.typ, nil, opts)
+			got := records(drain(t, r))
+			limit := duoClock.Now().Add(-opts.Lag)
+			// The first request, made before Duo's clock was known, may
+			// overshoot; its answer is discarded and the window redone.
+			for _, req := range e.srv.Requests()[1:] {
+				if mt := req.Query.Get("maxtime"); mt != "" && req.Status == 200 {
+					var ms int64
+					fmt.Sscan(mt, &ms)
+					if ms > limit.UnixMilli()+1000 {
+						t.Fatalf("a request reached %s, past Duo's now - lag (%s)", time.UnixMilli(ms).UTC(), limit.UTC())
+					}
+				}
+			}
+			var early []duotest.Record
+			for _, rec := range recs {
+				if !rec.Time.After(limit.Add(-2 * time.Second)) {
+					early = append(early, rec)
+				}
+			}
+			if len(got) < len(early) || len(got) > len(early)+4 {
+				t.Fatalf("delivered %d records, want the %d (±2 s) older than Duo's now - lag", len(got), len(early))
+			}
+			// Time passes everywhere: the rest arrive, exactly once.
+			duoClock.Advance(10 * time.Minute)
+			e.clock.Advance(10 * time.Minute)
+			got = append(got, records(drain(t, r))...)
+			exactlyOnce(t, got, recs)
+		})
 	}
 }

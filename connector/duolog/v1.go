@@ -25,7 +25,7 @@ import (
 // boundary second are therefore still delivered, and none twice.
 func (r *Reader) nextV1(ctx context.Context) (Page, error) {
 	cur := r.cur.clone()
-	now := r.opts.Now()
+	now := r.duoNow()
 	if horizon := now.Add(-Horizon).Unix(); cur.MinTime < horizon {
 		r.opts.Logger.Warn("cursor is older than Duo's horizon; skipping ahead",
 			"log", r.typ, "cursor", time.Unix(cur.MinTime, 0).UTC(), "resume", time.Unix(horizon, 0).UTC())
@@ -46,6 +46,8 @@ func (r *Reader) nextV1(ctx context.Context) (Page, error) {
 	if err != nil {
 		return Page{}, fmt.Errorf("decode %s page: %w", r.path, err)
 	}
+	// The answer may have revealed Duo's clock: cut by it.
+	cutoff = min(cutoff, r.duoNow().Add(-r.opts.Lag).Unix())
 
 	seen := make(map[string]int, len(cur.Seen))
 	for _, h := range cur.Seen {

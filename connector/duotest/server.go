@@ -311,6 +311,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) int {
 	w.Header().Set("Content-Type", "application/json")
+	s.mu.Lock()
+	now := s.now()
+	s.mu.Unlock()
+	w.Header().Set("Date", now.UTC().Format(http.TimeFormat)) // Duo's clock is the fake's
 	if !logPaths[r.URL.Path] {
 		return fail(w, http.StatusNotFound, 40401, "Resource not found", "")
 	}

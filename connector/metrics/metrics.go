@@ -34,6 +34,7 @@ type Metrics struct {
 	retries          *prometheus.CounterVec
 	writeLatency     *prometheus.HistogramVec
 	polls            *prometheus.CounterVec
+	skew             prometheus.Gauge
 
 	mu   sync.Mutex
 	logs map[duo.LogType]*LogState
@@ -88,9 +89,12 @@ func New(host string, logs []duo.LogType) *Metrics {
 		polls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "duo_connector_polls_total", Help: "Polls by log and result (ok, error).", ConstLabels: constLabels,
 		}, []string{"log", "result"}),
+		skew: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "duo_connector_clock_skew_seconds", Help: "Local clock minus Duo's, from the last response's Date header.", ConstLabels: constLabels,
+		}),
 		logs: map[duo.LogType]*LogState{},
 	}
-	reg.MustRegister(m.recordsRead, m.recordsPublished, m.recordsMalformed, m.requests, m.requestDuration,
+	reg.MustRegister(m.skew, m.recordsRead, m.recordsPublished, m.recordsMalformed, m.requests, m.requestDuration,
 		m.rateLimited, m.retries, m.writeLatency, m.polls)
 	for _, lt := range logs {
 		m.logs[lt] = &LogState{}
@@ -142,6 +146,9 @@ func (m *Metrics) Retry(path string, _ error) {
 	m.reqs.retries++
 	m.mu.Unlock()
 }
+
+// Skew implements duo.Observer.
+func (m *Metrics) Skew(d time.Duration) { m.skew.Set(d.Seconds()) }
 
 // PagePublished implements pipeline.Observer.
 func (m *Metrics) PagePublished(log duo.LogType, records, malformed int, publish time.Duration, cursorTime time.Time) {

@@ -64,7 +64,8 @@ func newRig(t *testing.T, n int) *rig {
 	}
 	t.Cleanup(srv.Close)
 	client, err := duo.NewClient(duo.Config{APIHost: srv.Host, IKey: srv.IKey, SKey: srv.SKey, CAFile: srv.CAFile, RequestsPerSecond: -1,
-		Retry: duo.RetryConfig{InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond, MaxAttempts: 1}})
+		Retry: duo.RetryConfig{InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond, MaxAttempts: 1},
+		Now:   func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,6 +81,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		return nil, err
 	}
 	duoCfg := cfg.DuoConfig(logger)
+	duoCfg.Now = opts.Now
 	if opts.Metrics != nil {
 		duoCfg.Observer = opts.Metrics
 	}
