@@ -34,11 +34,20 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
+	// Flags may come after the file names too.
+	var names []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return exitOK
+			}
+			return exitUsage
 		}
-		return exitUsage
+		if fs.NArg() == 0 {
+			break
+		}
+		names = append(names, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
 	m, err := normalize.ParseMapping(*mapping)
 	if err != nil {
@@ -57,7 +66,6 @@ Flags:
 		r    io.Reader
 	}
 	var inputs []input
-	names := fs.Args()
 	if len(names) == 0 {
 		names = []string{"-"}
 	}

@@ -55,6 +55,7 @@ func TestNormalizeCLI(t *testing.T) {
 		{"malformed lines keep their place", good + "\n{trunc\n[1]\n" + good + "\n", []string{"--mapping", "v2"}, 1,
 			[]string{good, "{trunc", "[1]", good}, "stdin:2: malformed record"},
 		{"empty input", "", nil, 0, nil, "normalized 0 records"},
+		{"flag after the file name", good + "\n", []string{"-", "--mapping", "v2"}, 0, []string{good}, "(mapping v2)"},
 		{"unknown mapping", good, []string{"--mapping", "v9"}, 2, nil, `unknown mapping "v9"`},
 		{"unreadable file", good, []string{"/nonexistent/records.ndjson"}, 2, nil, "/nonexistent/records.ndjson"},
 		{"bad flag", good, []string{"--nope"}, 2, nil, "flag provided but not defined"},

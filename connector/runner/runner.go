@@ -99,6 +99,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
 	r := &Runner{cfg: cfg, log: logger, store: store, client: client, publisher: pub, logs: logs, opts: opts}
+	if b := opts.Backfill; b != nil {
+		if horizon := opts.Now().Add(-duolog.Horizon); b.Since.Before(horizon) {
+			logger.Warn("the backfill starts before Duo's 180-day horizon: records older than it are gone from Duo; starting at the horizon",
+				"since", b.Since.UTC().Format(time.RFC3339), "horizon", horizon.UTC().Format(time.RFC3339))
+		}
+	}
 	for _, lt := range logs {
 		popts := pipeline.Options{
 			Host:            cfg.Duo.APIHost,

@@ -1,0 +1,82 @@
+package metrics_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/duo-connector/duo-connector/connector/duo"
+	"github.com/duo-connector/duo-connector/connector/metrics"
+)
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec.Code, rec.Body.String()
+}
+
+// TestReadiness: ready only when every log polled successfully within the
+// allowed intervals and Kafka answers.
+func TestReadiness(t *testing.T) {
+	m := metrics.New("api-x", []duo.LogType{duo.Auth, duo.Admin})
+	kafkaErr := error(nil)
+	h := m.Handler(metrics.Health{Interval: time.Minute, Intervals: 3, Kafka: func(context.Context) error { return kafkaErr }})
+	if code, _ := get(t, h, "/healthz"); code != 200 {
+		t.Fatalf("/healthz = %d", code)
+	}
+	if code, body := get(t, h, "/readyz"); code != 503 || !strings.Contains(body, `"auth":{"ready":false}`) {
+		t.Fatalf("before any poll: %d %s", code, body)
+	}
+	m.PollFinished(duo.Auth, nil)
+	m.PollFinished(duo.Admin, errors.New("duo GET /admin/v1/logs/administrator: HTTP 403, code 40301"))
+	code, body := get(t, h, "/readyz")
+	var report struct {
+		Ready bool
+		Logs  map[string]struct {
+			Ready     bool
+			LastError string `json:"last_error"`
+		}
+	}
+	json.Unmarshal([]byte(body), &report)
+	if code != 503 || report.Ready || !report.Logs["auth"].Ready || report.Logs["admin"].Ready || !strings.Contains(report.Logs["admin"].LastError, "40301") {
+		t.Fatalf("one log failing: %d %s", code, body)
+	}
+	m.PollFinished(duo.Admin, nil)
+	if code, body := get(t, h, "/readyz"); code != 200 {
+		t.Fatalf("all polls ok: %d %s", code, body)
+	}
+}
+
+// TestMetricsExposed: the counters move with what the observers report.
+func TestMetricsExposed(t *testing.T) {
+	m := metrics.New("api-x", []duo.LogType{duo.Auth})
+	m.Request(duo.PathAuthV2, 200, 30*time.Millisecond)
+	m.Request(duo.PathAuthV2, 429, 10*time.Millisecond)
+	m.Retry(duo.PathAuthV2, errors.New("429"))
+	m.PagePublished(duo.Auth, 1000, 2, 50*time.Millisecond, time.Now().Add(-3*time.Minute))
+	m.Skew(42 * time.Second)
+	_, body := get(t, m.Handler(metrics.Health{Interval: time.Minute}), "/metrics")
+	for _, want := range []string{
+		`duo_connector_api_requests_total{duo_host="api-x",endpoint="/admin/v2/logs/authentication",status="429"} 1`,
+		`duo_connector_api_rate_limited_total{duo_host="api-x",endpoint="/admin/v2/logs/authentication"} 1`,
+		`duo_connector_api_retries_total{duo_host="api-x",endpoint="/admin/v2/logs/authentication"} 1`,
+		`duo_connector_records_published_total{duo_host="api-x",log="auth"} 1000`,
+		`duo_connector_records_failed_normalize_total{duo_host="api-x",log="auth"} 2`,
+		`duo_connector_kafka_write_duration_seconds_count{duo_host="api-x",log="auth"} 1`,
+		`duo_connector_clock_skew_seconds{duo_host="api-x"} 42`,
+		`duo_connector_cursor_lag_seconds{duo_host="api-x",log="auth"} 18`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if total, retries, limited := m.Requests(); total != 2 || retries != 1 || limited != 1 {
+		t.Errorf("Requests() = %d %d %d", total, retries, limited)
+	}
+}
