@@ -12,10 +12,11 @@ import (
 	"time"
 )
 
-// selfSignedCert makes the server's certificate: valid for localhost and
-// the loopback addresses, as a DNS name too, because Duo's Python client
-// checks only DNS names.
-func selfSignedCert() (tls.Certificate, error) {
+// SelfSignedCert makes a certificate for loopback servers (the fake Duo's,
+// and test brokers'): valid for localhost and the loopback addresses, with
+// localhost as a DNS name too, because Duo's Python client checks only DNS
+// names. It is its own CA.
+func SelfSignedCert() (tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, err

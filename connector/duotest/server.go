@@ -153,7 +153,7 @@ func newServer(useTLS bool, opts []Option) (*Server, error) {
 	if !useTLS {
 		s.srv = httptest.NewServer(handler)
 	} else {
-		cert, err := selfSignedCert()
+		cert, err := SelfSignedCert()
 		if err != nil {
 			return nil, err
 		}

@@ -294,30 +294,10 @@ func (s *Scanner) Value() (Value, error) {
 
 func (s *Scanner) array() (Value, error) {
 	start := s.pos
-	if s.depth++; s.depth > maxDepth {
-		return Value{}, s.fail("exceeded max depth")
+	if err := s.Elements(func() error { _, err := s.Value(); return err }); err != nil {
+		return Value{}, err
 	}
-	s.pos++ // '['
-	if s.Peek() == ']' {
-		s.pos++
-		s.depth--
-		return Value{Raw: s.data[start:s.pos], Kind: Array}, nil
-	}
-	for {
-		if _, err := s.Value(); err != nil {
-			return Value{}, err
-		}
-		switch s.Peek() {
-		case ',':
-			s.pos++
-		case ']':
-			s.pos++
-			s.depth--
-			return Value{Raw: s.data[start:s.pos], Kind: Array}, nil
-		default:
-			return Value{}, s.failChar("after array element")
-		}
-	}
+	return Value{Raw: s.data[start:s.pos], Kind: Array}, nil
 }
 
 // Members scans an object starting at '{'. For each member it passes the key
