@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"testing"
+	"time"
 )
 
 // benchRecords are realistic records, one per eventtype: the reference
@@ -49,4 +50,29 @@ func BenchmarkJSONValid(b *testing.B) {
 			b.Fatal("invalid")
 		}
 	}
+}
+
+// BenchmarkAuthRatio runs both on the auth record in the same loop and
+// reports normalize's time over json.Valid's: the target is ≤ 1.0.
+func BenchmarkAuthRatio(b *testing.B) {
+	raw, err := os.ReadFile(benchRecords[0].file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := mustNew(b, V1)
+	var dst []byte
+	var tNorm, tValid time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		dst, _ = n.Append(dst[:0], raw)
+		t1 := time.Now()
+		if !json.Valid(raw) {
+			b.Fatal("invalid")
+		}
+		tNorm += t1.Sub(t0)
+		tValid += time.Since(t1)
+	}
+	b.ReportMetric(float64(tNorm.Nanoseconds())/float64(b.N), "normalize-ns/op")
+	b.ReportMetric(float64(tValid.Nanoseconds())/float64(b.N), "json.Valid-ns/op")
+	b.ReportMetric(float64(tNorm)/float64(tValid), "ratio")
 }
