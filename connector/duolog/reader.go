@@ -106,6 +106,15 @@ func NewReader(client *duo.Client, t duo.LogType, cur *Cursor, opts Options) *Re
 	}
 	if cur != nil {
 		r.cur = cur.clone()
+		// A cursor saved by the other kind of reader (telephony switched
+		// between v1 and v2): carry its position over rather than start
+		// again from the horizon.
+		switch {
+		case r.v1 && r.cur.MinTime == 0 && r.cur.MinTimeMs != 0:
+			r.cur = Cursor{MinTime: cur.Time(false).Unix()}
+		case !r.v1 && r.cur.MinTimeMs == 0 && r.cur.MinTime != 0:
+			r.cur = Cursor{MinTimeMs: cur.MinTime * 1000}
+		}
 	} else {
 		start := opts.Now().Add(-min(opts.InitialLookback, Horizon))
 		r.cur = StartAt(start, r.v1)

@@ -423,3 +423,21 @@ func TestFastLocalClock(t *testing.T) {
 		})
 	}
 }
+
+// TestTelephonySwitchKeepsPosition: a telephony cursor saved by the v2
+// reader, read by the v1 reader (or the other way round), keeps its
+// position instead of restarting at the horizon.
+func TestTelephonySwitchKeepsPosition(t *testing.T) {
+	e := newEnv(t, nil)
+	at := e.clock.Now().Add(-time.Hour)
+	v2 := duolog.StartAt(at, false)
+	r := duolog.NewReader(e.client, duo.Telephony, &v2, duolog.Options{TelephonyV1: true, Now: e.clock.Now})
+	if got := r.Cursor().Time(true); !got.Equal(at.Truncate(time.Second)) {
+		t.Fatalf("v1 reader from a v2 cursor starts at %s, want %s", got, at)
+	}
+	v1 := duolog.StartAt(at, true)
+	r = duolog.NewReader(e.client, duo.Telephony, &v1, duolog.Options{Now: e.clock.Now})
+	if got := r.Cursor().Time(false); !got.Equal(at.Truncate(time.Second)) {
+		t.Fatalf("v2 reader from a v1 cursor starts at %s, want %s", got, at)
+	}
+}
