@@ -16,12 +16,12 @@ import (
 )
 
 // kills is how many times TestKillAndRestart kills the connector:
-// DUO_CONNECTOR_KILLS overrides the default (make soak raises it).
+// SOAK_KILLS overrides the default (make soak raises it).
 func kills(t *testing.T) int {
-	if s := os.Getenv("DUO_CONNECTOR_KILLS"); s != "" {
+	if s := os.Getenv("SOAK_KILLS"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil {
-			t.Fatalf("DUO_CONNECTOR_KILLS=%q", s)
+			t.Fatalf("SOAK_KILLS=%q", s)
 		}
 		return n
 	}
