@@ -146,9 +146,6 @@ func (s *FileStore) Close() error {
 	return err
 }
 
-// Dir returns the state directory.
-func (s *FileStore) Dir() string { return s.dir }
-
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
 // Path returns the file that holds key's cursor.

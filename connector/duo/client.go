@@ -215,12 +215,6 @@ func NewClient(cfg Config) (*Client, error) {
 	}, nil
 }
 
-// Host returns the API host the client talks to.
-func (c *Client) Host() string { return c.cfg.APIHost }
-
-// AccountID returns the MSP child account the client reads, if any.
-func (c *Client) AccountID() string { return c.cfg.AccountID }
-
 // Response is a successful call's result.
 type Response struct {
 	// Body is the envelope's "response" member, as Duo sent it.

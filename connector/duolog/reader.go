@@ -133,14 +133,8 @@ func StartAt(t time.Time, v1 bool) Cursor {
 // Cursor returns the reader's current position.
 func (r *Reader) Cursor() Cursor { return r.cur.clone() }
 
-// LogType returns the log the reader reads.
-func (r *Reader) LogType() duo.LogType { return r.typ }
-
 // V1 reports whether the reader reads a v1 endpoint (second cursors).
 func (r *Reader) V1() bool { return r.v1 }
-
-// Path returns the endpoint the reader reads.
-func (r *Reader) Path() string { return r.path }
 
 // Next reads the page that follows the reader's position. It does not move
 // the position: once the page is delivered, Advance to its cursor. Until

@@ -57,7 +57,7 @@ type Server struct {
 	// (SKey as at start; see RotateSecret).
 	IKey, SKey string
 	// CAFile is a PEM file holding the server's certificate, for clients'
-	// ca_file (empty for a plain-HTTP server).
+	// ca_file.
 	CAFile string
 
 	srv    *httptest.Server
@@ -124,16 +124,6 @@ func WithV1PageSize(n int) Option { return func(s *Server) { s.pageLimitV1 = n }
 
 // NewServer starts a TLS fake Admin API on a loopback port.
 func NewServer(opts ...Option) (*Server, error) {
-	return newServer(true, opts)
-}
-
-// NewPlainServer starts a plain-HTTP fake, for clients that can be pointed
-// at http:// (Duo's clients cannot).
-func NewPlainServer(opts ...Option) (*Server, error) {
-	return newServer(false, opts)
-}
-
-func newServer(useTLS bool, opts []Option) (*Server, error) {
 	s := &Server{
 		IKey:        DefaultIKey,
 		skey:        DefaultSKey,
@@ -150,32 +140,28 @@ func newServer(useTLS bool, opts []Option) (*Server, error) {
 	}
 	s.SKey = s.skey
 	handler := http.HandlerFunc(s.serveHTTP)
-	if !useTLS {
-		s.srv = httptest.NewServer(handler)
-	} else {
-		cert, err := SelfSignedCert()
-		if err != nil {
-			return nil, err
-		}
-		s.srv = httptest.NewUnstartedServer(handler)
-		s.srv.EnableHTTP2 = true
-		s.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
-		s.srv.StartTLS()
-		dir, err := os.MkdirTemp("", "duotest-")
-		if err != nil {
-			s.srv.Close()
-			return nil, err
-		}
-		s.tmpDir = dir
-		s.CAFile = filepath.Join(dir, "ca.pem")
-		certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
-		if err := os.WriteFile(s.CAFile, certPEM, 0o600); err != nil {
-			s.Close()
-			return nil, err
-		}
+	cert, err := SelfSignedCert()
+	if err != nil {
+		return nil, err
+	}
+	s.srv = httptest.NewUnstartedServer(handler)
+	s.srv.EnableHTTP2 = true
+	s.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	s.srv.StartTLS()
+	dir, err := os.MkdirTemp("", "duotest-")
+	if err != nil {
+		s.srv.Close()
+		return nil, err
+	}
+	s.tmpDir = dir
+	s.CAFile = filepath.Join(dir, "ca.pem")
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
+	if err := os.WriteFile(s.CAFile, certPEM, 0o600); err != nil {
+		s.Close()
+		return nil, err
 	}
 	s.URL = s.srv.URL
-	s.Host = strings.TrimPrefix(strings.TrimPrefix(s.URL, "https://"), "http://")
+	s.Host = strings.TrimPrefix(s.URL, "https://")
 	return s, nil
 }
 
@@ -186,9 +172,6 @@ func (s *Server) Close() {
 		os.RemoveAll(s.tmpDir)
 	}
 }
-
-// Client returns an http.Client that trusts the server.
-func (s *Server) Client() *http.Client { return s.srv.Client() }
 
 // RotateSecret changes the secret key requests must be signed with, as
 // when an administrator resets it in the Admin Panel.

@@ -136,3 +136,30 @@ func TestFaultsAreRecorded(t *testing.T) {
 		t.Fatalf("requests = %+v", reqs)
 	}
 }
+
+// TestV1PageOptions: WithV1PageSize sets where a page may end (still never
+// inside a second), WithoutShuffle keeps pages in time order.
+func TestV1PageOptions(t *testing.T) {
+	srv, c := setup(t, duotest.WithV1PageSize(10), duotest.WithoutShuffle())
+	gen := duotest.NewGenerator(4)
+	sec := now.Add(-time.Hour).Truncate(time.Second)
+	srv.Add(gen.Spread(duo.Offline, sec.Add(-time.Minute), sec, 8)...)
+	srv.Add(gen.Burst(duo.Offline, sec, 5)...)
+	srv.Add(gen.Spread(duo.Offline, sec.Add(time.Second), sec.Add(time.Minute), 8)...)
+	resp, err := c.Get(context.Background(), duo.PathOffline, url.Values{"mintime": {strconv.FormatInt(sec.Add(-time.Hour).Unix(), 10)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []struct {
+		Timestamp int64 `json:"timestamp"`
+	}
+	json.Unmarshal(resp.Body, &recs)
+	if len(recs) != 13 {
+		t.Fatalf("page of %d, want 13 (10, completed to the end of the burst second)", len(recs))
+	}
+	for i := 1; i < len(recs); i++ {
+		if recs[i].Timestamp < recs[i-1].Timestamp {
+			t.Fatal("page not in time order with WithoutShuffle")
+		}
+	}
+}

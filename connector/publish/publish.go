@@ -330,9 +330,6 @@ func (p *Publisher) Ping(ctx context.Context, topics ...string) error {
 	return nil
 }
 
-// Stats returns the writer's counters since the last call.
-func (p *Publisher) Stats() kafka.WriterStats { return p.w.Stats() }
-
 // Close flushes and closes the connections.
 func (p *Publisher) Close() error { return p.w.Close() }
 

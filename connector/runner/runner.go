@@ -152,9 +152,6 @@ func (r *Runner) Close() error {
 // Publisher returns the Kafka publisher (for health checks).
 func (r *Runner) Publisher() *publish.Publisher { return r.publisher }
 
-// Logs returns the log types the runner runs.
-func (r *Runner) Logs() []duo.LogType { return r.logs }
-
 // Topics returns the Kafka topics the runner writes to.
 func (r *Runner) Topics() []string {
 	c := r.cfg
