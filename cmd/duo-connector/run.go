@@ -50,6 +50,10 @@ Flags:
 	return execute(cfg, e, runner.Options{Logs: lts}, *once)
 }
 
+// onceKafkaPatience is how long run --once and backfill keep retrying a
+// Kafka write before they fail.
+const onceKafkaPatience = 5 * time.Minute
+
 // execute builds a runner and runs it until done or signalled.
 func execute(cfg config.Config, e env, opts runner.Options, once bool) int {
 	logger := newLogger(cfg, e)
@@ -62,6 +66,11 @@ func execute(cfg config.Config, e env, opts runner.Options, once bool) int {
 	}
 	m := metrics.New(cfg.Account(), logs)
 	opts.Metrics = m
+	if once {
+		// The daemon waits out any Kafka outage; a one-shot run ends
+		// (exit 1, cursors kept) so that whatever runs it can tell.
+		opts.GiveUpAfter = onceKafkaPatience
+	}
 	r, err := runner.New(ctx, cfg, logger, opts)
 	if err != nil {
 		logger.Error("cannot start", "error", err)

@@ -52,6 +52,10 @@ type Config struct {
 	// failed write (defaults 500ms and 30s).
 	InitialBackoff time.Duration
 	MaxBackoff     time.Duration
+	// GiveUpAfter, when set, ends retrying a write that has failed for
+	// this long (one-shot runs); zero retries for as long as the context
+	// allows (the daemon).
+	GiveUpAfter time.Duration
 	// Logger receives retry messages (default: discard).
 	Logger *slog.Logger
 }
@@ -278,6 +282,7 @@ func (p *Publisher) Publish(ctx context.Context, msgs []kafka.Message) error {
 		return nil
 	}
 	bo := backoff.Backoff{Initial: p.cfg.InitialBackoff, Max: p.cfg.MaxBackoff}
+	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		err := p.w.WriteMessages(ctx, msgs...)
 		if err == nil {
@@ -291,6 +296,9 @@ func (p *Publisher) Publish(ctx context.Context, msgs []kafka.Message) error {
 		}
 		if fatal := classify(err); fatal != nil {
 			return fatal
+		}
+		if d := p.cfg.GiveUpAfter; d > 0 && time.Since(start) > d {
+			return fmt.Errorf("kafka write failed for %s (%d attempts), giving up: %s", d, attempt, summarize(err))
 		}
 		wait := bo.Next()
 		attrs := []any{"messages", len(msgs), "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "error", summarize(err)}

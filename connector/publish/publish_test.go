@@ -225,3 +225,18 @@ func testTLS(t *testing.T) (caFile string, cfg *tls.Config) {
 	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600)
 	return caFile, &tls.Config{Certificates: []tls.Certificate{cert}}
 }
+
+// TestGiveUpAfter: with GiveUpAfter set, a write to an unreachable broker
+// ends with an error instead of retrying forever.
+func TestGiveUpAfter(t *testing.T) {
+	b := kafkatest.NewBroker(t, 1, "duo")
+	addr := b.Addr
+	b.Stop()
+	p := newPublisher(t, publish.Config{Brokers: []string{addr}, Topic: "duo", GiveUpAfter: 500 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := p.Publish(ctx, messages("duo", 5))
+	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "giving up") {
+		t.Fatalf("Publish = %v (context: %v)", err, ctx.Err())
+	}
+}

@@ -51,6 +51,9 @@ type Options struct {
 	Now func() time.Time
 	// Metrics, when set, counts what the run does.
 	Metrics *metrics.Metrics
+	// GiveUpAfter, when set, ends a Kafka write that has been failing for
+	// this long (one-shot runs should end rather than wait forever).
+	GiveUpAfter time.Duration
 }
 
 // Runner runs the configured logs.
@@ -93,7 +96,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	if err != nil {
 		return nil, err
 	}
-	pub, err := publish.New(cfg.PublishConfig(logger))
+	pubCfg := cfg.PublishConfig(logger)
+	pubCfg.GiveUpAfter = opts.GiveUpAfter
+	pub, err := publish.New(pubCfg)
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("kafka: %w", err)
