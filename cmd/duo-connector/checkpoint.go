@@ -98,8 +98,7 @@ reset deletes cursors, so the next run starts initial_lookback ago; it needs
 		}
 		var c duolog.Cursor
 		json.Unmarshal(en.Cursor, &c)
-		v1 := en.Key.Log == string(duo.Admin) || en.Key.Log == string(duo.Offline) || (en.Key.Log == string(duo.Telephony) && cfg.Duo.TelephonyV1)
-		t := c.Time(v1).UTC()
+		t := c.Time(duolog.IsV1(duo.LogType(en.Key.Log), cfg.Duo.TelephonyV1)).UTC()
 		rows = append(rows, row{en.Key.Account, en.Key.Log, en.Key.Scope, t, now.Sub(t).Round(time.Second).String(), en.Updated, en.Path, en.Cursor})
 	}
 	if *asJSON {

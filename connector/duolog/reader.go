@@ -69,6 +69,9 @@ type Page struct {
 	// Records are the new records, as Duo sent them, oldest first where
 	// the log gives an order.
 	Records []json.RawMessage
+	// Hashes, for v1 logs, holds each record's RecordHash (the reader
+	// computes it anyway), in the order of Records; nil for v2 logs.
+	Hashes []string
 	// Cursor is where to resume once Records are delivered.
 	Cursor Cursor
 	// More reports that more records are available now: call Next again
@@ -90,18 +93,18 @@ type Reader struct {
 // opts.InitialLookback ago when cur is nil.
 func NewReader(client *duo.Client, t duo.LogType, cur *Cursor, opts Options) *Reader {
 	opts.setDefaults()
-	r := &Reader{client: client, typ: t, opts: opts}
+	r := &Reader{client: client, typ: t, opts: opts, v1: IsV1(t, opts.TelephonyV1)}
 	switch t {
 	case duo.Auth:
 		r.path = duo.PathAuthV2
 	case duo.Admin:
-		r.path, r.v1 = duo.PathAdmin, true
+		r.path = duo.PathAdmin
 	case duo.Offline:
-		r.path, r.v1 = duo.PathOffline, true
+		r.path = duo.PathOffline
 	case duo.Telephony:
 		r.path = duo.PathTelephonyV2
 		if opts.TelephonyV1 {
-			r.path, r.v1 = duo.PathTelephonyV1, true
+			r.path = duo.PathTelephonyV1
 		}
 	}
 	if cur != nil {
@@ -120,6 +123,12 @@ func NewReader(client *duo.Client, t duo.LogType, cur *Cursor, opts Options) *Re
 		r.cur = StartAt(start, r.v1)
 	}
 	return r
+}
+
+// IsV1 reports whether log t is read from a v1 endpoint, whose cursors
+// count seconds (see Cursor).
+func IsV1(t duo.LogType, telephonyV1 bool) bool {
+	return t == duo.Admin || t == duo.Offline || (t == duo.Telephony && telephonyV1)
 }
 
 // StartAt returns the cursor of a reader that starts reading at t.

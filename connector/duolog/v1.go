@@ -100,9 +100,9 @@ func (r *Reader) nextV1(ctx context.Context) (Page, error) {
 	if last == cur.MinTime {
 		next.Seen = append(next.Seen, cur.Seen...)
 	}
-	page := Page{Records: make([]json.RawMessage, len(accepted))}
+	page := Page{Records: make([]json.RawMessage, len(accepted)), Hashes: make([]string, len(accepted))}
 	for i, a := range accepted {
-		page.Records[i] = a.raw
+		page.Records[i], page.Hashes[i] = a.raw, a.hash
 		if a.ts == last {
 			next.Seen = append(next.Seen, a.hash)
 		}

@@ -171,7 +171,7 @@ func (p *Pipeline) deliver(ctx context.Context, page duolog.Page) (int, error) {
 
 	malformed := 0
 	if len(page.Records) > 0 {
-		msgs, bad := p.messages(page.Records)
+		msgs, bad := p.messages(page.Records, page.Hashes)
 		malformed = bad
 		start := time.Now()
 		if err := p.sink.Publish(pubCtx, msgs); err != nil {
@@ -199,8 +199,10 @@ func (p *Pipeline) deliver(ctx context.Context, page duolog.Page) (int, error) {
 }
 
 // messages turns raw records into Kafka messages: the record marked with
-// eventtype and host, normalized; the event id as key and header.
-func (p *Pipeline) messages(recs []json.RawMessage) ([]kafka.Message, int) {
+// eventtype and host, normalized; the event id as key and header. hashes,
+// when the reader gave them, are the ids of records without one of their
+// own.
+func (p *Pipeline) messages(recs []json.RawMessage, hashes []string) ([]kafka.Message, int) {
 	eventtype := p.log.EventType()
 	// A document is about the record, escaped, plus a few hundred bytes
 	// of fields; the buffer grows if a page needs more.
@@ -212,16 +214,21 @@ func (p *Pipeline) messages(recs []json.RawMessage) ([]kafka.Message, int) {
 	ends := make([]int, len(recs))
 	msgs := make([]kafka.Message, len(recs))
 	hostHeader, typeHeader := []byte(p.opts.Host), []byte(eventtype)
+	suffix := markSuffix(eventtype, p.opts.Host)
 	var spliced []byte
 	malformed := 0
 	now := p.opts.Reader.Now()
 	for i, raw := range recs {
 		meta := recordMeta(raw)
 		id := meta.id(p.log)
-		if id == "" {
+		switch {
+		case id != "":
+		case i < len(hashes):
+			id = hashes[i]
+		default:
 			id = duolog.RecordHash(raw)
 		}
-		spliced = Mark(spliced[:0], raw, eventtype, p.opts.Host)
+		spliced = mark(spliced[:0], raw, suffix)
 		var err error
 		buf, err = p.norm.Append(buf, spliced)
 		if err != nil {
@@ -257,6 +264,18 @@ func (p *Pipeline) messages(recs []json.RawMessage) ([]kafka.Message, int) {
 // re-encoding anything: the members are spliced in before the closing
 // brace. A record that is not an object is appended unchanged.
 func Mark(dst, raw []byte, eventtype, host string) []byte {
+	return mark(dst, raw, markSuffix(eventtype, host))
+}
+
+// markSuffix encodes the members Mark adds, once per pipeline rather than
+// once per record.
+func markSuffix(eventtype, host string) []byte {
+	et, _ := json.Marshal(eventtype)
+	h, _ := json.Marshal(host)
+	return fmt.Appendf(nil, `"eventtype":%s,"host":%s}`, et, h)
+}
+
+func mark(dst, raw, suffix []byte) []byte {
 	body := bytes.TrimSpace(raw)
 	if len(body) < 2 || body[0] != '{' || body[len(body)-1] != '}' {
 		return append(dst, raw...)
@@ -265,16 +284,7 @@ func Mark(dst, raw []byte, eventtype, host string) []byte {
 	if len(bytes.TrimSpace(body[1:len(body)-1])) > 0 {
 		dst = append(dst, ',')
 	}
-	dst = append(dst, `"eventtype":`...)
-	dst = appendJSONString(dst, eventtype)
-	dst = append(dst, `,"host":`...)
-	dst = appendJSONString(dst, host)
-	return append(dst, '}')
-}
-
-func appendJSONString(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s)
-	return append(dst, b...)
+	return append(dst, suffix...)
 }
 
 // meta is what the pipeline reads from a record itself.
