@@ -31,9 +31,6 @@ func NewBudget(rate float64) *Budget {
 // reserved by a caller whose context ends is not given back: the budget
 // errs on the side of fewer requests.
 func (b *Budget) Wait(ctx context.Context) error {
-	if b.interval == 0 {
-		return ctx.Err()
-	}
 	b.mu.Lock()
 	now := time.Now()
 	at := b.next
@@ -46,4 +43,14 @@ func (b *Budget) Wait(ctx context.Context) error {
 		return backoff.Sleep(ctx, d)
 	}
 	return ctx.Err()
+}
+
+// Hold makes every caller wait at least d from now: Duo asked the whole
+// account (not just one request) to slow down.
+func (b *Budget) Hold(d time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if at := time.Now().Add(d); at.After(b.next) {
+		b.next = at
+	}
 }

@@ -257,9 +257,9 @@ func (c *Client) Get(ctx context.Context, path string, params url.Values) (*Resp
 			return nil, &TransientError{Attempts: attempt, Err: err}
 		}
 		wait := bo.Next()
-		var rl *rateLimitedError
-		if errors.As(err, &rl) && rl.retryAfter > wait {
-			wait = rl.retryAfter
+		if errors.As(err, &apiErr) && apiErr.RetryAfter > 0 {
+			// Duo's rate limit is per account: every log waits.
+			c.budget.Hold(min(apiErr.RetryAfter, maxRetryAfter))
 		}
 		if o := c.cfg.Observer; o != nil {
 			o.Retry(path, err)
@@ -421,5 +421,11 @@ type rateLimitedError struct {
 func (e *rateLimitedError) Error() string { return "429 Too Many Requests" }
 
 func (e *rateLimitedError) apiError(path string) *APIError {
-	return newAPIError(path, http.StatusTooManyRequests, e.body, time.Time{}, time.Time{})
+	err := newAPIError(path, http.StatusTooManyRequests, e.body, time.Time{}, time.Time{})
+	err.RetryAfter = e.retryAfter
+	return err
 }
+
+// maxRetryAfter caps the wait a Retry-After header can ask for, so that a
+// garbled header cannot park a log for hours.
+const maxRetryAfter = 10 * time.Minute

@@ -73,6 +73,24 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 	}
 }
 
+// TestRetryAfterHonoured: a 429 with Retry-After is not retried sooner than
+// it says, even when the backoff would be much shorter.
+func TestRetryAfterHonoured(t *testing.T) {
+	s := newServer(t)
+	c := newClient(t, s, nil) // backoff of a few milliseconds
+	s.Inject(duotest.Fault{Status: 429, RetryAfter: 1})
+	if _, err := c.Get(context.Background(), duo.PathAdmin, v1Params()); err != nil {
+		t.Fatal(err)
+	}
+	reqs := s.Requests()
+	if len(reqs) != 2 {
+		t.Fatalf("server saw %d requests, want 2", len(reqs))
+	}
+	if gap := reqs[1].Time.Sub(reqs[0].Time); gap < 900*time.Millisecond {
+		t.Fatalf("retried %s after a 429 with Retry-After: 1", gap)
+	}
+}
+
 // TestRateLimitBypassesLibraryLoop: a 429 reaches our retry logic after one
 // request; the client library's own blocking 7-try loop never runs.
 func TestRateLimitBypassesLibraryLoop(t *testing.T) {

@@ -17,6 +17,9 @@ type APIError struct {
 	Message    string
 	Detail     string
 	Hint       string
+	// RetryAfter is a 429's Retry-After, when Duo sent one: the client
+	// waits at least this long before trying again.
+	RetryAfter time.Duration
 }
 
 func (e *APIError) Error() string {

@@ -112,11 +112,22 @@ func NewReader(client *duo.Client, t duo.LogType, cur *Cursor, opts Options) *Re
 		// A cursor saved by the other kind of reader (telephony switched
 		// between v1 and v2): carry its position over rather than start
 		// again from the horizon.
+		// The event ids differ between the endpoints (hashes on v1,
+		// telephony_id on v2), so nothing must be read twice:
 		switch {
 		case r.v1 && r.cur.MinTime == 0 && r.cur.MinTimeMs != 0:
+			// v2 → v1: v1 asks whole seconds, so the records of the
+			// cursor's second before it come again (at most one second).
 			r.cur = Cursor{MinTime: cur.Time(false).Unix()}
 		case !r.v1 && r.cur.MinTimeMs == 0 && r.cur.MinTime != 0:
-			r.cur = Cursor{MinTimeMs: cur.MinTime * 1000}
+			// v1 → v2: a v1 cursor with delivered records stands on a
+			// second that was complete when it was read (older than the
+			// lag): start after it.
+			start := cur.MinTime
+			if len(cur.Seen) > 0 {
+				start++
+			}
+			r.cur = Cursor{MinTimeMs: start * 1000}
 		}
 	} else {
 		start := opts.Now().Add(-min(opts.InitialLookback, Horizon))
@@ -177,55 +188,59 @@ func (r *Reader) Advance(c Cursor) { r.cur = c.clone() }
 func (r *Reader) nextV2(ctx context.Context) (Page, error) {
 	cur := r.cur.clone()
 	now := r.duoNow()
-	_, skewKnown := r.client.Skew()
 	horizon := now.Add(-Horizon).UnixMilli()
 	if cur.MinTimeMs < horizon {
 		r.opts.Logger.Warn("cursor is older than Duo's horizon; skipping ahead",
-			"log", r.typ, "cursor", time.UnixMilli(cur.MinTimeMs).UTC(), "resume", time.UnixMilli(horizon).UTC())
+			"cursor", time.UnixMilli(cur.MinTimeMs).UTC(), "resume", time.UnixMilli(horizon).UTC())
 		cur.MinTimeMs = horizon
 		if cur.MaxTimeMs != 0 && cur.MaxTimeMs <= horizon {
 			cur.MaxTimeMs, cur.NextOffset = 0, ""
 		}
 	}
-	if cur.MaxTimeMs == 0 {
-		maxMs := now.Add(-r.opts.Lag).UnixMilli()
-		if !r.opts.Until.IsZero() {
-			maxMs = min(maxMs, r.opts.Until.UnixMilli())
-		}
+	fresh := cur.MaxTimeMs == 0
+	if fresh {
+		maxMs := r.windowEnd(now.Add(-r.opts.Lag))
 		if maxMs <= cur.MinTimeMs {
 			return Page{Cursor: cur}, nil
 		}
 		cur.MaxTimeMs, cur.NextOffset = maxMs, ""
 	}
-	params := map[string][]string{
-		"mintime": {fmt.Sprint(cur.MinTimeMs)},
-		"maxtime": {fmt.Sprint(cur.MaxTimeMs)},
-		"limit":   {fmt.Sprint(PageSize)},
-		"sort":    {"ts:asc"},
-	}
-	if cur.NextOffset != "" {
-		params["next_offset"] = []string{cur.NextOffset}
-	}
-	resp, err := r.client.Get(ctx, r.path, params)
+	resp, err := r.getV2(ctx, cur)
 	if err != nil {
 		return Page{}, err
 	}
-	if _, known := r.client.Skew(); known && !skewKnown && cur.NextOffset == "" {
-		// The first answer from Duo told us its clock. When ours runs
-		// ahead, this fresh window reaches into Duo's last lag: ask
-		// again with a window that ends lag before Duo's now.
-		if limit := r.duoNow().Add(-r.opts.Lag).UnixMilli(); cur.MaxTimeMs > limit {
-			return r.nextV2(ctx)
+	if fresh {
+		// Every new window is checked against the Date of its own answer,
+		// so a clock that stepped since the skew was last measured (NTP,
+		// a resumed VM) cannot make it reach into Duo's last two minutes.
+		// The Date is whole seconds, rounded down: a safe bound.
+		if limit, ok := r.duoLimit(resp); ok && cur.MaxTimeMs > limit.UnixMilli() {
+			maxMs := min(r.windowEnd(r.duoNow().Add(-r.opts.Lag)), limit.UnixMilli())
+			r.opts.Logger.Debug("window reached past Duo's now - 2m; asking again",
+				"maxtime", time.UnixMilli(cur.MaxTimeMs).UTC(), "duo_date", resp.ServerDate.UTC())
+			if maxMs <= cur.MinTimeMs {
+				return Page{Cursor: r.cur.clone()}, nil
+			}
+			cur.MaxTimeMs = maxMs
+			if resp, err = r.getV2(ctx, cur); err != nil {
+				return Page{}, err
+			}
 		}
 	}
 	recs, next, err := decodeV2Page(resp.Body, r.typ == duo.Telephony)
 	if err != nil {
 		return Page{}, fmt.Errorf("decode %s page: %w", r.path, err)
 	}
-	if next != "" && len(recs) == 0 {
-		// A cursor that moves nothing would loop forever.
-		r.opts.Logger.Warn("Duo returned next_offset with an empty page; ending the window", "log", r.typ, "next_offset", next)
+	switch {
+	case next == "":
+	case next == cur.NextOffset:
+		// An offset that does not move would loop forever.
+		r.opts.Logger.Warn("Duo returned the same next_offset again; ending the window", "next_offset", next, "records", len(recs))
 		next = ""
+	case len(recs) == 0:
+		// An empty page whose offset moved: Duo still has more of the
+		// window to page through (an empty page is not its end).
+		r.opts.Logger.Debug("empty page with a new next_offset; following it", "next_offset", next)
 	}
 	if next != "" {
 		cur.NextOffset = next
@@ -235,13 +250,51 @@ func (r *Reader) nextV2(ctx context.Context) (Page, error) {
 	return Page{Records: recs, Cursor: done}, nil
 }
 
-// duoNow is the clock reads are kept behind: the local clock, held back to
-// Duo's when it runs ahead (as measured from Duo's Date headers, which have
-// whole seconds), so that a fast local clock does not eat into the lag.
+// windowEnd is the maxtime (ms) of a window that would end at t, cut at
+// the reader's Until.
+func (r *Reader) windowEnd(t time.Time) int64 {
+	maxMs := t.UnixMilli()
+	if !r.opts.Until.IsZero() {
+		maxMs = min(maxMs, r.opts.Until.UnixMilli())
+	}
+	return maxMs
+}
+
+// getV2 requests the page of window cur at its offset.
+func (r *Reader) getV2(ctx context.Context, cur Cursor) (*duo.Response, error) {
+	params := map[string][]string{
+		"mintime": {fmt.Sprint(cur.MinTimeMs)},
+		"maxtime": {fmt.Sprint(cur.MaxTimeMs)},
+		"limit":   {fmt.Sprint(PageSize)},
+		"sort":    {"ts:asc"},
+	}
+	if cur.NextOffset != "" {
+		params["next_offset"] = []string{cur.NextOffset}
+	}
+	return r.client.Get(ctx, r.path, params)
+}
+
+// duoLimit is the newest time Duo had surely made readable when it sent
+// resp: its Date header (whole seconds, so at most its true clock) minus
+// its 2-minute availability delay. ok is false when there is no Date.
+func (r *Reader) duoLimit(resp *duo.Response) (time.Time, bool) {
+	if resp.ServerDate.IsZero() {
+		return time.Time{}, false
+	}
+	return resp.ServerDate.Add(-MinLag), true
+}
+
+// duoNow is the clock reads are kept behind: the local clock, held back by
+// the skew to Duo's measured from its Date headers. A Date has whole
+// seconds, so the measured skew is held back by one second more: a local
+// clock a fraction of a second (or 1.5 s) ahead of Duo's must not eat into
+// Duo's 2-minute delay either.
 func (r *Reader) duoNow() time.Time {
 	now := r.opts.Now()
-	if skew, ok := r.client.Skew(); ok && skew > 2*time.Second {
-		now = now.Add(-skew)
+	if skew, ok := r.client.Skew(); ok {
+		if hold := skew + time.Second; hold > 0 {
+			now = now.Add(-hold)
+		}
 	}
 	return now
 }

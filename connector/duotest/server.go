@@ -75,6 +75,7 @@ type Server struct {
 	requests    []Request
 	keepReqs    bool
 	pageLimitV1 int
+	v1Exclusive bool
 	inFlight    int
 	maxInFlight int
 }
@@ -121,6 +122,10 @@ func WithoutRequestLog() Option { return func(s *Server) { s.keepReqs = false } 
 // WithV1PageSize sets how many records a v1 page holds before it is
 // completed to the end of its last second (default 1000).
 func WithV1PageSize(n int) Option { return func(s *Server) { s.pageLimitV1 = n } }
+
+// WithV1MintimeExclusive makes the v1 endpoints read mintime as exclusive
+// (records strictly after it), the other reading of Duo's docs.
+func WithV1MintimeExclusive() Option { return func(s *Server) { s.v1Exclusive = true } }
 
 // NewServer starts a TLS fake Admin API on a loopback port.
 func NewServer(opts ...Option) (*Server, error) {
@@ -218,6 +223,9 @@ type Fault struct {
 	Delay time.Duration
 	// Truncate sends a 200 whose JSON body is cut in half.
 	Truncate bool
+	// EmptyWithOffset answers a v2 request with no records but a new
+	// next_offset that skips none of them (Duo may end a page early).
+	EmptyWithOffset bool
 }
 
 // Inject queues faults; each is used for its Count requests, in order.
@@ -333,7 +341,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) int {
 	var status int
 	switch r.URL.Path {
 	case duo.PathAuthV2, duo.PathTelephonyV2:
-		body, status = s.serveV2(r)
+		body, status = s.serveV2(r, fault != nil && fault.EmptyWithOffset)
 	default:
 		body, status = s.serveV1(r)
 	}

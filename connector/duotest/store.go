@@ -129,7 +129,7 @@ func intParam(q url.Values, name string) (int64, bool, error) {
 
 // serveV2 answers the v2 auth and telephony endpoints: mintime and maxtime
 // in ms, both required and inclusive, limit ≤ 1000, keyset next_offset.
-func (s *Server) serveV2(r *http.Request) ([]byte, int) {
+func (s *Server) serveV2(r *http.Request, empty bool) ([]byte, int) {
 	q := r.URL.Query()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -209,6 +209,13 @@ func (s *Server) serveV2(r *http.Request) ([]byte, int) {
 	}
 	page := window
 	more := false
+	var last Record
+	if empty && len(window) > 0 && !desc {
+		// An offset just before the first record still to come.
+		first := window[0]
+		page, more = nil, true
+		last = Record{Time: time.UnixMilli(first.Time.UnixMilli() - 1), ID: "~"}
+	}
 	if int64(len(page)) > limit {
 		more = true
 		if desc {
@@ -225,7 +232,6 @@ func (s *Server) serveV2(r *http.Request) ([]byte, int) {
 	} else {
 		b.WriteString(`{"stat":"OK","response":{"authlogs":[`)
 	}
-	var last Record
 	for i := range page {
 		rec := page[i]
 		if desc {
@@ -278,6 +284,9 @@ func (s *Server) serveV1(r *http.Request) ([]byte, int) {
 		recs = st.recs
 	}
 	cutoff := now.Add(-s.delay)
+	if s.v1Exclusive {
+		minS++
+	}
 	lo := sort.Search(len(recs), func(i int) bool { return recs[i].Time.Unix() >= minS })
 	hi := sort.Search(len(recs), func(i int) bool { return recs[i].Time.After(cutoff) })
 	if hi < lo {
