@@ -78,9 +78,26 @@ type CorruptError struct {
 }
 
 func (e *CorruptError) Error() string {
-	return fmt.Sprintf("cursor file %s is unreadable (%v); the connector will not guess where to resume. "+
-		"Inspect it, restore it from a backup, or reset it with: duo-connector checkpoint reset --logs %s --yes --config <file>",
-		e.Path, e.Reason, e.Key.Log)
+	what := "cursor file " + e.Path
+	if e.Path == "" {
+		what = "cursor " + e.Key.String()
+	}
+	return fmt.Sprintf("%s is unreadable (%v); the connector will not guess where to resume. "+
+		"Inspect it, restore it from a backup, or reset it with: %s",
+		what, e.Reason, e.Key.ResetCommand())
+}
+
+// ResetCommand is the command that deletes exactly this cursor (a
+// backfill's cursor, not the daemon's of the same log, and the other way
+// round).
+func (k Key) ResetCommand() string {
+	switch {
+	case k.Scope != "" && k.Log == "":
+		return "duo-connector checkpoint reset --backfill " + k.Scope + " --yes --config <file>"
+	case k.Scope != "":
+		return "duo-connector checkpoint reset --backfill " + k.Scope + " --logs " + k.Log + " --yes --config <file>"
+	}
+	return "duo-connector checkpoint reset --logs " + k.Log + " --yes --config <file>"
 }
 
 func (e *CorruptError) Unwrap() error { return e.Reason }
@@ -90,6 +107,8 @@ type FileStore struct {
 	dir  string
 	lock *os.File
 	now  func() time.Time
+	// syncDir makes a directory's entries durable (tests watch it).
+	syncDir func(dir string) error
 }
 
 // LockedError reports a state directory in use by another process.
@@ -109,9 +128,31 @@ func (e *LockedError) Error() string {
 // Open opens (creating it if needed) the state directory dir and takes its
 // exclusive lock, held until Close.
 func Open(dir string) (*FileStore, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	s := &FileStore{dir: dir, now: time.Now, syncDir: syncDir}
+	if err := s.mkdirAll(dir); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
+	return s.open()
+}
+
+// OpenExisting is Open for a state directory that must exist already (the
+// commands that inspect or reset cursors: a mistyped state_dir must not
+// silently create an empty one).
+func OpenExisting(dir string) (*FileStore, error) {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("state directory %s does not exist: check state_dir (no connector has run with it yet)", dir)
+	case err != nil:
+		return nil, fmt.Errorf("state directory: %w", err)
+	case !fi.IsDir():
+		return nil, fmt.Errorf("state directory %s is not a directory: check state_dir", dir)
+	}
+	return (&FileStore{dir: dir, now: time.Now, syncDir: syncDir}).open()
+}
+
+func (s *FileStore) open() (*FileStore, error) {
+	dir := s.dir
 	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("state directory lock: %w", err)
@@ -127,7 +168,8 @@ func Open(dir string) (*FileStore, error) {
 	if err := f.Truncate(0); err == nil {
 		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
-	return &FileStore{dir: dir, lock: f, now: time.Now}, nil
+	s.lock = f
+	return s, nil
 }
 
 func readPID(f *os.File) (int, error) {
@@ -228,15 +270,15 @@ func (s *FileStore) Save(_ context.Context, key Key, cursor json.RawMessage) err
 		return fmt.Errorf("save cursor %s: %w", key, err)
 	}
 	path := s.Path(key)
-	if err := writeFileAtomic(path, append(doc, '\n')); err != nil {
+	if err := s.writeFileAtomic(path, append(doc, '\n')); err != nil {
 		return fmt.Errorf("save cursor %s: %w", key, err)
 	}
 	return nil
 }
 
-func writeFileAtomic(path string, data []byte) error {
+func (s *FileStore) writeFileAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := s.mkdirAll(dir); err != nil {
 		return err
 	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
@@ -258,6 +300,37 @@ func writeFileAtomic(path string, data []byte) error {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
+	return s.syncDir(dir)
+}
+
+// mkdirAll creates dir and its missing parents, syncing the parent of each
+// one it creates: a directory that a crash could take back would take the
+// cursors saved in it along.
+func (s *FileStore) mkdirAll(dir string) error {
+	fi, err := os.Stat(dir)
+	if err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("%s is not a directory", dir)
+		}
+		return nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := s.mkdirAll(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	return s.syncDir(parent)
+}
+
+// syncDir fsyncs a directory, making its entries durable.
+func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
@@ -269,11 +342,15 @@ func writeFileAtomic(path string, data []byte) error {
 // Delete removes key's cursor; the next run starts from its configured
 // starting point.
 func (s *FileStore) Delete(_ context.Context, key Key) error {
-	err := os.Remove(s.Path(key))
+	path := s.Path(key)
+	err := os.Remove(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return s.syncDir(filepath.Dir(path))
 }
 
 // List returns every daemon cursor (Scope "") and, with backfills, every

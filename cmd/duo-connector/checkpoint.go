@@ -5,24 +5,45 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/duo-connector/duo-connector/checkpoint"
+	"github.com/duo-connector/duo-connector/connector/config"
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/duolog"
 	"github.com/duo-connector/duo-connector/connector/runner"
 )
 
+const checkpointUsage = `Usage: duo-connector checkpoint show  --config FILE [--json] [--logs auth,...] [--backfills]
+       duo-connector checkpoint reset --config FILE --logs auth,... --yes
+       duo-connector checkpoint reset --config FILE --backfill NAME [--logs auth,...] --yes
+
+show prints every saved cursor: how far each log has been delivered; with
+--backfills, every backfill too (its range, progress, whether finished).
+reset deletes the daemon's cursors of the logs named, so the next run starts
+initial_lookback ago; with --backfill, it deletes that backfill's cursors of
+the logs named, or the whole backfill. It needs --yes, and the connector
+must be stopped (the state directory is locked).
+`
+
+// checkpointFlags are the flags of both subcommands.
+type checkpointFlags struct {
+	cfg       config.Config
+	logs      []duo.LogType
+	logsArg   string
+	asJSON    bool
+	backfills bool
+	backfill  string
+	yes       bool
+}
+
 func runCheckpoint(args []string, e env) int {
 	if len(args) == 0 || (args[0] != "show" && args[0] != "reset") {
-		fmt.Fprint(e.stderr, `Usage: duo-connector checkpoint show  --config FILE [--json] [--logs auth,...] [--backfills]
-       duo-connector checkpoint reset --config FILE --logs auth,... --yes
-
-show prints every saved cursor: how far each log has been delivered.
-reset deletes cursors, so the next run starts initial_lookback ago; it needs
---yes, and the daemon must be stopped (the state directory is locked).
-`)
+		fmt.Fprint(e.stderr, checkpointUsage)
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 			return exitOK
 		}
@@ -32,10 +53,12 @@ reset deletes cursors, so the next run starts initial_lookback ago; it needs
 	fs := flag.NewFlagSet("checkpoint "+sub, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	cfgPath := configFlag(fs, e)
-	logs := fs.String("logs", "", "comma-separated log types (show: default all; reset: required)")
-	asJSON := fs.Bool("json", false, "show: print JSON")
-	backfills := fs.Bool("backfills", false, "show: include backfill cursors")
-	yes := fs.Bool("yes", false, "reset: confirm deleting the cursors")
+	var f checkpointFlags
+	fs.StringVar(&f.logsArg, "logs", "", "comma-separated log types (show: default all; reset: required unless --backfill)")
+	fs.BoolVar(&f.asJSON, "json", false, "show: print JSON")
+	fs.BoolVar(&f.backfills, "backfills", false, "show: include backfills and their cursors")
+	fs.StringVar(&f.backfill, "backfill", "", "reset: the backfill (as 'checkpoint show --backfills' names it) to reset")
+	fs.BoolVar(&f.yes, "yes", false, "reset: confirm deleting the cursors")
 	if code := parseFlags(fs, args[1:]); code >= 0 {
 		return code
 	}
@@ -43,88 +66,306 @@ reset deletes cursors, so the next run starts initial_lookback ago; it needs
 	if !ok {
 		return exitUsage
 	}
-	lts, err := runner.ParseLogs(*logs)
-	if err != nil {
+	f.cfg = cfg
+	var err error
+	if f.logs, err = runner.ParseLogs(f.logsArg); err != nil {
 		fmt.Fprintf(e.stderr, "duo-connector checkpoint: --logs: %v\n", err)
 		return exitUsage
 	}
-	store, err := checkpoint.Open(cfg.StateDir)
+	if sub == "reset" {
+		if code := f.validateReset(e.stderr); code >= 0 {
+			return code
+		}
+	}
+	store, err := checkpoint.OpenExisting(cfg.StateDir)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "duo-connector checkpoint: %v\n", err)
 		return exitFailure
 	}
 	defer store.Close()
-
 	if sub == "reset" {
-		if len(lts) == 0 {
-			fmt.Fprintln(e.stderr, "duo-connector checkpoint reset: name the logs to reset with --logs (auth,admin,offline,telephony)")
-			return exitUsage
+		return f.reset(store, e)
+	}
+	return f.show(store, e)
+}
+
+// validateReset checks reset's flags before anything is opened; it returns
+// the exit code to stop with, or -1.
+func (f *checkpointFlags) validateReset(stderr io.Writer) int {
+	switch {
+	case len(f.logs) == 0 && f.backfill == "":
+		fmt.Fprintln(stderr, "duo-connector checkpoint reset: name the logs to reset with --logs (auth,admin,offline,telephony), or a backfill with --backfill")
+		return exitUsage
+	case !f.yes && f.backfill != "":
+		fmt.Fprintf(stderr, "duo-connector checkpoint reset: this deletes backfill %s's cursors (%s): rerunning it starts it over. Add --yes to confirm.\n", f.backfill, orAll(f.logsArg))
+		return exitUsage
+	case !f.yes:
+		fmt.Fprintf(stderr, "duo-connector checkpoint reset: this makes the next run start %s ago for %v, re-publishing what was already sent since then. Add --yes to confirm.\n", f.cfg.InitialLookback.D(), f.logsArg)
+		return exitUsage
+	}
+	return -1
+}
+
+func orAll(logs string) string {
+	if logs == "" {
+		return "every log"
+	}
+	return logs
+}
+
+// reset deletes the daemon's cursors of the logs named, or a backfill's.
+func (f *checkpointFlags) reset(store *checkpoint.FileStore, e env) int {
+	fail := func(err error) int {
+		fmt.Fprintf(e.stderr, "duo-connector checkpoint reset: %v\n", err)
+		return exitFailure
+	}
+	if f.backfill != "" {
+		b, ok, err := store.LoadBackfill(f.backfill)
+		if err != nil && len(f.logs) > 0 {
+			return fail(err)
 		}
-		if !*yes {
-			fmt.Fprintf(e.stderr, "duo-connector checkpoint reset: this makes the next run start %s ago for %v, re-publishing what was already sent since then. Add --yes to confirm.\n", cfg.InitialLookback.D(), *logs)
-			return exitUsage
+		if !ok && err == nil && !f.backfillHasCursors(store) {
+			return fail(fmt.Errorf("no backfill named %q: 'checkpoint show --backfills' lists them", f.backfill))
 		}
-		for _, lt := range lts {
-			key := checkpoint.Key{Account: cfg.Account(), Log: string(lt)}
-			if err := store.Delete(context.Background(), key); err != nil {
-				fmt.Fprintf(e.stderr, "duo-connector checkpoint reset: %v\n", err)
-				return exitFailure
+		if len(f.logs) == 0 {
+			if err := store.DeleteBackfill(f.backfill); err != nil {
+				return fail(err)
 			}
+			fmt.Fprintf(e.stdout, "reset backfill %s (all its cursors)\n", f.backfill)
+			return exitOK
+		}
+		for _, lt := range f.logs {
+			key := checkpoint.Key{Account: f.cfg.Account(), Log: string(lt), Scope: f.backfill}
+			if err := store.Delete(context.Background(), key); err != nil {
+				return fail(err)
+			}
+			delete(b.Finished, string(lt))
 			fmt.Fprintf(e.stdout, "reset %s (%s)\n", key, store.Path(key))
+		}
+		if ok {
+			if err := store.SaveBackfill(b); err != nil {
+				return fail(err)
+			}
 		}
 		return exitOK
 	}
+	for _, lt := range f.logs {
+		key := checkpoint.Key{Account: f.cfg.Account(), Log: string(lt)}
+		if err := store.Delete(context.Background(), key); err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(e.stdout, "reset %s (%s)\n", key, store.Path(key))
+	}
+	return exitOK
+}
 
-	entries, listErr := store.List(*backfills)
+func (f *checkpointFlags) backfillHasCursors(store *checkpoint.FileStore) bool {
+	bs, _ := store.Backfills()
+	for _, b := range bs {
+		if b.Name == f.backfill {
+			return true
+		}
+	}
+	return false
+}
+
+// cursorRow is one cursor as show prints it.
+type cursorRow struct {
+	Account   string          `json:"account"`
+	Log       string          `json:"log"`
+	Scope     string          `json:"scope,omitempty"`
+	Delivered time.Time       `json:"delivered_until"`
+	Behind    string          `json:"lag"`
+	Updated   time.Time       `json:"updated"`
+	Path      string          `json:"path"`
+	Cursor    json.RawMessage `json:"cursor"`
+	Error     string          `json:"error,omitempty"`
+}
+
+// backfillRow is one backfill as show prints it.
+type backfillRow struct {
+	Name     string               `json:"name"`
+	Range    string               `json:"range,omitempty"`
+	Since    time.Time            `json:"since"`
+	Until    time.Time            `json:"until"`
+	Progress map[string]float64   `json:"progress"`
+	Finished map[string]time.Time `json:"finished,omitempty"`
+	Done     bool                 `json:"done"`
+}
+
+// show prints the cursors (and backfills).
+func (f *checkpointFlags) show(store *checkpoint.FileStore, e env) int {
+	entries, listErr := store.List(f.backfills)
+	var backfills []checkpoint.Backfill
+	var bfErr error
+	if f.backfills {
+		backfills, bfErr = store.Backfills()
+	}
+	byName := map[string]checkpoint.Backfill{}
+	for _, b := range backfills {
+		byName[b.Name] = b
+	}
 	want := map[string]bool{}
-	for _, lt := range lts {
+	for _, lt := range f.logs {
 		want[string(lt)] = true
 	}
-	type row struct {
-		Account   string          `json:"account"`
-		Log       string          `json:"log"`
-		Scope     string          `json:"scope,omitempty"`
-		Delivered time.Time       `json:"delivered_until"`
-		Lag       string          `json:"lag"`
-		Updated   time.Time       `json:"updated"`
-		Path      string          `json:"path"`
-		Cursor    json.RawMessage `json:"cursor"`
-	}
-	var rows []row
+	var rows []cursorRow
+	var errs []string
 	now := time.Now()
 	for _, en := range entries {
 		if len(want) > 0 && !want[en.Key.Log] {
 			continue
 		}
-		var c duolog.Cursor
-		json.Unmarshal(en.Cursor, &c)
-		t := c.Time(duolog.IsV1(duo.LogType(en.Key.Log), cfg.Duo.TelephonyV1)).UTC()
-		rows = append(rows, row{en.Key.Account, en.Key.Log, en.Key.Scope, t, now.Sub(t).Round(time.Second).String(), en.Updated, en.Path, en.Cursor})
-	}
-	if *asJSON {
-		if rows == nil {
-			rows = []row{}
+		row := cursorRow{Account: en.Key.Account, Log: en.Key.Log, Scope: en.Key.Scope, Updated: en.Updated, Path: en.Path, Cursor: en.Cursor}
+		c, err := duolog.ParseCursor(en.Cursor)
+		if err != nil {
+			row.Error = err.Error()
+			errs = append(errs, fmt.Sprintf("%s: %v; reset it with: %s", en.Path, err, en.Key.ResetCommand()))
+			rows = append(rows, row)
+			continue
 		}
-		b, _ := json.MarshalIndent(rows, "", "  ")
-		fmt.Fprintln(e.stdout, string(b))
-	} else {
-		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ACCOUNT\tLOG\tSCOPE\tDELIVERED UNTIL\tBEHIND\tSAVED\tFILE")
-		for _, r := range rows {
-			scope := r.Scope
-			if scope == "" {
-				scope = "daemon"
+		row.Delivered = c.Time(duolog.IsV1(duo.LogType(en.Key.Log), f.cfg.Duo.TelephonyV1)).UTC()
+		// A backfill is behind its own end, not now.
+		end := now
+		if b, ok := byName[en.Key.Scope]; ok && en.Key.Scope != "" && !b.Until.IsZero() {
+			end = b.Until
+			if _, done := b.Finished[en.Key.Log]; done {
+				end = row.Delivered
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Account, r.Log, scope, r.Delivered.Format(time.RFC3339), r.Lag, r.Updated.Format(time.RFC3339), r.Path)
 		}
-		tw.Flush()
-		if len(rows) == 0 {
-			fmt.Fprintln(e.stdout, "(no cursors yet: the first run starts initial_lookback ago)")
+		row.Behind = max(end.Sub(row.Delivered), 0).Round(time.Second).String()
+		rows = append(rows, row)
+	}
+	var brows []backfillRow
+	for _, b := range backfills {
+		brows = append(brows, backfillProgress(b, rows, f.logs))
+	}
+	if f.asJSON {
+		f.printJSON(e.stdout, rows, brows)
+	} else {
+		f.printText(e.stdout, rows, brows)
+	}
+	code := exitOK
+	for _, err := range append(errs, errorLines(listErr, bfErr)...) {
+		fmt.Fprintf(e.stderr, "duo-connector checkpoint: %s\n", err)
+		code = exitFailure
+	}
+	return code
+}
+
+func errorLines(errs ...error) []string {
+	var out []string
+	for _, err := range errs {
+		if err != nil {
+			out = append(out, strings.Split(err.Error(), "\n")...)
 		}
 	}
-	if listErr != nil {
-		fmt.Fprintf(e.stderr, "duo-connector checkpoint: %v\n", listErr)
-		return exitFailure
+	return out
+}
+
+// backfillProgress is how much of its range each of b's logs delivered.
+func backfillProgress(b checkpoint.Backfill, rows []cursorRow, logs []duo.LogType) backfillRow {
+	r := backfillRow{Name: b.Name, Range: b.Range, Since: b.Since, Until: b.Until, Finished: b.Finished, Progress: map[string]float64{}}
+	span := b.Until.Sub(b.Since)
+	for _, row := range rows {
+		if row.Scope != b.Name || row.Delivered.IsZero() || span <= 0 {
+			continue
+		}
+		p := float64(row.Delivered.Sub(b.Since)) / float64(span)
+		r.Progress[row.Log] = min(max(p, 0), 1)
 	}
-	return exitOK
+	for l := range b.Finished {
+		r.Progress[l] = 1
+	}
+	r.Done = len(b.Finished) > 0
+	for l := range r.Progress {
+		if _, ok := b.Finished[l]; !ok {
+			r.Done = false
+		}
+	}
+	for _, lt := range logs {
+		if _, ok := b.Finished[string(lt)]; !ok {
+			r.Done = false
+		}
+	}
+	return r
+}
+
+func (f *checkpointFlags) printJSON(w io.Writer, rows []cursorRow, brows []backfillRow) {
+	if rows == nil {
+		rows = []cursorRow{}
+	}
+	var v any = rows
+	if f.backfills {
+		if brows == nil {
+			brows = []backfillRow{}
+		}
+		v = struct {
+			Cursors   []cursorRow   `json:"cursors"`
+			Backfills []backfillRow `json:"backfills"`
+		}{rows, brows}
+	}
+	b, _ := json.MarshalIndent(v, "", "  ")
+	fmt.Fprintln(w, string(b))
+}
+
+func (f *checkpointFlags) printText(w io.Writer, rows []cursorRow, brows []backfillRow) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ACCOUNT\tLOG\tSCOPE\tDELIVERED UNTIL\tBEHIND\tSAVED\tFILE")
+	for _, r := range rows {
+		scope := r.Scope
+		if scope == "" {
+			scope = "daemon"
+		}
+		delivered, behind := r.Delivered.Format(time.RFC3339), r.Behind
+		if r.Error != "" {
+			delivered, behind = "UNREADABLE", "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Account, r.Log, scope, delivered, behind, r.Updated.Format(time.RFC3339), r.Path)
+	}
+	tw.Flush()
+	if len(rows) == 0 {
+		fmt.Fprintln(w, "(no cursors yet: the first run starts initial_lookback ago)")
+	}
+	if !f.backfills {
+		return
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "BACKFILL\tRANGE\tSINCE\tUNTIL\tSTATUS")
+	for _, b := range brows {
+		status := "in progress"
+		if b.Done {
+			status = "finished"
+		}
+		var parts []string
+		for _, l := range sortedKeys(b.Progress) {
+			mark := fmt.Sprintf("%.0f%%", 100*b.Progress[l])
+			if _, ok := b.Finished[l]; ok {
+				mark = "done"
+			}
+			parts = append(parts, l+" "+mark)
+		}
+		if len(parts) > 0 {
+			status += " (" + strings.Join(parts, ", ") + ")"
+		}
+		since, until := "-", "-"
+		if !b.Since.IsZero() {
+			since, until = b.Since.UTC().Format(time.RFC3339), b.Until.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", b.Name, b.Range, since, until, status)
+	}
+	tw.Flush()
+	if len(brows) == 0 {
+		fmt.Fprintln(w, "(no backfills)")
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }

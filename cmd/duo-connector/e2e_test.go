@@ -234,24 +234,37 @@ func TestDuoStormsDuringRun(t *testing.T) {
 	}
 }
 
-// TestCorruptCursorRefusesToStart: a damaged cursor file stops the run
-// with the file and the reset command, and nothing is published.
+// TestCorruptCursorRefusesToStart: a damaged cursor file, or one without a
+// position, stops the run with the file and the reset command, and
+// nothing is published.
 func TestCorruptCursorRefusesToStart(t *testing.T) {
-	w := newWorld(t, "", map[duo.LogType]int{duo.Auth: 100})
-	cfg := w.config(t, "logs: [auth]")
-	store, err := checkpoint.Open(w.stateDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(store.Path(checkpoint.Key{Account: w.duo.Host, Log: "auth"}), []byte(`{"version":1,"account":"`), 0o600)
-	store.Close()
-	var stderr bytes.Buffer
-	code := dispatch([]string{"run", "--once", "--config", cfg}, env{nil, &bytes.Buffer{}, &stderr, nil})
-	if code != exitFailure || !strings.Contains(stderr.String(), ".auth.json") || !strings.Contains(stderr.String(), "checkpoint reset --logs auth") {
-		t.Fatalf("exit %d, stderr: %s", code, stderr.String())
-	}
-	if _, recs := w.consumed(t); len(recs) != 0 {
-		t.Fatalf("%d messages published despite the corrupt cursor", len(recs))
+	for _, tc := range []struct{ name, content string }{
+		{"garbage", `{"version":1,"account":"`},
+		{"no position", `{"version":1,"account":"%s","log":"auth","updated":"2026-11-20T00:00:00Z","cursor":{}}`},
+		{"seconds in a millisecond field", `{"version":1,"account":"%s","log":"auth","updated":"2026-11-20T00:00:00Z","cursor":{"mintime_ms":1763600000}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, "", map[duo.LogType]int{duo.Auth: 100})
+			cfg := w.config(t, "logs: [auth]")
+			store, err := checkpoint.Open(w.stateDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			content := tc.content
+			if strings.Contains(content, "%s") {
+				content = fmt.Sprintf(content, w.duo.Host)
+			}
+			os.WriteFile(store.Path(checkpoint.Key{Account: w.duo.Host, Log: "auth"}), []byte(content), 0o600)
+			store.Close()
+			var stderr bytes.Buffer
+			code := dispatch([]string{"run", "--once", "--config", cfg}, env{nil, &bytes.Buffer{}, &stderr, nil})
+			if code != exitFailure || !strings.Contains(stderr.String(), ".auth.json") || !strings.Contains(stderr.String(), "checkpoint reset --logs auth") {
+				t.Fatalf("exit %d, stderr: %s", code, stderr.String())
+			}
+			if _, recs := w.consumed(t); len(recs) != 0 {
+				t.Fatalf("%d messages published despite the corrupt cursor", len(recs))
+			}
+		})
 	}
 }
 
@@ -642,5 +655,90 @@ func TestKcatReadsBack(t *testing.T) {
 			t.Fatalf("kcat read an unexpected message: %.200s", l)
 		}
 		delete(want, key)
+	}
+}
+
+// TestBackfillRelativeRangeResumes: a backfill given as durations ago
+// ("--since 15h --until 5h") is SIGKILLed part-way; the identical command,
+// rerun seconds later (when "15h ago" is another instant), continues the
+// same backfill over the range it began with: nothing lost, at most a page
+// per log repeated. Run again, a finished backfill does nothing; --again
+// repeats it; checkpoint show --backfills lists it.
+func TestBackfillRelativeRangeResumes(t *testing.T) {
+	w := newWorld(t, "", map[duo.LogType]int{duo.Auth: 30000, duo.Admin: 12000})
+	w.rps = 4
+	cfg := w.config(t, "logs: [auth, admin]")
+	args := []string{"backfill", "--config", cfg, "--since", "15h", "--until", "5h"}
+
+	t0 := time.Now()
+	cmd := exec.Command(binary, args...)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t1 := time.Now()
+	// Kill it once it has delivered more than a page of each log.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		counts, _ := w.consumed(t)
+		if len(counts["duo.auth_log"]) > 2*duolog.PageSize && len(counts["duo.admin_log"]) > 2*duolog.PageSize {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first attempt delivered too little: %s", stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	_, partial := w.consumed(t)
+
+	time.Sleep(1100 * time.Millisecond) // "15h ago" is now another second
+	if out, err := exec.Command(binary, args...).CombinedOutput(); err != nil {
+		t.Fatalf("rerun: %v\n%s", err, out)
+	}
+	counts, recs := w.consumed(t)
+	from, to := t1.Add(-15*time.Hour), t0.Add(-5*time.Hour) // surely in the range
+	for lt, rs := range w.records {
+		got := counts["duo."+lt.EventType()]
+		dups := 0
+		for _, n := range got {
+			dups += n - 1
+		}
+		if dups > duolog.PageSize {
+			t.Errorf("%s: %d duplicates after one kill: the rerun did not continue the backfill", lt, dups)
+		}
+		for _, r := range rs {
+			switch {
+			case !r.Time.Before(from) && !r.Time.After(to) && got[eventID(r)] == 0:
+				t.Fatalf("%s record at %s in the range was not published", lt, r.Time)
+			case (r.Time.Before(t0.Add(-15*time.Hour).Truncate(time.Second)) || r.Time.After(t1.Add(-5*time.Hour))) && got[eventID(r)] != 0:
+				t.Fatalf("%s record at %s outside the range was published", lt, r.Time)
+			}
+		}
+	}
+	t.Logf("%d messages published before the kill, %d in all", len(partial), len(recs))
+
+	// Finished: the same command does nothing.
+	out, err := exec.Command(binary, args...).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "already finished") || !strings.Contains(string(out), "--again") {
+		t.Fatalf("rerun of a finished backfill: %v\n%s", err, out)
+	}
+	if _, again := w.consumed(t); len(again) != len(recs) {
+		t.Fatalf("a finished backfill published %d more messages", len(again)-len(recs))
+	}
+	var show bytes.Buffer
+	if code := dispatch([]string{"checkpoint", "show", "--backfills", "--config", cfg}, env{nil, &show, io.Discard, nil}); code != 0 {
+		t.Fatalf("checkpoint show --backfills exited %d: %s", code, show.String())
+	}
+	if s := show.String(); !strings.Contains(s, "15h_ago-5h_ago") || !strings.Contains(s, "--since 15h --until 5h") || !strings.Contains(s, "finished") {
+		t.Fatalf("checkpoint show --backfills:\n%s", s)
+	}
+	if out, err := exec.Command(binary, append(args, "--again")...).CombinedOutput(); err != nil {
+		t.Fatalf("--again: %v\n%s", err, out)
+	}
+	if _, again := w.consumed(t); len(again) <= len(recs) {
+		t.Fatal("--again published nothing")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -72,11 +73,17 @@ func execute(cfg config.Config, e env, opts runner.Options, once bool) int {
 		opts.GiveUpAfter = onceKafkaPatience
 	}
 	r, err := runner.New(ctx, cfg, logger, opts)
-	if err != nil {
+	var finished *runner.FinishedError
+	switch {
+	case errors.As(err, &finished):
+		logger.Info(finished.Error())
+		return exitOK
+	case err != nil:
 		logger.Error("cannot start", "error", err)
 		return exitFailure
 	}
 	defer r.Close()
+	logs = r.Logs()
 	if cfg.HTTP.Listen != "" {
 		srv, err := serveHTTP(cfg, r, m)
 		if err != nil {
@@ -142,17 +149,21 @@ func runBackfill(args []string, e env) int {
 	fs := flag.NewFlagSet("backfill", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	cfgPath := configFlag(fs, e)
-	since := fs.String("since", "", "start of the range: RFC 3339 time, or a duration ago (7d, 36h)")
-	until := fs.String("until", "", "end of the range: RFC 3339 time, or a duration ago (default: now)")
+	since := fs.String("since", "", "start of the range (required): RFC 3339 time, date (2026-11-20), or a duration ago (30d, 36h, 1d12h)")
+	until := fs.String("until", "", "end of the range: RFC 3339 time, date, or a duration ago (default: now)")
 	logs := fs.String("logs", "", "comma-separated log types (default: the configuration's logs)")
 	eventTime := fs.Bool("event-time", false, "stamp Kafka messages with the records' time instead of the time of publishing")
+	again := fs.Bool("again", false, "start this backfill over from its beginning, even if it finished")
 	fs.Usage = func() {
-		fmt.Fprint(e.stderr, `Usage: duo-connector backfill --config FILE --since T [--until T] [--logs auth,...]
+		fmt.Fprint(e.stderr, `Usage: duo-connector backfill --config FILE --since T [--until T] [--logs auth,...] [--again]
 
 Publishes every record of a closed time range, once, then exits. A backfill
-keeps cursors of its own (per range): rerun the same command after an
-interruption and it continues where it stopped. The daemon's cursors are
-not touched. Duo keeps 180 days; older ranges are cut at the horizon.
+keeps cursors of its own, named after the range as given: rerun the same
+command after an interruption and it continues where it stopped, over the
+range it began with (even when given as durations ago); a finished backfill
+is not repeated unless --again. 'checkpoint show --backfills' lists them.
+The daemon's cursors are not touched. Duo keeps 180 days; older ranges are
+cut at the horizon.
 
 Flags:
 `)
@@ -162,9 +173,13 @@ Flags:
 		return code
 	}
 	now := time.Now()
+	if *since == "" {
+		fmt.Fprintln(e.stderr, "duo-connector backfill: --since is required: the start of the range, e.g. --since 30d or --since 2026-11-01")
+		return exitUsage
+	}
 	from, err := parseWhen(*since, now)
-	if err != nil || *since == "" {
-		fmt.Fprintf(e.stderr, "duo-connector backfill: --since: %v\n", orMissing(err))
+	if err != nil {
+		fmt.Fprintf(e.stderr, "duo-connector backfill: --since: %v\n", err)
 		return exitUsage
 	}
 	to := now
@@ -178,6 +193,11 @@ Flags:
 		fmt.Fprintf(e.stderr, "duo-connector backfill: --since (%s) must be before --until (%s)\n", from.Format(time.RFC3339), to.Format(time.RFC3339))
 		return exitUsage
 	}
+	if horizon := now.Add(-duoHorizon); !to.After(horizon) {
+		fmt.Fprintf(e.stderr, "duo-connector backfill: the range ends at %s, before Duo's 180-day horizon (%s): Duo no longer has these records\n",
+			to.UTC().Format(time.RFC3339), horizon.UTC().Format(time.RFC3339))
+		return exitUsage
+	}
 	cfg, ok := loadConfig(*cfgPath, e, "backfill")
 	if !ok {
 		return exitUsage
@@ -187,23 +207,74 @@ Flags:
 		fmt.Fprintf(e.stderr, "duo-connector backfill: --logs: %v\n", err)
 		return exitUsage
 	}
-	return execute(cfg, e, runner.Options{Logs: lts, Backfill: &runner.Backfill{Since: from, Until: to, EventTime: *eventTime}}, true)
-}
-
-func orMissing(err error) error {
-	if err == nil {
-		return errors.New("required")
+	b := &runner.Backfill{
+		Name:      backfillName(*since, *until, from, to),
+		Range:     backfillRange(*since, *until),
+		Since:     from,
+		Until:     to,
+		EventTime: *eventTime,
+		Again:     *again,
 	}
-	return err
+	return execute(cfg, e, runner.Options{Logs: lts, Backfill: b}, true)
 }
 
-// parseWhen reads an RFC 3339 time or a duration before now.
+// duoHorizon is how long Duo keeps logs.
+const duoHorizon = 180 * 24 * time.Hour
+
+// backfillName names a backfill after its range as given: an absolute time
+// by its instant, a duration by itself ("30d_ago"), so that the same
+// command always names the same backfill.
+func backfillName(since, until string, from, to time.Time) string {
+	part := func(arg string, t time.Time) string {
+		if arg == "" {
+			return "now"
+		}
+		if d, err := config.ParseDuration(arg); err == nil {
+			return formatDays(d) + "_ago"
+		}
+		return t.UTC().Format("20060102T150405Z")
+	}
+	return part(since, from) + "-" + part(until, to)
+}
+
+// backfillRange is the range as given, for listings.
+func backfillRange(since, until string) string {
+	if until == "" {
+		until = "now"
+	}
+	return "--since " + since + " --until " + until
+}
+
+// formatDays writes a duration with days: 36h as 1d12h.
+func formatDays(d time.Duration) string {
+	days, rest := d/(24*time.Hour), d%(24*time.Hour)
+	out := ""
+	if days > 0 {
+		out = fmt.Sprintf("%dd", days)
+	}
+	if rest > 0 || out == "" {
+		r := rest.String()
+		r = strings.TrimSuffix(r, "0s")
+		r = strings.TrimSuffix(r, "0m")
+		if r == "" {
+			r = "0s"
+		}
+		out += r
+	}
+	return out
+}
+
+// parseWhen reads an RFC 3339 time, a date (midnight UTC) or a duration
+// before now.
 func parseWhen(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
 		return t, nil
 	}
 	if d, err := config.ParseDuration(s); err == nil && d >= 0 {
 		return now.Add(-d), nil
 	}
-	return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time (2026-01-02T15:04:05Z) nor a duration ago (7d, 36h)", s)
+	return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time (2026-01-02T15:04:05Z), a date (2026-01-02) nor a duration ago (30d, 36h, 1d12h)", s)
 }

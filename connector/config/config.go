@@ -165,18 +165,23 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 // ParseDuration is time.ParseDuration plus a "d" (24h) unit.
 func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.ParseFloat(days, 64)
-		if err != nil {
-			return 0, fmt.Errorf("invalid duration %q: use a number of days such as 7d, or units such as 36h", s)
+	orig := s
+	var days time.Duration
+	if i := strings.IndexByte(s, 'd'); i >= 0 {
+		n, err := strconv.ParseFloat(s[:i], 64)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("invalid duration %q: use a number of days such as 7d, units such as 36h, or both (1d12h)", orig)
 		}
-		return time.Duration(n * float64(24*time.Hour)), nil
+		days, s = time.Duration(n*float64(24*time.Hour)), s[i+1:]
+		if s == "" {
+			return days, nil
+		}
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("invalid duration %q: use units such as 90s, 5m, 24h or 7d", s)
+		return 0, fmt.Errorf("invalid duration %q: use units such as 90s, 5m, 24h, 7d or 1d12h", orig)
 	}
-	return d, nil
+	return days + d, nil
 }
 
 // Default returns the configuration with every default set.
@@ -193,7 +198,7 @@ func Default() Config {
 		},
 		Logs:            []string{"auth", "admin", "offline", "telephony"},
 		InitialLookback: Duration(24 * time.Hour),
-		Lag:             Duration(duolog.MinLag),
+		Lag:             Duration(duolog.DefaultLag),
 		Schedule:        "@every 1m",
 		Jitter:          Duration(5 * time.Second),
 		StateDir:        "/var/lib/duo-connector",

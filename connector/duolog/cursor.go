@@ -1,6 +1,10 @@
 package duolog
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -55,4 +59,37 @@ func offsetMillis(off string) (int64, bool) {
 		ms = ms*10 + int64(c-'0')
 	}
 	return ms, ms > 0
+}
+
+// ParseCursor decodes a saved cursor and checks that it holds a position:
+// a cursor without one (such as {}) would make a reader start at its
+// initial lookback, silently re-reading or skipping months, so it is an
+// error like any unreadable cursor.
+func ParseCursor(raw []byte) (Cursor, error) {
+	var c Cursor
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return Cursor{}, fmt.Errorf("not a log cursor: %w", err)
+	}
+	if dec.More() {
+		return Cursor{}, errors.New("not a log cursor: data after it")
+	}
+	switch {
+	case c.MinTimeMs == 0 && c.MinTime == 0:
+		return Cursor{}, errors.New("it holds no position (neither mintime_ms nor mintime)")
+	case c.MinTimeMs != 0 && c.MinTime != 0:
+		return Cursor{}, errors.New("it holds both a millisecond and a second position")
+	case c.MinTimeMs < 0 || (c.MinTimeMs != 0 && c.MinTimeMs < 1e12):
+		return Cursor{}, fmt.Errorf("mintime_ms %d is not a time in milliseconds", c.MinTimeMs)
+	case c.MinTime < 0 || c.MinTime >= 1e11:
+		return Cursor{}, fmt.Errorf("mintime %d is not a time in seconds", c.MinTime)
+	case c.MaxTimeMs != 0 && c.MaxTimeMs < c.MinTimeMs:
+		return Cursor{}, fmt.Errorf("maxtime_ms %d is before mintime_ms %d", c.MaxTimeMs, c.MinTimeMs)
+	case c.NextOffset != "" && c.MaxTimeMs == 0:
+		return Cursor{}, errors.New("next_offset without the window (maxtime_ms) it belongs to")
+	case len(c.Seen) > 0 && c.MinTime == 0:
+		return Cursor{}, errors.New("seen without the second (mintime) it belongs to")
+	}
+	return c, nil
 }

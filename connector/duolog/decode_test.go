@@ -71,3 +71,30 @@ func TestRecordHashCanonical(t *testing.T) {
 		t.Fatalf("hashes: %s %s %s", a, b, c)
 	}
 }
+
+func TestParseCursor(t *testing.T) {
+	tests := []struct {
+		raw string
+		ok  bool
+	}{
+		{`{"mintime_ms":1763600000000}`, true},
+		{`{"mintime_ms":1763600000000,"maxtime_ms":1763600060000,"next_offset":"1763600001000,abc"}`, true},
+		{`{"mintime":1763600000,"seen":["ab"]}`, true},
+		{`{}`, false},
+		{`{"seen":["ab"]}`, false},
+		{`{"mintime_ms":1763600000}`, false},
+		{`{"mintime":1763600000000}`, false},
+		{`{"mintime_ms":1763600000000,"mintime":1763600000}`, false},
+		{`{"mintime_ms":1763600060000,"maxtime_ms":1763600000000}`, false},
+		{`{"mintime_ms":1763600000000,"next_offset":"1,a"}`, false},
+		{`{"mintime_ms":1763600000000,"extra":1}`, false},
+		{`{"mintime_ms":1763600000000} {}`, false},
+		{`[]`, false},
+	}
+	for _, tt := range tests {
+		_, err := ParseCursor([]byte(tt.raw))
+		if (err == nil) != tt.ok {
+			t.Errorf("ParseCursor(%s): err = %v, want ok = %v", tt.raw, err, tt.ok)
+		}
+	}
+}

@@ -28,13 +28,21 @@ const MinLag = 2 * time.Minute
 // time a long catch-up takes.
 const Horizon = 179 * 24 * time.Hour
 
+// DefaultLag is the lag a reader keeps by default: Duo's 2-minute delay
+// plus 30 s of margin for what the connector cannot measure (a clock
+// stepped since its last request, Duo's own ingestion running late). Half
+// a minute of extra delay costs a log pipeline nothing; a missed record
+// is gone for good.
+const DefaultLag = MinLag + 30*time.Second
+
 // PageSize is the number of records requested per v2 page (Duo's maximum)
 // and the size of a full v1 page.
 const PageSize = 1000
 
 // Options configure a Reader.
 type Options struct {
-	// Lag is how far behind now reading stops (default and minimum 2m).
+	// Lag is how far behind now reading stops (minimum MinLag; zero means
+	// MinLag: the configuration sets DefaultLag).
 	Lag time.Duration
 	// InitialLookback is where a reader without a cursor starts, back from
 	// now (default 24h, at most Horizon).

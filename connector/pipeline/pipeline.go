@@ -94,12 +94,15 @@ func New(ctx context.Context, client *duo.Client, log duo.LogType, norm *normali
 	var saved []byte
 	if ok {
 		saved = raw
-		cur = new(duolog.Cursor)
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(cur); err != nil {
-			return nil, fmt.Errorf("cursor %s has an unexpected shape (%v): reset it with 'duo-connector checkpoint reset --logs %s --yes'", opts.Key, err, log)
+		c, err := duolog.ParseCursor(raw)
+		if err != nil {
+			ce := &checkpoint.CorruptError{Key: opts.Key, Reason: err}
+			if l, ok := store.(interface{ Path(checkpoint.Key) string }); ok {
+				ce.Path = l.Path(opts.Key)
+			}
+			return nil, ce
 		}
+		cur = &c
 	}
 	return &Pipeline{
 		log:    log,

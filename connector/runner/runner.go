@@ -29,16 +29,33 @@ import (
 // own so that a killed backfill resumes where it stopped and never touches
 // the daemon's cursors.
 type Backfill struct {
+	// Name identifies the backfill and its cursors (their Scope). It is
+	// made from the range as given, so that rerunning the same command
+	// continues the same backfill even when the range was given as
+	// durations ago.
+	Name string
+	// Range is the range as given, for listings.
+	Range string
+	// Since and Until are the range. When the backfill exists already
+	// they are replaced by the range it was begun with.
 	Since, Until time.Time
 	// EventTime stamps messages with the records' time instead of the
 	// time of publishing (the default for backfills, so that time-based
 	// retention does not delete them at once).
 	EventTime bool
+	// Again starts the backfill over even if it exists (finished or not).
+	Again bool
 }
 
-// Scope names the backfill's cursors.
-func (b Backfill) Scope() string {
-	return b.Since.UTC().Format("20060102T150405Z") + "-" + b.Until.UTC().Format("20060102T150405Z")
+// FinishedError reports a backfill that has already delivered its whole
+// range for every log asked for: it is not repeated unless asked again.
+type FinishedError struct {
+	Backfill checkpoint.Backfill
+}
+
+func (e *FinishedError) Error() string {
+	return fmt.Sprintf("backfill %s (%s to %s) has already finished; nothing to do. To run it again from its start, add --again",
+		e.Backfill.Name, e.Backfill.Since.UTC().Format(time.RFC3339), e.Backfill.Until.UTC().Format(time.RFC3339))
 }
 
 // Options adjust a Runner.
@@ -105,12 +122,16 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	}
 	r := &Runner{cfg: cfg, log: logger, store: store, client: client, publisher: pub, logs: logs, opts: opts}
 	if b := opts.Backfill; b != nil {
+		if err := r.beginBackfill(b); err != nil {
+			r.Close()
+			return nil, err
+		}
 		if horizon := opts.Now().Add(-duolog.Horizon); b.Since.Before(horizon) {
 			logger.Warn("the backfill starts before Duo's 180-day horizon: records older than it are gone from Duo; starting at the horizon",
 				"since", b.Since.UTC().Format(time.RFC3339), "horizon", horizon.UTC().Format(time.RFC3339))
 		}
 	}
-	for _, lt := range logs {
+	for _, lt := range r.logs {
 		popts := pipeline.Options{
 			Host:            cfg.Duo.APIHost,
 			Key:             checkpoint.Key{Account: cfg.Account(), Log: string(lt)},
@@ -129,7 +150,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 			popts.Observer = opts.Metrics
 		}
 		if b := opts.Backfill; b != nil {
-			popts.Key.Scope = b.Scope()
+			popts.Key.Scope = b.Name
 			popts.PublishTime = !b.EventTime
 			popts.Reader.Until = b.Until
 			// With no backfill cursor yet, start at Since.
@@ -147,6 +168,59 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	}
 	return r, nil
 }
+
+// beginBackfill continues the backfill b names, with the range it was
+// begun with, and only for the logs it has not finished; or records it as
+// a new one.
+func (r *Runner) beginBackfill(b *Backfill) error {
+	rec, ok, err := r.store.LoadBackfill(b.Name)
+	if err != nil {
+		return err
+	}
+	if ok && b.Again {
+		if err := r.store.DeleteBackfill(b.Name); err != nil {
+			return err
+		}
+		ok = false
+	}
+	if !ok {
+		rec = checkpoint.Backfill{Name: b.Name, Range: b.Range, Since: b.Since, Until: b.Until, Created: r.opts.Now().UTC()}
+		return r.store.SaveBackfill(rec)
+	}
+	b.Since, b.Until = rec.Since, rec.Until
+	var todo []duo.LogType
+	for _, lt := range r.logs {
+		if _, done := rec.Finished[string(lt)]; !done {
+			todo = append(todo, lt)
+		}
+	}
+	if len(todo) == 0 {
+		return &FinishedError{Backfill: rec}
+	}
+	r.log.Info("continuing backfill", "backfill", b.Name, "since", b.Since.UTC().Format(time.RFC3339), "until", b.Until.UTC().Format(time.RFC3339), "logs", todo)
+	r.logs = todo
+	return nil
+}
+
+// finishBackfill records the logs that delivered the backfill's whole
+// range.
+func (r *Runner) finishBackfill(done []duo.LogType) error {
+	b := r.opts.Backfill
+	rec, ok, err := r.store.LoadBackfill(b.Name)
+	if err != nil || !ok {
+		return err
+	}
+	if rec.Finished == nil {
+		rec.Finished = map[string]time.Time{}
+	}
+	for _, lt := range done {
+		rec.Finished[string(lt)] = r.opts.Now().UTC()
+	}
+	return r.store.SaveBackfill(rec)
+}
+
+// Logs returns the log types the runner runs.
+func (r *Runner) Logs() []duo.LogType { return r.logs }
 
 // Close releases the publisher and the state directory.
 func (r *Runner) Close() error {
@@ -178,6 +252,17 @@ func (r *Runner) Once(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
+	if r.opts.Backfill != nil {
+		var done []duo.LogType
+		for i, err := range errs {
+			if err == nil && ctx.Err() == nil {
+				done = append(done, r.logs[i])
+			}
+		}
+		if err := r.finishBackfill(done); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 

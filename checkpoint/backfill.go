@@ -1,0 +1,115 @@
+package checkpoint
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+)
+
+// Backfill describes one backfill: the range as the user gave it and as it
+// was resolved when the backfill began, and which logs have finished. It
+// is kept beside the backfill's cursors, so that rerunning the same command
+// (even "--since 30d", which means another instant every time) continues
+// the same backfill instead of starting a new one.
+type Backfill struct {
+	// Name identifies the backfill (its cursors' Scope).
+	Name string `json:"name"`
+	// Range is the range as given on the command line.
+	Range string `json:"range"`
+	// Since and Until are the range as resolved when the backfill began.
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
+	// Created is when the backfill began.
+	Created time.Time `json:"created"`
+	// Finished holds, per log type, when the backfill delivered the whole
+	// range of that log.
+	Finished map[string]time.Time `json:"finished,omitempty"`
+}
+
+// backfillFile is the file, in a backfill's directory, that describes it.
+// Its name does not end in .json, so it is never taken for a cursor.
+const backfillFile = "backfill.manifest"
+
+func (s *FileStore) backfillDir(name string) string {
+	return filepath.Dir(FilePath(s.dir, Key{Account: "x", Log: "x", Scope: name}))
+}
+
+// LoadBackfill returns the backfill named name; ok is false when there is
+// none.
+func (s *FileStore) LoadBackfill(name string) (Backfill, bool, error) {
+	path := filepath.Join(s.backfillDir(name), backfillFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return Backfill{}, false, nil
+	}
+	if err != nil {
+		return Backfill{}, false, fmt.Errorf("backfill %s: %w", name, err)
+	}
+	var b Backfill
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil || b.Name != name || b.Since.IsZero() || !b.Since.Before(b.Until) {
+		if err == nil {
+			err = errors.New("name or range missing")
+		}
+		return Backfill{}, false, &CorruptError{Path: path, Key: Key{Scope: name}, Reason: fmt.Errorf("not a backfill description: %w", err)}
+	}
+	return b, true, nil
+}
+
+// SaveBackfill writes b, atomically and durably.
+func (s *FileStore) SaveBackfill(b Backfill) error {
+	data, err := json.MarshalIndent(b, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := s.writeFileAtomic(filepath.Join(s.backfillDir(b.Name), backfillFile), append(data, '\n')); err != nil {
+		return fmt.Errorf("save backfill %s: %w", b.Name, err)
+	}
+	return nil
+}
+
+// DeleteBackfill removes a backfill: its description and its cursors.
+func (s *FileStore) DeleteBackfill(name string) error {
+	dir := s.backfillDir(name)
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("delete backfill %s: %w", name, err)
+	}
+	return syncDir(filepath.Dir(dir))
+}
+
+// Backfills returns every backfill in the state directory, oldest first.
+// A backfill directory without a description (made by an older version)
+// is listed by name alone.
+func (s *FileStore) Backfills() ([]Backfill, error) {
+	dirs, _ := filepath.Glob(filepath.Join(s.dir, "backfill", "*"))
+	var out []Backfill
+	var errs []error
+	for _, d := range dirs {
+		if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
+			continue
+		}
+		name := filepath.Base(d)
+		b, ok, err := s.LoadBackfill(name)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+			continue
+		case !ok:
+			b = Backfill{Name: name}
+		}
+		out = append(out, b)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Created.Equal(out[j].Created) {
+			return out[i].Created.Before(out[j].Created)
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out, errors.Join(errs...)
+}
