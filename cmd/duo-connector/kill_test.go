@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -44,6 +45,11 @@ func TestKillAndRestart(t *testing.T) {
 		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
+		}
+		// Kill it at a random moment of its work, not of its start-up
+		// (which a busy machine can make longer than the whole range).
+		for deadline := time.Now().Add(30 * time.Second); !strings.Contains(stderr.String(), "duo-connector started") && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
 		}
 		time.Sleep(time.Duration(100+rng.IntN(600)) * time.Millisecond)
 		cmd.Process.Signal(syscall.SIGKILL)
