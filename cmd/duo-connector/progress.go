@@ -68,6 +68,9 @@ func progressOf(m *metrics.Metrics, lt duo.LogType, b runner.Backfill, start tim
 	st := m.State(lt)
 	elapsed := time.Since(start)
 	p := progress{records: st.Records, rate: float64(st.Records) / max(elapsed.Seconds(), 1e-3), covered: st.CursorTime}
+	if st.Checked.After(p.covered) {
+		p.covered = st.Checked // a v1 log's cursor stays at its newest record
+	}
 	if p.covered.Before(b.Since) {
 		p.covered = b.Since
 	}

@@ -170,3 +170,32 @@ func TestTelephonySwitchRepeatsNothing(t *testing.T) {
 		t.Fatalf("after switching to v1 at %s, %d records read, want %d (the rest from that second on)", time.UnixMilli(mid.MinTimeMs).UTC(), len(again), want)
 	}
 }
+
+// TestQuietLogCheckedThrough: on a log with no new records, the cursor of
+// a v1 log stays at its newest record, but how far Duo has been checked
+// keeps up with the clock (it is what lag is measured from).
+func TestQuietLogCheckedThrough(t *testing.T) {
+	for _, lt := range logTypesUnderTest() {
+		t.Run(lt.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			one := e.gen.Record(lt.typ, e.clock.Now().Add(-time.Hour))
+			if lt.v1 && lt.typ == duo.Telephony {
+				one = e.gen.TelephonyV1(e.clock.Now().Add(-time.Hour))
+			}
+			e.srv.Add(one)
+			opts := duolog.Options{Lag: duolog.MinLag, InitialLookback: 2 * time.Hour, Now: e.clock.Now, TelephonyV1: lt.v1 && lt.typ == duo.Telephony}
+			r := duolog.NewReader(e.client, lt.typ, nil, opts)
+			for range 3 {
+				e.clock.Advance(time.Hour) // quiet hours
+				steps := drain(t, r)
+				var through time.Time
+				for _, s := range steps {
+					through = s.through
+				}
+				if lag := e.clock.Now().Sub(through); lag > duolog.MinLag+5*time.Second {
+					t.Fatalf("checked through %s, %s behind now on a quiet log", through.UTC(), lag)
+				}
+			}
+		})
+	}
+}

@@ -85,6 +85,10 @@ type Page struct {
 	// More reports that more records are available now: call Next again
 	// without waiting for the next poll.
 	More bool
+	// Through is how far Duo has been checked once the page is delivered:
+	// every record up to it has been read. On a quiet log it keeps up with
+	// the clock while Cursor (the newest record, for v1 logs) stays.
+	Through time.Time
 }
 
 // Reader reads one log of one Duo account.
@@ -183,6 +187,9 @@ func (r *Reader) Next(ctx context.Context) (Page, error) {
 				r.typ, r.cur.Time(r.v1).UTC().Format(time.RFC3339), r.typ, err)
 		}
 		return Page{}, fmt.Errorf("read %s logs: %w", r.typ, err)
+	}
+	if c := p.Cursor.Time(r.v1); p.Through.Before(c) {
+		p.Through = c
 	}
 	return p, nil
 }

@@ -74,6 +74,7 @@ func (e *env) reader(t duo.LogType, cur *duolog.Cursor, lookback time.Duration) 
 type step struct {
 	records []string
 	cursor  duolog.Cursor
+	through time.Time
 }
 
 // drain reads until the reader has nothing more now.
@@ -89,7 +90,7 @@ func drain(t testing.TB, r *duolog.Reader) []step {
 			t.Fatal(err)
 		}
 		r.Advance(p.Cursor)
-		s := step{cursor: p.Cursor}
+		s := step{cursor: p.Cursor, through: p.Through}
 		for _, rec := range p.Records {
 			s.records = append(s.records, string(rec))
 		}

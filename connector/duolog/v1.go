@@ -76,7 +76,11 @@ func (r *Reader) nextV1(ctx context.Context) (Page, error) {
 				"second", time.Unix(cur.MinTime, 0).UTC())
 			return Page{Cursor: Cursor{MinTime: cur.MinTime + 1}, More: true}, nil
 		}
-		return Page{Cursor: cur}, nil
+		p := Page{Cursor: cur}
+		if len(raws) < PageSize {
+			p.Through = time.Unix(cutoff, 0) // all Duo had up to it
+		}
+		return p, nil
 	}
 	slices.SortStableFunc(accepted, func(a, b v1Record) int { return cmp.Compare(a.ts, b.ts) })
 	last := accepted[len(accepted)-1].ts
@@ -94,6 +98,9 @@ func (r *Reader) nextV1(ctx context.Context) (Page, error) {
 	slices.Sort(next.Seen)
 	page.Cursor = next
 	page.More = len(raws) >= PageSize && !pending
+	if len(raws) < PageSize {
+		page.Through = time.Unix(cutoff, 0)
+	}
 	return page, nil
 }
 

@@ -44,8 +44,12 @@ type Metrics struct {
 // LogState is what is known of one log.
 type LogState struct {
 	Records, Malformed int
-	// CursorTime is how far the log has been delivered.
+	// CursorTime is how far the log has been delivered (for v1 logs, the
+	// newest record's second).
 	CursorTime time.Time
+	// Checked is how far Duo has been checked: every record up to it was
+	// delivered. On a quiet log it keeps up with the clock.
+	Checked time.Time
 	// LastSuccess is when a poll last finished without error.
 	LastSuccess time.Time
 	// LastError is the last poll's error, if it failed.
@@ -103,13 +107,26 @@ func New(host string, logs []duo.LogType) *Metrics {
 		}
 		lt := lt
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "duo_connector_cursor_lag_seconds", Help: "Now minus how far the log has been delivered.", ConstLabels: prometheus.Labels{"duo_host": host, "log": string(lt)},
+			Name: "duo_connector_cursor_lag_seconds", Help: "Now minus how far Duo has been checked (every record up to it delivered); small and steady on a quiet healthy log.", ConstLabels: prometheus.Labels{"duo_host": host, "log": string(lt)},
+		}, func() float64 {
+			st := m.State(lt)
+			through := st.Checked
+			if st.CursorTime.After(through) {
+				through = st.CursorTime
+			}
+			if through.IsZero() {
+				return 0
+			}
+			return m.now().Sub(through).Seconds()
+		}))
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "duo_connector_cursor_timestamp_seconds", Help: "Unix time of the cursor: for admin, offline and telephony v1, the newest delivered record's second.", ConstLabels: prometheus.Labels{"duo_host": host, "log": string(lt)},
 		}, func() float64 {
 			st := m.State(lt)
 			if st.CursorTime.IsZero() {
 				return 0
 			}
-			return m.now().Sub(st.CursorTime).Seconds()
+			return float64(st.CursorTime.Unix())
 		}))
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "duo_connector_last_successful_poll_timestamp_seconds", Help: "Unix time of the last poll that finished without error.", ConstLabels: prometheus.Labels{"duo_host": host, "log": string(lt)},
@@ -165,12 +182,13 @@ func (m *Metrics) PagePublished(log duo.LogType, records, malformed int, publish
 	st.CursorTime = cursorTime
 }
 
-// CursorAt records where a log stands, without a page (at start and after
-// polls that found nothing).
-func (m *Metrics) CursorAt(log duo.LogType, t time.Time) {
+// CursorAt records where a log stands: its cursor, and how far Duo has
+// been checked (at start and after every poll).
+func (m *Metrics) CursorAt(log duo.LogType, cursor, checked time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.state(log).CursorTime = t
+	st := m.state(log)
+	st.CursorTime, st.Checked = cursor, checked
 }
 
 // PollFinished implements runner.Observer.

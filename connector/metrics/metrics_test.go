@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -78,5 +79,26 @@ func TestMetricsExposed(t *testing.T) {
 	}
 	if total, retries, limited := m.Requests(); total != 2 || retries != 1 || limited != 1 {
 		t.Errorf("Requests() = %d %d %d", total, retries, limited)
+	}
+}
+
+// TestLagOnQuietLog: a log whose newest record is days old but which was
+// checked through a minute ago is a minute behind, not days.
+func TestLagOnQuietLog(t *testing.T) {
+	m := metrics.New("api-x", []duo.LogType{duo.Admin})
+	now := time.Now()
+	m.CursorAt(duo.Admin, now.Add(-72*time.Hour), now.Add(-150*time.Second))
+	_, body := get(t, m.Handler(metrics.Health{Interval: time.Minute}), "/metrics")
+	var lag float64
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, `duo_connector_cursor_lag_seconds{duo_host="api-x",log="admin"}`) {
+			fmt.Sscan(strings.Fields(line)[1], &lag)
+		}
+	}
+	if lag < 149 || lag > 160 {
+		t.Fatalf("cursor lag %v s on a quiet log checked 150 s ago", lag)
+	}
+	if !strings.Contains(body, "duo_connector_cursor_timestamp_seconds") {
+		t.Fatal("no cursor timestamp metric")
 	}
 }

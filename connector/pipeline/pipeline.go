@@ -71,6 +71,8 @@ type Pipeline struct {
 	opts   Options
 	topic  string
 	saved  []byte // the cursor last saved, to skip rewriting it unchanged
+	// through is how far Duo has been checked (see duolog.Page.Through).
+	through time.Time
 }
 
 // New loads the log's cursor from store and returns its pipeline. A cursor
@@ -122,6 +124,18 @@ func (p *Pipeline) Cursor() duolog.Cursor { return p.reader.Cursor() }
 // CursorTime returns how far the log has been delivered.
 func (p *Pipeline) CursorTime() time.Time { return p.reader.Cursor().Time(p.reader.V1()) }
 
+// CheckedThrough returns how far Duo has been checked: every record up to
+// it is delivered. Unlike CursorTime it keeps up with the clock on a quiet
+// log.
+func (p *Pipeline) CheckedThrough() time.Time { return later(p.through, p.CursorTime()) }
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 // Stats counts what one Drain did.
 type Stats struct {
 	Pages     int
@@ -151,6 +165,9 @@ func (p *Pipeline) Drain(ctx context.Context) (Stats, error) {
 			return st, err
 		}
 		p.reader.Advance(page.Cursor)
+		if page.Through.After(p.through) {
+			p.through = page.Through
+		}
 		st.Pages++
 		st.Records += len(page.Records)
 		st.Malformed += malformed

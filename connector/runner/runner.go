@@ -163,7 +163,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		}
 		r.pipelines = append(r.pipelines, p)
 		if opts.Metrics != nil {
-			opts.Metrics.CursorAt(lt, p.CursorTime())
+			opts.Metrics.CursorAt(lt, p.CursorTime(), p.CheckedThrough())
 		}
 	}
 	return r, nil
@@ -273,7 +273,7 @@ func (r *Runner) poll(ctx context.Context, lt duo.LogType, p *pipeline.Pipeline)
 	if m := r.opts.Metrics; m != nil {
 		m.PollFinished(lt, err)
 		if err == nil {
-			m.CursorAt(lt, p.CursorTime())
+			m.CursorAt(lt, p.CursorTime(), p.CheckedThrough())
 		}
 	}
 	attrs := []any{"account", r.cfg.Account(), "log", string(lt), "records", st.Records, "pages", st.Pages,
