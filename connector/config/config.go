@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
 	"reflect"
 	"strconv"
 	"strings"
@@ -149,8 +150,10 @@ type Duration time.Duration
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := ParseDuration(n.Value)
-	if err != nil {
-		return err
+	if err != nil || n.Kind != yaml.ScalarNode {
+		// A TypeError lets the decoder go on and report every bad key.
+		msg := fmt.Sprintf("line %d: invalid duration %q: use units such as 90s, 5m, 24h, 7d or 1d12h", n.Line, n.Value)
+		return &yaml.TypeError{Errors: []string{msg}}
 	}
 	*d = Duration(v)
 	return nil
@@ -229,7 +232,11 @@ func Load(path string, environ []string) (Config, error) {
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
 		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) { // EOF: an empty file
-			return cfg, fmt.Errorf("config %s: %w", path, explainYAML(err))
+			return cfg, fmt.Errorf("config %s:\n%w", path, explainYAML(err, data))
+		}
+		var next yaml.Node
+		if err := dec.Decode(&next); !errors.Is(err, io.EOF) {
+			return cfg, fmt.Errorf("config %s: holds more than one YAML document (a second one starts at line %d): the connector reads only one, so merge them or remove the '---' separator", path, next.Line)
 		}
 	}
 	if err := applyEnv(&cfg, environ); err != nil {
@@ -247,14 +254,108 @@ func Load(path string, environ []string) (Config, error) {
 	return cfg, nil
 }
 
-// explainYAML rewords yaml.v3's unknown-field error to name the key.
-func explainYAML(err error) error {
-	msg := err.Error()
-	if strings.Contains(msg, "not found in type") {
-		msg = strings.ReplaceAll(msg, " not found in type config.", ": unknown key in section ")
-		return fmt.Errorf("%s (check its spelling and indentation against configs/duo-connector.example.yaml)", msg)
+// explainYAML rewords yaml.v3's errors to name the key of each, with the
+// fix: an unknown key's spelling, or the shape a value must have.
+func explainYAML(err error, data []byte) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
 	}
-	return err
+	keys := keyLines(data)
+	var errs []error
+	for _, e := range te.Errors {
+		errs = append(errs, errors.New(explainLine(e, keys)))
+	}
+	return errors.Join(errs...)
+}
+
+var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+// explainLine rewrites one "line N: ..." error of yaml.v3.
+func explainLine(e string, keys map[int]string) string {
+	m := yamlLine.FindStringSubmatch(e)
+	if m == nil {
+		return e
+	}
+	line, msg := m[1], m[2]
+	n, _ := strconv.Atoi(line)
+	key := keys[n]
+	switch {
+	case strings.Contains(msg, "not found in type"):
+		f := strings.Fields(msg)
+		name := strings.TrimSuffix(f[1], ":")
+		if key == "" {
+			key = name
+		}
+		return fmt.Sprintf("line %s: %s: unknown key (check its spelling and indentation against configs/duo-connector.example.yaml)", line, key)
+	case strings.Contains(msg, "cannot unmarshal"):
+		return fmt.Sprintf("line %s: %s: %s", line, key, typeHint(msg))
+	}
+	return fmt.Sprintf("line %s: %s: %s", line, key, msg)
+}
+
+// typeHint says what shape a value must have, from yaml.v3's "cannot
+// unmarshal !!str `x` into T".
+func typeHint(msg string) string {
+	got := ""
+	if i, j := strings.IndexByte(msg, '`'), strings.LastIndexByte(msg, '`'); i >= 0 && j > i {
+		got = msg[i+1 : j]
+	}
+	switch into := msg[strings.LastIndex(msg, " into ")+6:]; {
+	case strings.HasPrefix(into, "[]"):
+		return fmt.Sprintf("%q is a single value where a list is expected: write [%s] (or one '- item' per line below the key)", got, got)
+	case strings.HasPrefix(into, "int"), strings.HasPrefix(into, "float"), strings.HasPrefix(into, "uint"):
+		return fmt.Sprintf("%q is not a number", got)
+	case into == "bool":
+		return fmt.Sprintf("%q is not true or false", got)
+	case strings.HasPrefix(into, "config."), strings.HasPrefix(into, "map"):
+		return "a section is expected here: its keys indented below it"
+	case into == "string" || strings.HasSuffix(into, "Secret"):
+		return "a single value is expected here, not a list or a section"
+	}
+	return msg
+}
+
+// keyLines maps each line of a YAML document that holds a key or a value
+// to that key's dotted path (list items as path[i]).
+func keyLines(data []byte) map[int]string {
+	var doc yaml.Node
+	out := map[int]string{}
+	if yaml.Unmarshal(data, &doc) != nil {
+		return out
+	}
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := k.Value
+				if path != "" {
+					p = path + "." + k.Value
+				}
+				out[k.Line] = p
+				if _, ok := out[v.Line]; !ok || v.Line != k.Line {
+					out[v.Line] = p
+				}
+				walk(v, p)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				p := fmt.Sprintf("%s[%d]", path, i)
+				if c.Line != n.Line {
+					out[c.Line] = p
+				}
+				walk(c, p)
+			}
+		}
+	}
+	walk(&doc, "")
+	return out
 }
 
 func (c *Config) readSecretFiles() error {

@@ -153,3 +153,40 @@ func TestSecretsNeverPrint(t *testing.T) {
 		}
 	}
 }
+
+// TestTypeErrorsNameKeyAndLine: every value of the wrong shape is reported
+// at once, each with its key, its line and the fix.
+func TestTypeErrorsNameKeyAndLine(t *testing.T) {
+	_, err := config.Load(write(t, `duo:
+  api_host: api-x.duosecurity.com
+  ikey: DIX
+  skey: s
+  requests_per_second: fast
+lag: abc
+kafka:
+  brokers: "host:9092"
+  tls: {enabled: maybe}
+`), nil)
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{
+		`line 5: duo.requests_per_second: "fast" is not a number`,
+		`line 6: lag: invalid duration "abc"`,
+		`line 8: kafka.brokers: "host:9092" is a single value where a list is expected: write [host:9092]`,
+		`line 9: kafka.tls.enabled: "maybe" is not true or false`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+// TestMultipleDocumentsRefused: a second YAML document would be ignored
+// silently; it is an error instead.
+func TestMultipleDocumentsRefused(t *testing.T) {
+	_, err := config.Load(write(t, minimal+"\n---\nlag: 5m\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), "more than one YAML document") {
+		t.Fatalf("two documents: %v", err)
+	}
+}
