@@ -742,3 +742,74 @@ func TestBackfillRelativeRangeResumes(t *testing.T) {
 		t.Fatal("--again published nothing")
 	}
 }
+
+// TestURLPasswordsNeverPrinted: a proxy or broker address carrying a
+// password, malformed or unreachable, is reported without the password.
+func TestURLPasswordsNeverPrinted(t *testing.T) {
+	w := newWorld(t, "", map[duo.LogType]int{duo.Auth: 10})
+	const pw = "url-pw-must-not-leak-0123"
+	cases := []struct{ name, yaml string }{
+		{"malformed proxy", "http://user:" + pw + "@proxy.example:port"},
+		{"unparsable proxy", "http://us er:" + pw + "@proxy.example"},
+		{"unreachable proxy", "http://user:" + pw + "@127.0.0.1:1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := w.config(t, "logs: [auth]\n")
+			data, _ := os.ReadFile(cfg)
+			data = []byte(strings.Replace(string(data), "duo:\n", "duo:\n  proxy: \""+tc.yaml+"\"\n", 1))
+			data = []byte(strings.Replace(string(data), "max_attempts: 50", "max_attempts: 2", 1))
+			os.WriteFile(cfg, data, 0o600)
+			var out, errb bytes.Buffer
+			dispatch([]string{"config", "check", "--config", cfg}, env{nil, &out, &errb, nil})
+			dispatch([]string{"run", "--once", "--config", cfg}, env{nil, &out, &errb, nil})
+			all := out.String() + errb.String()
+			if strings.Contains(all, pw) {
+				t.Fatalf("the password was printed:\n%s", all)
+			}
+			if !strings.Contains(all, "proxy") {
+				t.Fatalf("the proxy problem was not reported:\n%s", all)
+			}
+		})
+	}
+	cfg := w.config(t, "logs: [auth]\n")
+	data, _ := os.ReadFile(cfg)
+	data = []byte(strings.Replace(string(data), "brokers: [", "brokers: [\"user:"+pw+"@kafka:9092\", ", 1))
+	os.WriteFile(cfg, data, 0o600)
+	var errb bytes.Buffer
+	dispatch([]string{"run", "--once", "--config", cfg}, env{nil, io.Discard, &errb, nil})
+	if strings.Contains(errb.String(), pw) || !strings.Contains(errb.String(), "kafka.brokers") {
+		t.Fatalf("broker with a password:\n%s", errb.String())
+	}
+}
+
+// TestBadFlagsAreUsageErrors: flags are validated like the configuration:
+// each mistake is exit 2 with a message that says what to give instead.
+func TestBadFlagsAreUsageErrors(t *testing.T) {
+	w := newWorld(t, "", nil)
+	cfg := w.config(t, "logs: [auth]\n")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--once", "--logs", "auth,auth"}, "auth is listed twice"},
+		{[]string{"backfill", "--since", "2d", "--logs", "admin,auth,admin"}, "admin is listed twice"},
+		{[]string{"backfill"}, "--since is required"},
+		{[]string{"backfill", "--since", "200d", "--until", "199d"}, "before Duo's 180-day horizon"},
+		{[]string{"backfill", "--since", "yesterday"}, "1d12h"},
+		{[]string{"checkpoint", "show", "--logs", "auth,auth"}, "auth is listed twice"},
+	} {
+		var errb bytes.Buffer
+		code := dispatch(append(tc.args, "--config", cfg), env{nil, io.Discard, &errb, nil})
+		if code != exitUsage || !strings.Contains(errb.String(), tc.want) {
+			t.Errorf("%v: exit %d, want 2 with %q: %s", tc.args, code, tc.want, errb.String())
+		}
+	}
+	// Combined durations and dates are accepted.
+	for _, since := range []string{"1d12h", time.Now().AddDate(0, 0, -2).UTC().Format(time.DateOnly)} {
+		var errb bytes.Buffer
+		if code := dispatch([]string{"backfill", "--since", since, "--until", "1d", "--logs", "auth", "--config", cfg}, env{nil, io.Discard, &errb, nil}); code != 0 {
+			t.Errorf("backfill --since %s: exit %d: %s", since, code, errb.String())
+		}
+	}
+}

@@ -25,6 +25,7 @@ import (
 	duoapi "github.com/duosecurity/duo_api_golang"
 
 	"github.com/duo-connector/duo-connector/connector/backoff"
+	"github.com/duo-connector/duo-connector/connector/internal/redact"
 	"github.com/duo-connector/duo-connector/connector/logctx"
 	"github.com/duo-connector/duo-connector/normalize/jsonscan"
 )
@@ -142,7 +143,7 @@ func (c Config) Validate() error {
 	}
 	if c.Proxy != "" {
 		if u, err := url.Parse(c.Proxy); err != nil || u.Scheme == "" || u.Host == "" {
-			errs = append(errs, fmt.Errorf("proxy %q is not a URL such as http://proxy.example:3128", c.Proxy))
+			errs = append(errs, fmt.Errorf("proxy %q is not a URL such as http://proxy.example:3128", redact.URL(c.Proxy)))
 		}
 	}
 	if c.Retry.MaxBackoff != 0 && c.Retry.InitialBackoff > c.Retry.MaxBackoff {
@@ -185,8 +186,8 @@ func NewClient(cfg Config) (*Client, error) {
 	proxy := http.ProxyFromEnvironment
 	if cfg.Proxy != "" {
 		u, err := url.Parse(cfg.Proxy)
-		if err != nil {
-			return nil, fmt.Errorf("duo proxy: %w", err)
+		if err != nil { // its error would repeat the password
+			return nil, fmt.Errorf("duo proxy %q is not a URL", redact.URL(cfg.Proxy))
 		}
 		proxy = http.ProxyURL(u)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/segmentio/kafka-go/sasl/scram"
 
 	"github.com/duo-connector/duo-connector/connector/backoff"
+	"github.com/duo-connector/duo-connector/connector/internal/redact"
 	"github.com/duo-connector/duo-connector/connector/logctx"
 )
 
@@ -119,7 +120,7 @@ func (c Config) Validate() error {
 	}
 	for _, b := range c.Brokers {
 		if _, _, err := net.SplitHostPort(b); err != nil {
-			errs = append(errs, fmt.Errorf("brokers: %q is not host:port", b))
+			errs = append(errs, fmt.Errorf("brokers: %q is not host:port", redact.URL(b)))
 		}
 	}
 	if strings.TrimSpace(c.Topic) == "" {

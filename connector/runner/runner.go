@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -351,6 +352,9 @@ func ParseLogs(s string) ([]duo.LogType, error) {
 		lt, err := duo.ParseLogType(part)
 		if err != nil {
 			return nil, err
+		}
+		if slices.Contains(out, lt) {
+			return nil, fmt.Errorf("%s is listed twice", lt)
 		}
 		out = append(out, lt)
 	}
