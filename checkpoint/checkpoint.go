@@ -375,3 +375,52 @@ func (s *FileStore) List(backfills bool) ([]Entry, error) {
 	}
 	return entries, errors.Join(errs...)
 }
+
+// CheckDir reports whether dir can serve as a state directory: it is a
+// directory, or one can be created there, and the connector may write in
+// it. Nothing is left behind.
+func CheckDir(dir string) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case err == nil && !fi.IsDir():
+		return fmt.Errorf("state_dir %s is a file, not a directory: point state_dir at a directory (it is created if missing)", dir)
+	case err == nil:
+		f, err := os.CreateTemp(dir, ".write-check-*")
+		if err != nil {
+			return fmt.Errorf("state_dir %s is not writable (%v): give the connector's user write access to it (systemd: StateDirectory=), or point state_dir elsewhere", dir, unwrapPath(err))
+		}
+		f.Close()
+		os.Remove(f.Name())
+		return nil
+	case !errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("state_dir %s: %v", dir, unwrapPath(err))
+	}
+	// Missing: the nearest existing ancestor must let us create it.
+	parent := filepath.Dir(dir)
+	for {
+		fi, err := os.Stat(parent)
+		if err == nil {
+			if !fi.IsDir() {
+				return fmt.Errorf("state_dir %s cannot be created: %s is a file", dir, parent)
+			}
+			break
+		}
+		if next := filepath.Dir(parent); next != parent {
+			parent = next
+			continue
+		}
+		return fmt.Errorf("state_dir %s: %v", dir, unwrapPath(err))
+	}
+	if err := syscall.Access(parent, 2|1); err != nil { // W_OK|X_OK
+		return fmt.Errorf("state_dir %s cannot be created in %s (%v): create it for the connector's user, or point state_dir elsewhere", dir, parent, err)
+	}
+	return nil
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

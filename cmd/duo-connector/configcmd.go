@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/duo-connector/duo-connector/checkpoint"
 	"github.com/duo-connector/duo-connector/connector/config"
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/publish"
@@ -48,6 +49,12 @@ and default.
 	}
 	fmt.Fprintf(e.stdout, "configuration: ok (%s)\n", *cfgPath)
 	failed := false
+	if err := checkpoint.CheckDir(cfg.StateDir); err != nil {
+		failed = true
+		fmt.Fprintf(e.stdout, "state_dir: FAILED: %v\n", err)
+	} else {
+		fmt.Fprintf(e.stdout, "state_dir: ok: %s is writable\n", cfg.StateDir)
+	}
 	if err := checkDuo(cfg); err != nil {
 		failed = true
 		fmt.Fprintf(e.stdout, "duo: FAILED: %v\n", err)

@@ -813,3 +813,33 @@ func TestBadFlagsAreUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestStateDirCheckedUpFront: a state_dir that cannot work is reported
+// before anything runs (exit 2 from run, a failed line in config check),
+// and checkpoint show never creates a mistyped one.
+func TestStateDirCheckedUpFront(t *testing.T) {
+	w := newWorld(t, "", map[duo.LogType]int{duo.Auth: 10})
+	file := filepath.Join(t.TempDir(), "a-file")
+	os.WriteFile(file, nil, 0o600)
+	for _, dir := range []string{file, filepath.Join(file, "sub")} {
+		w.stateDir = dir
+		cfg := w.config(t, "logs: [auth]\n")
+		var out, errb bytes.Buffer
+		if code := dispatch([]string{"run", "--once", "--config", cfg}, env{nil, &out, &errb, nil}); code != exitUsage || !strings.Contains(errb.String(), "state_dir") {
+			t.Errorf("run with state_dir %s: exit %d: %s", dir, code, errb.String())
+		}
+		out.Reset()
+		if code := dispatch([]string{"config", "check", "--config", cfg}, env{nil, &out, io.Discard, nil}); code != exitFailure || !strings.Contains(out.String(), "state_dir: FAILED") {
+			t.Errorf("config check with state_dir %s: exit %d: %s", dir, code, out.String())
+		}
+	}
+	w.stateDir = filepath.Join(t.TempDir(), "mistyped")
+	cfg := w.config(t, "logs: [auth]\n")
+	var errb bytes.Buffer
+	if code := dispatch([]string{"checkpoint", "show", "--config", cfg}, env{nil, io.Discard, &errb, nil}); code == 0 || !strings.Contains(errb.String(), "does not exist") {
+		t.Errorf("checkpoint show on a missing state_dir: exit %d: %s", code, errb.String())
+	}
+	if _, err := os.Stat(w.stateDir); err == nil {
+		t.Error("checkpoint show created the state directory")
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/duo-connector/duo-connector/checkpoint"
 	"github.com/duo-connector/duo-connector/connector/config"
 	"github.com/duo-connector/duo-connector/connector/metrics"
 	"github.com/duo-connector/duo-connector/connector/runner"
@@ -71,6 +72,10 @@ func execute(cfg config.Config, e env, opts runner.Options, once bool) int {
 		// The daemon waits out any Kafka outage; a one-shot run ends
 		// (exit 1, cursors kept) so that whatever runs it can tell.
 		opts.GiveUpAfter = onceKafkaPatience
+	}
+	if err := checkpoint.CheckDir(cfg.StateDir); err != nil {
+		logger.Error("cannot start", "error", err)
+		return exitUsage
 	}
 	r, err := runner.New(ctx, cfg, logger, opts)
 	var finished *runner.FinishedError
