@@ -54,6 +54,9 @@ type LogState struct {
 	LastSuccess time.Time
 	// LastError is the last poll's error, if it failed.
 	LastError string
+	// Unready, when set, makes the log unready at once, before its last
+	// success grows old: its pages are published but not checkpointed.
+	Unready string
 }
 
 // New returns Metrics for the given logs, with the host label fixed.
@@ -201,10 +204,18 @@ func (m *Metrics) PollFinished(log duo.LogType, err error) {
 		st.LastError = err.Error()
 	} else {
 		st.LastSuccess = m.now()
-		st.LastError = ""
+		st.LastError, st.Unready = "", ""
 	}
 	m.mu.Unlock()
 	m.polls.WithLabelValues(string(log), result).Inc()
+}
+
+// CursorNotSaved makes a log unready until a poll succeeds: Kafka has its
+// pages, but its cursor cannot be saved, so they repeat every poll.
+func (m *Metrics) CursorNotSaved(log duo.LogType, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.state(log).Unready = err.Error()
 }
 
 func (m *Metrics) state(log duo.LogType) *LogState {
@@ -274,7 +285,7 @@ func (m *Metrics) Handler(h Health) http.Handler {
 		sort.Slice(names, func(i, j int) bool { return names[i] < names[j] })
 		for _, lt := range names {
 			st := m.logs[lt]
-			ok := !st.LastSuccess.IsZero() && now.Sub(st.LastSuccess) <= time.Duration(h.Intervals)*h.Interval
+			ok := !st.LastSuccess.IsZero() && now.Sub(st.LastSuccess) <= time.Duration(h.Intervals)*h.Interval && st.Unready == ""
 			report.Logs[string(lt)] = logReport{Ready: ok, LastSuccess: st.LastSuccess, LastError: st.LastError}
 			report.Ready = report.Ready && ok
 		}

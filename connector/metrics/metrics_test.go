@@ -102,3 +102,21 @@ func TestLagOnQuietLog(t *testing.T) {
 		t.Fatal("no cursor timestamp metric")
 	}
 }
+
+// TestUnreadyWhenCursorNotSaved: a log whose cursor cannot be saved is
+// unready at once, not three intervals later; a good poll clears it.
+func TestUnreadyWhenCursorNotSaved(t *testing.T) {
+	m := metrics.New("api-x", []duo.LogType{duo.Auth})
+	h := m.Handler(metrics.Health{Interval: time.Minute})
+	m.PollFinished(duo.Auth, nil)
+	err := errors.New("published 1000 records to Kafka, cursor not saved")
+	m.PollFinished(duo.Auth, err)
+	m.CursorNotSaved(duo.Auth, err)
+	if code, body := get(t, h, "/readyz"); code != 503 || !strings.Contains(body, "cursor not saved") {
+		t.Fatalf("cursor not saved: %d %s", code, body)
+	}
+	m.PollFinished(duo.Auth, nil)
+	if code, body := get(t, h, "/readyz"); code != 200 {
+		t.Fatalf("after a good poll: %d %s", code, body)
+	}
+}

@@ -161,6 +161,12 @@ func (p *Pipeline) Drain(ctx context.Context) (Stats, error) {
 			return st, err
 		}
 		malformed, err := p.deliver(ctx, page)
+		var nse *CursorNotSavedError
+		if errors.As(err, &nse) {
+			st.Pages++
+			st.Records += nse.Published
+			st.Malformed += malformed
+		}
 		if err != nil {
 			return st, err
 		}
@@ -212,7 +218,7 @@ func (p *Pipeline) deliver(ctx context.Context, page duolog.Page) (int, error) {
 		return malformed, nil
 	}
 	if err := p.store.Save(pubCtx, p.opts.Key, cur); err != nil {
-		return 0, fmt.Errorf("save %s cursor: %w", p.log, err)
+		return malformed, &CursorNotSavedError{Published: len(page.Records), Err: err}
 	}
 	p.saved = cur
 	return malformed, nil
@@ -372,6 +378,20 @@ func recordMeta(raw []byte) meta {
 	}
 	return m
 }
+
+// CursorNotSavedError reports a page Kafka acknowledged whose cursor could
+// not be saved: nothing is lost, but the page will be published again.
+type CursorNotSavedError struct {
+	// Published is how many records the page had.
+	Published int
+	Err       error
+}
+
+func (e *CursorNotSavedError) Error() string {
+	return fmt.Sprintf("published %d records to Kafka, cursor not saved (%v): they will be published again, with the same event ids, until it can be; fix the state directory (writable, not full)", e.Published, e.Err)
+}
+
+func (e *CursorNotSavedError) Unwrap() error { return e.Err }
 
 // IsFatal reports errors that no later poll can fix without a person:
 // Kafka refusing the configuration, or cursors that cannot be read.

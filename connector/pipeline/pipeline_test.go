@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -53,6 +54,7 @@ type rig struct {
 	norm   *normalize.Normalizer
 	now    time.Time
 	recs   []duotest.Record
+	dir    string // the state directory
 }
 
 func newRig(t *testing.T, n int) *rig {
@@ -69,7 +71,8 @@ func newRig(t *testing.T, n int) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := checkpoint.Open(t.TempDir())
+	dir := t.TempDir()
+	store, err := checkpoint.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +86,7 @@ func newRig(t *testing.T, n int) *rig {
 	norm, _ := normalize.New(normalize.Options{})
 	recs := duotest.NewGenerator(5).Fill(duo.Auth, now.Add(-3*time.Hour), now.Add(-time.Hour), n)
 	srv.Add(recs...)
-	return &rig{srv: srv, broker: b, client: client, store: store, pub: pub, norm: norm, now: now, recs: recs}
+	return &rig{srv: srv, broker: b, client: client, store: store, pub: pub, norm: norm, now: now, recs: recs, dir: dir}
 }
 
 var key = checkpoint.Key{Account: "acct", Log: "auth"}
@@ -318,5 +321,30 @@ func TestMalformedRecordsArePublished(t *testing.T) {
 	}
 	if len(recs) != 2 || !found {
 		t.Fatalf("published %d, malformed one found: %v", len(recs), found)
+	}
+}
+
+// TestCursorNotSaved: the state directory becomes unusable after start-up.
+// The page Kafka acknowledged counts as published, and the error says the
+// cursor was not saved and the page will be published again.
+func TestCursorNotSaved(t *testing.T) {
+	r := newRig(t, 2500)
+	p := r.pipeline(t, nil)
+	if err := os.Rename(r.dir, r.dir+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(r.dir, nil, 0o600) // the directory is now a file
+	st, err := p.Drain(context.Background())
+	var nse *pipeline.CursorNotSavedError
+	if !errors.As(err, &nse) || nse.Published != 1000 || st.Records != 1000 {
+		t.Fatalf("stats %+v, err %v", st, err)
+	}
+	for _, want := range []string{"published 1000 records", "cursor not saved", "again"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	if n := r.published(t); n != 1000 {
+		t.Fatalf("%d messages in Kafka, want the 1000 of the first page", n)
 	}
 }

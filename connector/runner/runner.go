@@ -273,6 +273,9 @@ func (r *Runner) poll(ctx context.Context, lt duo.LogType, p *pipeline.Pipeline)
 	st, err := p.Drain(ctx)
 	if m := r.opts.Metrics; m != nil {
 		m.PollFinished(lt, err)
+		if nse := (*pipeline.CursorNotSavedError)(nil); errors.As(err, &nse) {
+			m.CursorNotSaved(lt, err)
+		}
 		if err == nil {
 			m.CursorAt(lt, p.CursorTime(), p.CheckedThrough())
 		}
