@@ -58,6 +58,11 @@ func newLogger(cfg config.Config, e env) *slog.Logger {
 		if journald && len(groups) == 0 && a.Key == slog.TimeKey {
 			return slog.Attr{}
 		}
+		if a.Value.Kind() == slog.KindDuration {
+			// As Go durations ("1.5s") in text and JSON alike, not
+			// JSON's integer nanoseconds.
+			return slog.String(a.Key, a.Value.Duration().String())
+		}
 		return a
 	}}
 	if cfg.Log.Format == "json" {

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -74,36 +72,20 @@ and default.
 	return exitOK
 }
 
-// checkDuo makes the cheapest request that proves the keys and the "Grant
-// read log" permission: one auth log record from a one-minute window.
+// checkDuo proves the keys and the "Grant read log" permission with one
+// signed request.
 func checkDuo(cfg config.Config) error {
-	dc := cfg.DuoConfig(nil)
-	dc.Retry = duo.RetryConfig{InitialBackoff: time.Second, MaxBackoff: time.Second, MaxAttempts: 2}
-	dc.Timeout = 20 * time.Second
-	client, err := duo.NewClient(dc)
+	client, err := duo.NewClient(cfg.DuoConfig(nil))
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	end := time.Now().Add(-5 * time.Minute)
-	_, err = client.Get(ctx, duo.PathAuthV2, url.Values{
-		"mintime": {strconv.FormatInt(end.Add(-time.Minute).UnixMilli(), 10)},
-		"maxtime": {strconv.FormatInt(end.UnixMilli(), 10)},
-		"limit":   {"1"},
-	})
-	var apiErr *duo.APIError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &apiErr):
-		return err // carries Duo's code and the fix
-	case strings.Contains(err.Error(), "certificate"):
-		return fmt.Errorf("%w: Duo's certificate was not trusted; behind a TLS-intercepting proxy set duo.ca_file to its CA bundle", err)
-	}
-	return fmt.Errorf("%w: check duo.api_host, DNS, the network path to Duo, and duo.proxy / HTTPS_PROXY", err)
+	return client.Check(ctx)
 }
 
+// checkKafka proves the brokers, TLS, SASL and topics with one metadata
+// request.
 func checkKafka(cfg config.Config, topics []string) error {
 	pub, err := publish.New(cfg.PublishConfig(nil))
 	if err != nil {
@@ -112,22 +94,7 @@ func checkKafka(cfg config.Config, topics []string) error {
 	defer pub.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	err = pub.Ping(ctx, topics...)
-	if err == nil {
-		return nil
-	}
-	var fe *publish.FatalError
-	if errors.As(err, &fe) {
-		return err
-	}
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "EOF"):
-		return fmt.Errorf("%w: the broker closed the connection: check kafka.sasl (mechanism, username, password) and kafka.tls.enabled", err)
-	case strings.Contains(msg, "refused") || strings.Contains(msg, "no such host") || errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("%w: no broker answered: check kafka.brokers and the network", err)
-	}
-	return err
+	return pub.Check(ctx, topics...)
 }
 
 // printKeys lists every key, its environment variable and its default.

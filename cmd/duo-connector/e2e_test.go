@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -841,5 +842,82 @@ func TestStateDirCheckedUpFront(t *testing.T) {
 	}
 	if _, err := os.Stat(w.stateDir); err == nil {
 		t.Error("checkpoint show created the state directory")
+	}
+}
+
+// TestLogLines: in JSON logs every attribute appears once per line, and
+// durations are Go duration strings, as in text logs.
+func TestLogLines(t *testing.T) {
+	w := newWorld(t, "", map[duo.LogType]int{duo.Auth: 1500, duo.Admin: 300})
+	cfg := w.config(t, "logs: [auth, admin]\nlog: {format: json, level: debug}\n")
+	w.duo.Inject(duotest.Fault{Status: 500})
+	var errb bytes.Buffer
+	if code := dispatch([]string{"run", "--once", "--config", cfg}, env{nil, io.Discard, &errb, nil}); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	durations := 0
+	for _, line := range strings.Split(strings.TrimSpace(errb.String()), "\n") {
+		dec := json.NewDecoder(strings.NewReader(line))
+		if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+			t.Fatalf("not a JSON object: %s", line)
+		}
+		seen := map[string]bool{}
+		for dec.More() {
+			tok, _ := dec.Token()
+			key := tok.(string)
+			if seen[key] {
+				t.Errorf("%q twice in: %s", key, line)
+			}
+			seen[key] = true
+			var v json.RawMessage
+			dec.Decode(&v)
+			if key == "duration" || key == "retry_in" {
+				durations++
+				var s string
+				if json.Unmarshal(v, &s) != nil {
+					t.Errorf("%s is %s, not a duration string: %s", key, v, line)
+				} else if _, err := time.ParseDuration(s); err != nil {
+					t.Errorf("%s %q: %v", key, s, err)
+				}
+			}
+		}
+	}
+	if durations == 0 {
+		t.Fatalf("no duration attributes logged:\n%s", errb.String())
+	}
+}
+
+// TestOneShotFailsFastOnConfigurationErrors: run --once against a broker
+// address nothing listens on, or a Duo host that does not resolve, fails
+// at once with the fix instead of retrying for minutes.
+func TestOneShotFailsFastOnConfigurationErrors(t *testing.T) {
+	w := newWorld(t, "", map[duo.LogType]int{duo.Auth: 10})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	for _, tc := range []struct {
+		name, from, to, want string
+	}{
+		{"no broker listening", w.kafka.Addr, closed, "nothing listens at kafka.brokers"},
+		{"duo host does not resolve", w.duo.Host, "api-no-such-host.invalid", "duo.api_host does not resolve"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := w.config(t, "logs: [auth]\n")
+			data, _ := os.ReadFile(cfg)
+			os.WriteFile(cfg, []byte(strings.Replace(string(data), tc.from, tc.to, 1)), 0o600)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, binary, "run", "--once", "--config", cfg).CombinedOutput()
+			if ctx.Err() != nil {
+				t.Fatalf("still running after a minute:\n%s", out)
+			}
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != exitFailure || !strings.Contains(string(out), tc.want) {
+				t.Fatalf("exit %v, want 1 with %q:\n%s", err, tc.want, out)
+			}
+		})
 	}
 }

@@ -89,6 +89,12 @@ func execute(cfg config.Config, e env, opts runner.Options, once bool) int {
 	}
 	defer r.Close()
 	logs = r.Logs()
+	if once {
+		if err := r.Preflight(ctx); err != nil {
+			logger.Error("cannot start", "error", err)
+			return exitFailure
+		}
+	}
 	if cfg.HTTP.Listen != "" {
 		srv, err := serveHTTP(cfg, r, m)
 		if err != nil {

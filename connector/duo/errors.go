@@ -60,7 +60,7 @@ type TransientError struct {
 }
 
 func (e *TransientError) Error() string {
-	return fmt.Sprintf("%v (gave up after %d attempts; will try again on the next poll)", e.Err, e.Attempts)
+	return fmt.Sprintf("%v (gave up after %d attempts)", e.Err, e.Attempts)
 }
 
 func (e *TransientError) Unwrap() error { return e.Err }

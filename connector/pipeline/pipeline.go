@@ -178,7 +178,7 @@ func (p *Pipeline) Drain(ctx context.Context) (Stats, error) {
 		st.Records += len(page.Records)
 		st.Malformed += malformed
 		if len(page.Records) > 0 {
-			p.opts.Logger.Debug("page delivered", "log", p.log, "records", len(page.Records), "cursor", page.Cursor.Time(p.reader.V1()).UTC())
+			p.opts.Logger.Debug("page delivered", "records", len(page.Records), "cursor", page.Cursor.Time(p.reader.V1()).UTC())
 		}
 		if !page.More {
 			return st, nil
@@ -259,7 +259,7 @@ func (p *Pipeline) messages(recs []json.RawMessage, hashes []string) ([]kafka.Me
 		buf, err = p.norm.Append(buf, spliced)
 		if err != nil {
 			malformed++
-			p.opts.Logger.Warn("record is not a JSON object; publishing it with error.message", "log", p.log, "event_id", id, "error", err)
+			p.opts.Logger.Warn("record is not a JSON object; publishing it with error.message", "event_id", id, "error", err)
 		}
 		ends[i] = len(buf)
 		ts := now

@@ -84,6 +84,7 @@ type Runner struct {
 	pipelines []*pipeline.Pipeline
 	logs      []duo.LogType
 	opts      Options
+	daemon    bool // Run, not Once: failed polls are tried again
 }
 
 // New builds a Runner: it takes the state directory's lock and loads every
@@ -220,6 +221,41 @@ func (r *Runner) finishBackfill(done []duo.LogType) error {
 	return r.store.SaveBackfill(rec)
 }
 
+// Preflight checks, before a one-shot run, that Duo and Kafka can be
+// reached at all: a mistake of configuration (a name that does not
+// resolve, a refused connection, a certificate not trusted, a refused
+// credential or topic) fails it at once with its fix, instead of after
+// minutes of retries. Trouble that may pass is only logged: the run's own
+// retries are patient with it.
+func (r *Runner) Preflight(ctx context.Context) error {
+	var errs []error
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err := r.client.Check(dctx)
+	cancel()
+	var apiErr *duo.APIError
+	var ue *duo.UnreachableError
+	switch {
+	case err == nil:
+	case errors.As(err, &apiErr) && !apiErr.Temporary(), errors.As(err, &ue) && ue.Permanent:
+		errs = append(errs, fmt.Errorf("duo: %w", err))
+	default:
+		r.log.Warn("duo did not answer the first request; retrying as the run goes", "error", err)
+	}
+	kctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = r.publisher.Check(kctx, r.Topics()...)
+	cancel()
+	var fe *publish.FatalError
+	var pue *publish.UnreachableError
+	switch {
+	case err == nil:
+	case errors.As(err, &fe), errors.As(err, &pue) && pue.Permanent:
+		errs = append(errs, err)
+	default:
+		r.log.Warn("kafka did not answer the first request; retrying as the run goes", "error", err)
+	}
+	return errors.Join(errs...)
+}
+
 // Logs returns the log types the runner runs.
 func (r *Runner) Logs() []duo.LogType { return r.logs }
 
@@ -289,6 +325,9 @@ func (r *Runner) poll(ctx context.Context, lt duo.LogType, p *pipeline.Pipeline)
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
 		r.log.Info("poll stopped", attrs...)
 		return nil
+	case r.daemon && !pipeline.IsFatal(err):
+		r.log.Error("poll failed; will try again on the next poll", append(attrs, "error", err)...)
+		return fmt.Errorf("%s: %w", lt, err)
 	default:
 		r.log.Error("poll failed", append(attrs, "error", err)...)
 		return fmt.Errorf("%s: %w", lt, err)
@@ -307,6 +346,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.daemon = true
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
