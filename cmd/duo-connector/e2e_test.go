@@ -534,6 +534,12 @@ func TestDaemonOperations(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	// SIGHUP does not kill it: it says it is ignored and how to reload.
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, func() bool { return strings.Contains(stderr.String(), "SIGHUP ignored") })
+	if code, _ := get("/healthz"); code != 200 {
+		t.Fatalf("not alive after SIGHUP: %s", stderr.String())
+	}
 	// The broker goes away: not ready.
 	w.kafka.Stop()
 	waitFor(t, func() bool { code, _ := get("/readyz"); return code == 503 })

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -61,6 +62,17 @@ func execute(cfg config.Config, e env, opts runner.Options, once bool) int {
 	logger := newLogger(cfg, e)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// SIGHUP (a reload by habit, a closed terminal) must not kill it. A
+	// reload would have to swap cursors and connections mid-page, so it
+	// is not done: say so, and how to apply a change.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer func() { signal.Stop(hup); close(hup) }()
+	go func() {
+		for range hup {
+			logger.Warn("SIGHUP ignored: the configuration is read only at start; restart the connector to apply a change (systemctl restart duo-connector)")
+		}
+	}()
 	notifier := sdnotify.New(e.environ)
 	logs := opts.Logs
 	if len(logs) == 0 {
@@ -109,7 +121,7 @@ func execute(cfg config.Config, e env, opts runner.Options, once bool) int {
 	context.AfterFunc(ctx, func() { notifier.Notify("STOPPING=1") })
 	wdCtx, stopWatchdog := context.WithCancel(ctx)
 	defer stopWatchdog()
-	go notifier.Watchdog(wdCtx, func() bool { return true })
+	go notifier.Watchdog(wdCtx, r.Alive)
 	if opts.Backfill != nil {
 		done, reported := make(chan struct{}), make(chan struct{})
 		defer func() { close(done); <-reported }()

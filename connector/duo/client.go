@@ -25,6 +25,7 @@ import (
 	duoapi "github.com/duosecurity/duo_api_golang"
 
 	"github.com/duo-connector/duo-connector/connector/backoff"
+	"github.com/duo-connector/duo-connector/connector/internal/liveness"
 	"github.com/duo-connector/duo-connector/connector/internal/redact"
 	"github.com/duo-connector/duo-connector/connector/logctx"
 	"github.com/duo-connector/duo-connector/normalize/jsonscan"
@@ -239,6 +240,7 @@ func (c *Client) Get(ctx context.Context, path string, params url.Values) (*Resp
 	}
 	bo := backoff.Backoff{Initial: c.cfg.Retry.InitialBackoff, Max: c.cfg.Retry.MaxBackoff}
 	for attempt := 1; ; attempt++ {
+		liveness.Mark(ctx)
 		if err := c.budget.Wait(ctx); err != nil {
 			return nil, err
 		}

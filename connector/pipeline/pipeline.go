@@ -20,6 +20,7 @@ import (
 	"github.com/duo-connector/duo-connector/checkpoint"
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/duolog"
+	"github.com/duo-connector/duo-connector/connector/internal/liveness"
 	"github.com/duo-connector/duo-connector/connector/logctx"
 	"github.com/duo-connector/duo-connector/connector/publish"
 	"github.com/duo-connector/duo-connector/normalize"
@@ -153,6 +154,7 @@ func (p *Pipeline) Drain(ctx context.Context) (Stats, error) {
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
+		liveness.Mark(ctx)
 		page, err := p.reader.Next(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -192,7 +194,13 @@ func (p *Pipeline) Drain(ctx context.Context) (Stats, error) {
 func (p *Pipeline) deliver(ctx context.Context, page duolog.Page) (int, error) {
 	pubCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
-	stop := context.AfterFunc(ctx, func() { time.AfterFunc(p.opts.ShutdownTimeout, cancel) })
+	stop := context.AfterFunc(ctx, func() {
+		if len(page.Records) > 0 {
+			p.opts.Logger.Info(fmt.Sprintf("stopping: waiting up to %s for Kafka to acknowledge the page in flight; past that it is abandoned, its cursor not saved, and it is read again next time", p.opts.ShutdownTimeout),
+				"records", len(page.Records))
+		}
+		time.AfterFunc(p.opts.ShutdownTimeout, cancel)
+	})
 	defer stop()
 
 	malformed := 0

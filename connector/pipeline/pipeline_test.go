@@ -1,9 +1,11 @@
 package pipeline_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -55,6 +57,7 @@ type rig struct {
 	now    time.Time
 	recs   []duotest.Record
 	dir    string // the state directory
+	logger *slog.Logger
 }
 
 func newRig(t *testing.T, n int) *rig {
@@ -99,6 +102,7 @@ func (r *rig) pipeline(t *testing.T, sink pipeline.Sink) *pipeline.Pipeline {
 	p, err := pipeline.New(context.Background(), r.client, duo.Auth, r.norm, sink, r.store, pipeline.Options{
 		Host: r.srv.Host, Key: key, Topic: "duo", ShutdownTimeout: time.Second,
 		Reader: duolog.Options{InitialLookback: 4 * time.Hour, Now: func() time.Time { return r.now }},
+		Logger: r.logger,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -284,6 +288,8 @@ func TestShutdownFinishesPageInFlight(t *testing.T) {
 func TestShutdownAbandonsStuckPage(t *testing.T) {
 	r := newRig(t, 2500)
 	sink := &slowSink{inner: r.pub, release: make(chan struct{}), entered: make(chan struct{}, 1)}
+	var logs lockedBuffer
+	r.logger = slog.New(slog.NewTextHandler(&logs, nil))
 	p := r.pipeline(t, sink)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -293,6 +299,10 @@ func TestShutdownAbandonsStuckPage(t *testing.T) {
 	err := <-done // ShutdownTimeout is 1 s
 	if err == nil || !strings.Contains(err.Error(), "abandoned at shutdown") {
 		t.Fatalf("Drain = %v", err)
+	}
+	// The wait was not silent: it said what it waited for, and how long.
+	if !strings.Contains(logs.String(), "waiting up to 1s for Kafka to acknowledge the page in flight") {
+		t.Fatalf("log: %s", logs.String())
 	}
 	if c := r.saved(t); c != nil {
 		t.Fatalf("cursor saved for an abandoned page: %+v", c)
@@ -347,4 +357,21 @@ func TestCursorNotSaved(t *testing.T) {
 	if n := r.published(t); n != 1000 {
 		t.Fatalf("%d messages in Kafka, want the 1000 of the first page", n)
 	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/segmentio/kafka-go/sasl/scram"
 
 	"github.com/duo-connector/duo-connector/connector/backoff"
+	"github.com/duo-connector/duo-connector/connector/internal/liveness"
 	"github.com/duo-connector/duo-connector/connector/internal/netcheck"
 	"github.com/duo-connector/duo-connector/connector/internal/redact"
 	"github.com/duo-connector/duo-connector/connector/logctx"
@@ -286,6 +287,7 @@ func (p *Publisher) Publish(ctx context.Context, msgs []kafka.Message) error {
 	bo := backoff.Backoff{Initial: p.cfg.InitialBackoff, Max: p.cfg.MaxBackoff}
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
+		liveness.Mark(ctx)
 		err := p.w.WriteMessages(ctx, msgs...)
 		if err == nil {
 			if attempt > 1 {

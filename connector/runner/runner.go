@@ -20,6 +20,7 @@ import (
 	"github.com/duo-connector/duo-connector/connector/config"
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/duolog"
+	"github.com/duo-connector/duo-connector/connector/internal/liveness"
 	"github.com/duo-connector/duo-connector/connector/metrics"
 	"github.com/duo-connector/duo-connector/connector/pipeline"
 	"github.com/duo-connector/duo-connector/connector/publish"
@@ -69,6 +70,9 @@ type Options struct {
 	Now func() time.Time
 	// Metrics, when set, counts what the run does.
 	Metrics *metrics.Metrics
+	// StallAfter is how long a log's loop may show no progress before
+	// Alive reports the runner stuck (default DefaultStallAfter).
+	StallAfter time.Duration
 	// GiveUpAfter, when set, ends a Kafka write that has been failing for
 	// this long (one-shot runs should end rather than wait forever).
 	GiveUpAfter time.Duration
@@ -85,6 +89,7 @@ type Runner struct {
 	logs      []duo.LogType
 	opts      Options
 	daemon    bool // Run, not Once: failed polls are tried again
+	beats     []*liveness.Beat
 }
 
 // New builds a Runner: it takes the state directory's lock and loads every
@@ -93,6 +98,9 @@ type Runner struct {
 func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Options) (*Runner, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.StallAfter <= 0 {
+		opts.StallAfter = DefaultStallAfter
 	}
 	logs := cfg.LogTypes()
 	if len(opts.Logs) > 0 {
@@ -164,6 +172,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 			return nil, err
 		}
 		r.pipelines = append(r.pipelines, p)
+		r.beats = append(r.beats, liveness.NewBeat())
 		if opts.Metrics != nil {
 			opts.Metrics.CursorAt(lt, p.CursorTime(), p.CheckedThrough())
 		}
@@ -285,7 +294,7 @@ func (r *Runner) Once(ctx context.Context) error {
 	errs := make([]error, len(r.pipelines))
 	for i, p := range r.pipelines {
 		wg.Go(func() {
-			errs[i] = r.poll(ctx, r.logs[i], p)
+			errs[i] = r.poll(liveness.With(ctx, r.beats[i]), r.logs[i], p)
 		})
 	}
 	wg.Wait()
@@ -352,7 +361,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i, p := range r.pipelines {
 		wg.Go(func() {
-			r.loop(ctx, cancel, sched, r.logs[i], p)
+			r.loop(liveness.With(ctx, r.beats[i]), cancel, sched, r.logs[i], p)
 		})
 	}
 	wg.Wait()
@@ -375,14 +384,45 @@ func (r *Runner) loop(ctx context.Context, stop context.CancelCauseFunc, sched c
 		if j := r.cfg.Jitter.D(); j > 0 {
 			wait += time.Duration(rand.Int64N(int64(j)))
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if err := sleepAlive(ctx, wait); err != nil {
 			return
-		case <-t.C:
 		}
 	}
+}
+
+// sleepAlive waits d, marking the loop alive while it waits.
+func sleepAlive(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	tick := time.NewTicker(10 * time.Second)
+	defer tick.Stop()
+	for {
+		liveness.Mark(ctx)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// DefaultStallAfter is how long a loop may show no progress (no request,
+// retry, page or tick) before Alive says the daemon is stuck: longer than
+// the slowest single step (a request's timeout plus the longest backoff).
+const DefaultStallAfter = 5 * time.Minute
+
+// Alive reports whether every log's loop has shown progress recently, for
+// the systemd watchdog: a stuck loop stops the keep-alives, and systemd
+// restarts the connector.
+func (r *Runner) Alive() bool {
+	for _, b := range r.beats {
+		if b.Since() > r.opts.StallAfter {
+			return false
+		}
+	}
+	return true
 }
 
 // ParseLogs parses a comma-separated list of log types.

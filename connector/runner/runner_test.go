@@ -43,6 +43,7 @@ func setup(t *testing.T, schedule string, recs int) (*duotest.Server, config.Con
 
 // daemon is a Runner.Run in the background.
 type daemon struct {
+	r      *runner.Runner
 	m      *metrics.Metrics
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -68,10 +69,17 @@ func (d *daemon) stopped() bool {
 
 func start(t *testing.T, cfg config.Config) *daemon {
 	t.Helper()
+	return startWith(t, cfg, runner.Options{})
+}
+
+func startWith(t *testing.T, cfg config.Config, opts runner.Options) *daemon {
+	t.Helper()
 	d := &daemon{m: metrics.New(cfg.Account(), cfg.LogTypes()), done: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
-	r, err := runner.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), runner.Options{Metrics: d.m})
+	opts.Metrics = d.m
+	r, err := runner.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), opts)
+	d.r = r
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,4 +166,24 @@ func TestParseLogs(t *testing.T) {
 	if _, err := runner.ParseLogs("auth,bogus"); err == nil {
 		t.Fatal("bogus log accepted")
 	}
+	if _, err := runner.ParseLogs("auth,admin,auth"); err == nil || !strings.Contains(err.Error(), "auth is listed twice") {
+		t.Fatalf("a log listed twice: %v", err)
+	}
+}
+
+// TestAliveMeansProgress: the watchdog's Alive is true while the loops
+// make progress (waiting for a tick included) and false while one is stuck
+// in a step longer than StallAfter (here a Duo request that hangs).
+func TestAliveMeansProgress(t *testing.T) {
+	srv, cfg := setup(t, "@every 1s", 10)
+	cfg.Duo.Timeout = config.Duration(time.Minute)
+	d := startWith(t, cfg, runner.Options{StallAfter: 2 * time.Second})
+	waitFor(t, func() bool { return d.m.State(duo.Auth).Records == 10 })
+	time.Sleep(2500 * time.Millisecond) // idle between ticks: still alive
+	if !d.r.Alive() {
+		t.Fatal("not alive while idle between polls")
+	}
+	srv.Inject(duotest.Fault{Delay: 6 * time.Second})
+	waitFor(t, func() bool { return !d.r.Alive() })
+	waitFor(t, d.r.Alive) // the request came back: progress again
 }

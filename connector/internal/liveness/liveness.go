@@ -1,0 +1,39 @@
+// Package liveness lets long-running loops show that they make progress:
+// each marks its Beat at every step (a request, a retry, a page, a tick),
+// through the context its work carries, and a watchdog asks whether every
+// beat is recent.
+package liveness
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+)
+
+// Beat is the last time a loop showed progress.
+type Beat struct{ last atomic.Int64 }
+
+// NewBeat returns a Beat marked now.
+func NewBeat() *Beat {
+	b := &Beat{}
+	b.Mark()
+	return b
+}
+
+// Mark records progress now.
+func (b *Beat) Mark() { b.last.Store(time.Now().UnixNano()) }
+
+// Since is how long ago progress was last marked.
+func (b *Beat) Since() time.Duration { return time.Since(time.Unix(0, b.last.Load())) }
+
+type key struct{}
+
+// With returns ctx carrying b.
+func With(ctx context.Context, b *Beat) context.Context { return context.WithValue(ctx, key{}, b) }
+
+// Mark marks the Beat ctx carries, if any.
+func Mark(ctx context.Context) {
+	if b, ok := ctx.Value(key{}).(*Beat); ok {
+		b.Mark()
+	}
+}

@@ -1,0 +1,23 @@
+package liveness_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/duo-connector/duo-connector/connector/internal/liveness"
+)
+
+func TestMarkThroughContext(t *testing.T) {
+	b := liveness.NewBeat()
+	time.Sleep(20 * time.Millisecond)
+	if b.Since() < 20*time.Millisecond {
+		t.Fatalf("Since = %s right after a 20ms sleep", b.Since())
+	}
+	ctx := liveness.With(context.WithoutCancel(context.Background()), b)
+	liveness.Mark(ctx)
+	if b.Since() > 10*time.Millisecond {
+		t.Fatalf("Since = %s after Mark", b.Since())
+	}
+	liveness.Mark(context.Background()) // no beat: nothing to do
+}
