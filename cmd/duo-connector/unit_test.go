@@ -18,6 +18,10 @@ func TestSystemdUnit(t *testing.T) {
 		"Type=notify", "StateDirectory=duo-connector", "DynamicUser=yes", "ProtectSystem=strict",
 		"NoNewPrivileges=yes", "Restart=on-failure", "LoadCredential=skey:", "WatchdogSec=",
 		"Environment=DUO_CONNECTOR_DUO_SKEY_FILE=%d/skey", "Environment=DUO_CONNECTOR_STATE_DIR=%S/duo-connector",
+		// A configuration error (exit 2) is not restarted forever.
+		"RestartPreventExitStatus=2", "StartLimitBurst=",
+		"ProtectKernelLogs=yes", "ProtectProc=invisible", "ProcSubset=pid", "RestrictRealtime=yes",
+		"RestrictSUIDSGID=yes", "SystemCallFilter=~@privileged",
 	} {
 		if !strings.Contains(string(data), want) {
 			t.Errorf("unit lacks %s", want)
