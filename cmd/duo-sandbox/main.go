@@ -15,11 +15,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -27,6 +29,7 @@ import (
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/duotest"
 	"github.com/duo-connector/duo-connector/connector/kafkatest"
+	"github.com/twmb/franz-go/pkg/kfake"
 )
 
 func main() {
@@ -95,15 +98,45 @@ type sandbox struct {
 	backlog int
 }
 
+// addrsFile keeps, in a sandbox's directory, the addresses it listened
+// on, so that a restart with the same --dir keeps them: the configuration
+// and the connector's cursors (keyed by the API host) stay valid.
+const addrsFile = "sandbox-addrs.json"
+
+type addrs struct {
+	Duo   string `json:"duo"`
+	Kafka string `json:"kafka"`
+}
+
 func start(dir string, days float64, seed uint64) (*sandbox, error) {
-	srv, err := duotest.NewServer(duotest.WithoutRequestLog(), duotest.WithSeed(seed))
+	var prev addrs
+	if data, err := os.ReadFile(filepath.Join(dir, addrsFile)); err == nil {
+		json.Unmarshal(data, &prev)
+	}
+	opts := []duotest.Option{duotest.WithoutRequestLog(), duotest.WithSeed(seed)}
+	srv, err := duotest.NewServer(append(opts, duotest.WithAddr(prev.Duo))...)
+	if err != nil && prev.Duo != "" { // taken meanwhile: a new one
+		srv, err = duotest.NewServer(opts...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("fake Duo: %w", err)
 	}
-	b, err := kafkatest.Start(3, topics, "")
+	var kopts []kfake.Opt
+	if _, port, err := net.SplitHostPort(prev.Kafka); err == nil {
+		if p, err := strconv.Atoi(port); err == nil {
+			kopts = append(kopts, kfake.Ports(p))
+		}
+	}
+	b, err := kafkatest.Start(3, topics, "", kopts...)
+	if err != nil && len(kopts) > 0 {
+		b, err = kafkatest.Start(3, topics, "")
+	}
 	if err != nil {
 		srv.Close()
 		return nil, fmt.Errorf("kafka broker: %w", err)
+	}
+	if data, err := json.Marshal(addrs{Duo: srv.Host, Kafka: b.Addr}); err == nil {
+		os.WriteFile(filepath.Join(dir, addrsFile), data, 0o600)
 	}
 	sb := &sandbox{duo: srv, kafka: b}
 	gen := duotest.NewGenerator(seed)
@@ -120,6 +153,16 @@ func start(dir string, days float64, seed uint64) (*sandbox, error) {
 		}
 		srv.Add(recs...)
 		sb.backlog += len(recs)
+	}
+	// The CA next to the configuration, not in the fake's own temporary
+	// directory, which goes with it.
+	ca := filepath.Join(dir, "duo-ca.pem")
+	if pem, err := os.ReadFile(srv.CAFile); err != nil {
+		sb.stop()
+		return nil, err
+	} else if err := os.WriteFile(ca, pem, 0o600); err != nil {
+		sb.stop()
+		return nil, err
 	}
 	skey := filepath.Join(dir, "skey")
 	if err := os.WriteFile(skey, []byte(srv.SKey+"\n"), 0o600); err != nil {
@@ -143,7 +186,7 @@ kafka:
   topic: duo.{dataset}
 http:
   listen: 127.0.0.1:0
-`, srv.Host, srv.IKey, skey, srv.CAFile, time.Duration(days*float64(24*time.Hour)+float64(time.Hour)).Round(time.Second), filepath.Join(dir, "state"), b.Addr)
+`, srv.Host, srv.IKey, skey, ca, time.Duration(days*float64(24*time.Hour)+float64(time.Hour)).Round(time.Second), filepath.Join(dir, "state"), b.Addr)
 	if err := os.WriteFile(sb.config, []byte(cfg), 0o600); err != nil {
 		sb.stop()
 		return nil, err

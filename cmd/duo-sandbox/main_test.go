@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -24,6 +25,35 @@ func TestDemo(t *testing.T) {
 	for _, want := range []string{"duo.auth_log:", `"dataset": "auth_log"`, "Messages per topic", "duo.offline_log", "1910 of 1910 records in the backlog"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestDirReusable: a sandbox restarted with the same --dir listens on the
+// same addresses and writes a configuration whose CA file exists, so a
+// connector (and its cursors, keyed by the API host) keeps working.
+func TestDirReusable(t *testing.T) {
+	dir := t.TempDir()
+	first, err := start(dir, 0.01, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg1, _ := os.ReadFile(first.config)
+	first.stop()
+	second, err := start(dir, 0.01, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.stop()
+	cfg2, _ := os.ReadFile(second.config)
+	if string(cfg1) != string(cfg2) {
+		t.Fatalf("the configuration changed across restarts:\n%s\n---\n%s", cfg1, cfg2)
+	}
+	for _, line := range strings.Split(string(cfg2), "\n") {
+		if f, ok := strings.CutPrefix(strings.TrimSpace(line), "ca_file: "); ok {
+			if _, err := os.Stat(f); err != nil {
+				t.Fatalf("ca_file: %v", err)
+			}
 		}
 	}
 }

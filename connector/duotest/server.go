@@ -76,6 +76,7 @@ type Server struct {
 	keepReqs    bool
 	pageLimitV1 int
 	v1Exclusive bool
+	addr        string
 	inFlight    int
 	maxInFlight int
 }
@@ -127,6 +128,10 @@ func WithV1PageSize(n int) Option { return func(s *Server) { s.pageLimitV1 = n }
 // (records strictly after it), the other reading of Duo's docs.
 func WithV1MintimeExclusive() Option { return func(s *Server) { s.v1Exclusive = true } }
 
+// WithAddr listens on addr (host:port) instead of a free loopback port,
+// so that a restarted sandbox keeps its address.
+func WithAddr(addr string) Option { return func(s *Server) { s.addr = addr } }
+
 // NewServer starts a TLS fake Admin API on a loopback port.
 func NewServer(opts ...Option) (*Server, error) {
 	s := &Server{
@@ -150,6 +155,14 @@ func NewServer(opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	s.srv = httptest.NewUnstartedServer(handler)
+	if s.addr != "" {
+		ln, err := net.Listen("tcp", s.addr)
+		if err != nil {
+			return nil, fmt.Errorf("duotest: listen on %s: %w", s.addr, err)
+		}
+		s.srv.Listener.Close()
+		s.srv.Listener = ln
+	}
 	s.srv.EnableHTTP2 = true
 	s.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	s.srv.StartTLS()
