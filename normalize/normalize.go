@@ -111,6 +111,20 @@ func (n *Normalizer) Append(dst, raw []byte) ([]byte, error) {
 	return append(dst, '}'), recErr
 }
 
+// AppendMalformed appends the document of a record that was not read as
+// JSON at all (it was too long, say): raw (what was kept of it) in message,
+// and reason in error.message, as Append does for a malformed record.
+func (n *Normalizer) AppendMalformed(dst, raw []byte, reason string) []byte {
+	var vals [numFields][]byte
+	vals[fErrorMessage] = appendQuotedString(nil, reason)
+	vals[fObserverVendor] = litDuo
+	vals[fObserverProduct] = litDuoSecurity
+	dst = append(dst, `{"message":`...)
+	dst = appendQuoted(dst, raw)
+	dst = appendFields(dst, &vals)
+	return append(dst, '}')
+}
+
 // Pre-encoded constant values.
 var (
 	litDuo            = []byte(`"Duo"`)

@@ -20,6 +20,7 @@ func runNormalize(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	fs := flag.NewFlagSet("normalize", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	mapping := fs.String("mapping", "v1", "mapping revision: v1 or v2")
+	maxLine := fs.Int("max-line-bytes", 16<<20, "longest line read; a longer one is reported malformed without being read whole")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: duo-connector normalize [--mapping v1|v2] [FILE...]
 
@@ -48,6 +49,10 @@ Flags:
 		}
 		names = append(names, fs.Arg(0))
 		args = fs.Args()[1:]
+	}
+	if *maxLine < 1 {
+		fmt.Fprintln(stderr, "duo-connector normalize: --max-line-bytes must be at least 1")
+		return exitUsage
 	}
 	m, err := normalize.ParseMapping(*mapping)
 	if err != nil {
@@ -90,11 +95,17 @@ Flags:
 		r := bufio.NewReaderSize(in.r, 64<<10)
 		for lineNo := 1; ; lineNo++ {
 			var err error
-			line, err = readLine(r, line[:0])
+			var size int
+			line, size, err = readLine(r, line[:0], *maxLine)
 			if len(line) > 0 && len(bytes.TrimSpace(line)) > 0 {
 				records++
 				var recErr error
-				doc, recErr = n.Append(doc[:0], line)
+				if size > len(line) {
+					recErr = fmt.Errorf("line of %d bytes is longer than --max-line-bytes (%d): not read", size, *maxLine)
+					doc = n.AppendMalformed(doc[:0], line[:min(len(line), 1024)], recErr.Error())
+				} else {
+					doc, recErr = n.Append(doc[:0], line)
+				}
 				if recErr != nil {
 					malformed++
 					if malformed <= maxReportedErrors {
@@ -131,21 +142,33 @@ Flags:
 	return exitOK
 }
 
-// readLine appends the next line of r, without its "\n" or "\r\n", to buf.
-// It returns io.EOF with the last line when the input ends.
-func readLine(r *bufio.Reader, buf []byte) ([]byte, error) {
+// readLine appends the next line of r, without its "\n" or "\r\n", to buf,
+// keeping at most max bytes of it: size is the line's whole length, so a
+// size over len(line) means the rest was skipped, not held in memory. It
+// returns io.EOF with the last line when the input ends.
+func readLine(r *bufio.Reader, buf []byte, max int) (line []byte, size int, err error) {
+	start := len(buf)
 	for {
 		chunk, err := r.ReadSlice('\n')
-		buf = append(buf, chunk...)
+		size += len(chunk)
+		if room := max + 2 - (len(buf) - start); room > 0 { // 2: room for "\r\n"
+			buf = append(buf, chunk[:min(len(chunk), room)]...)
+		}
 		if err == bufio.ErrBufferFull {
 			continue
 		}
-		if n := len(buf); n > 0 && buf[n-1] == '\n' {
-			buf = buf[:n-1]
-			if n := len(buf); n > 0 && buf[n-1] == '\r' {
+		if len(chunk) > 0 && chunk[len(chunk)-1] == '\n' {
+			size--
+			if n := len(buf); n > start && buf[n-1] == '\n' {
 				buf = buf[:n-1]
 			}
+			if n := len(buf); n > start && buf[n-1] == '\r' && n-start == size {
+				buf, size = buf[:n-1], size-1
+			}
 		}
-		return buf, err
+		if len(buf)-start > max {
+			buf = buf[:start+max]
+		}
+		return buf, size, err
 	}
 }

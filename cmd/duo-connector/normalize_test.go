@@ -135,3 +135,49 @@ func TestVersionAndHelp(t *testing.T) {
 		t.Errorf("no command: exit %d", code)
 	}
 }
+
+// TestNormalizeCLILongLines: a line longer than --max-line-bytes is
+// reported malformed (its document keeps a prefix and says why) without
+// being read whole; the lines around it are normalized as usual, and a
+// line of exactly the limit, with CRLF, is read.
+func TestNormalizeCLILongLines(t *testing.T) {
+	const limit = 1 << 20
+	exact := `{"eventtype":"auth_log","pad":"` + strings.Repeat("y", limit-33) + `"}`
+	if len(exact) != limit {
+		t.Fatalf("test setup: %d", len(exact))
+	}
+	in := `{"eventtype":"auth_log","n":1}` + "\n" +
+		`{"eventtype":"auth_log","pad":"` + strings.Repeat("x", 5*limit) + `"}` + "\n" +
+		exact + "\r\n" +
+		`{"eventtype":"auth_log","n":3}` + "\n"
+	var out, errb bytes.Buffer
+	code := run([]string{"normalize", "--max-line-bytes", fmt.Sprint(limit)}, strings.NewReader(in), &out, &errb)
+	if code != exitFailure {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	docs := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(docs) != 4 {
+		t.Fatalf("%d documents for 4 lines", len(docs))
+	}
+	var long struct {
+		Message string `json:"message"`
+		Error   struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(docs[1]), &long); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(long.Error.Message, "longer than --max-line-bytes") || len(long.Message) > 2048 {
+		t.Fatalf("long line's document: error %q, message of %d bytes", long.Error.Message, len(long.Message))
+	}
+	var exactDoc struct {
+		Message string `json:"message"`
+	}
+	if err := json.Unmarshal([]byte(docs[2]), &exactDoc); err != nil || exactDoc.Message != exact {
+		t.Fatalf("the line of exactly the limit was not read whole (%v, %d bytes)", err, len(exactDoc.Message))
+	}
+	if !strings.Contains(errb.String(), "1 malformed") || !strings.Contains(errb.String(), ":2:") {
+		t.Fatalf("summary: %s", errb.String())
+	}
+}
