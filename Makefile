@@ -26,8 +26,14 @@ sandbox: build
 	$(BIN)/duo-sandbox
 
 # The README's test command: every test, race detector on.
+REFERENCE_CASES ?= $(or $(MAPPING_REFERENCE_CASES),$(abspath ../shared/reference/sekoia-duo-tests))
 test:
-	$(GO) test -race -count=1 -timeout 20m ./...
+	@if ls $(REFERENCE_CASES)/*.json >/dev/null 2>&1; then \
+		echo "mapping v2 conformance: reference cases in $(REFERENCE_CASES)"; \
+	else \
+		echo "NOTICE: mapping v2 conformance cases not found in $(REFERENCE_CASES): TestConformanceV2 will SKIP (set MAPPING_REFERENCE_CASES to their folder)"; \
+	fi
+	MAPPING_REFERENCE_CASES=$(REFERENCE_CASES) $(GO) test -race -count=1 -timeout 20m ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
@@ -37,10 +43,13 @@ lint:
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 
-# Short fuzzing passes over every fuzz target.
+# Short fuzzing passes over every fuzz target (go test fuzzes one at a time).
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME) ./normalize
+	$(GO) test -run '^$$' -fuzz '^FuzzScanner$$' -fuzztime $(FUZZTIME) ./normalize/jsonscan
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeV2Page$$' -fuzztime $(FUZZTIME) ./connector/duolog
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeV1Page$$' -fuzztime $(FUZZTIME) ./connector/duolog
 
 # The kill test, longer: 200 SIGKILLs instead of 20.
 SOAK_KILLS ?= 200

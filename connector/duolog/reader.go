@@ -1,10 +1,12 @@
 // Package duolog reads the Duo Admin API logs page by page from a resumable
-// cursor, so that across restarts every record is delivered exactly once:
-// none skipped, none repeated, whatever order or burst Duo sends them in.
+// cursor: none skipped, whatever order or burst Duo sends them in, and none
+// read twice by one reader.
 //
 // A Reader yields pages of raw records (the bytes Duo sent) together with
 // the cursor to save once the page is safely delivered. Saving that cursor
-// and resuming from it later continues exactly after the page.
+// and resuming from it later continues exactly after the page; a page
+// whose cursor was not saved (a crash) is read again, so the pipeline's
+// delivery is at least once.
 package duolog
 
 import (
