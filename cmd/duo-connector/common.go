@@ -45,7 +45,7 @@ func loadConfig(path string, e env, cmd string) (config.Config, bool) {
 // newLogger builds the process logger: stderr, text or JSON. Under
 // systemd (JOURNAL_STREAM set) journald stamps lines itself, so the time
 // is left out.
-func newLogger(cfg config.Config, e env) *slog.Logger {
+func newLogger(cfg config.Config, e env, w io.Writer) *slog.Logger {
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.Log.Level))
 	journald := false
@@ -66,9 +66,9 @@ func newLogger(cfg config.Config, e env) *slog.Logger {
 		return a
 	}}
 	if cfg.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(e.stderr, opts))
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(e.stderr, opts))
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // parseFlags parses args, printing usage on -h. It returns the exit code

@@ -5,8 +5,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
+	"sync"
 	"time"
+
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
 
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/metrics"
@@ -23,36 +26,130 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// reportProgress shows a backfill's progress until done: on a terminal, a
-// bar per log redrawn every second; otherwise a summary line every 30 s.
-func reportProgress(w io.Writer, logger *slog.Logger, m *metrics.Metrics, logs []duo.LogType, b runner.Backfill, done <-chan struct{}) {
-	tty := isTerminal(w)
-	every := 30 * time.Second
-	if tty {
-		every = time.Second
-	}
+// logWriter is where log lines go: stderr, or, while progress bars are
+// drawn, the bars' container, which prints them above the bars instead of
+// letting the next redraw overwrite them.
+type logWriter struct {
+	mu  sync.Mutex
+	out io.Writer
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	out := w.out
+	w.mu.Unlock()
+	return out.Write(p)
+}
+
+func (w *logWriter) set(out io.Writer) {
+	w.mu.Lock()
+	w.out = out
+	w.mu.Unlock()
+}
+
+// progressOptions configure a progress report.
+type progressOptions struct {
+	// bars draws bars (a terminal); otherwise a log line every interval.
+	bars     bool
+	interval time.Duration
+	// refresh, when set, redraws the bars on each receive instead of
+	// every second (tests).
+	refresh <-chan any
+	// width, when set, is the line width (default: the terminal's).
+	width int
+}
+
+// startProgress shows a backfill's progress until the returned stop is
+// called: on a terminal, a bar per log (records, rate, the time covered
+// against the range, ETA) with the log lines printed above the bars;
+// elsewhere a line per log every 30 s. stop draws the bars' last state
+// (100% for a log that finished) and gives stderr back to the log lines,
+// so the summary that follows stays on screen.
+func startProgress(out io.Writer, lw *logWriter, logger *slog.Logger, m *metrics.Metrics, logs []duo.LogType, b runner.Backfill, opts progressOptions) (stop func()) {
 	start := time.Now()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	drawn := 0
-	for {
-		select {
-		case <-done:
-			if tty {
-				drawBars(w, m, logs, b, start, drawn)
+	if !opts.bars {
+		done := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			t := time.NewTicker(opts.interval)
+			defer t.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-t.C:
+				}
+				for _, lt := range logs {
+					p := progressOf(m, lt, b, start)
+					logger.Info("backfill progress", "log", string(lt), "records", p.records, "records_per_second", int(p.rate),
+						"covered_until", p.covered.UTC().Format(time.RFC3339), "percent", int(p.fraction*100), "eta", p.eta.Round(time.Second))
+				}
 			}
-			return
-		case <-t.C:
+		})
+		return func() { close(done); wg.Wait() }
+	}
+
+	copts := []mpb.ContainerOption{mpb.WithOutput(out)}
+	if opts.width > 0 {
+		copts = append(copts, mpb.WithWidth(opts.width))
+	}
+	if opts.refresh != nil {
+		copts = append(copts, mpb.WithManualRefresh(opts.refresh))
+	} else {
+		copts = append(copts, mpb.WithRefreshRate(time.Second), mpb.WithAutoRefresh())
+	}
+	p := mpb.New(copts...)
+	const scale = 1000 // a bar counts the covered share of the range in ‰
+	bars := make([]*mpb.Bar, len(logs))
+	for i, lt := range logs {
+		bars[i] = p.AddBar(scale, mpb.BarWidth(20),
+			mpb.PrependDecorators(decor.Name(fmt.Sprintf("%-9s", lt))),
+			mpb.AppendDecorators(decor.Percentage(decor.WC{W: 5}), decor.Any(func(decor.Statistics) string {
+				pr := progressOf(m, lt, b, start)
+				eta := "ETA --"
+				switch {
+				case pr.fraction >= 1:
+					eta = "done"
+				case pr.eta > 0:
+					eta = "ETA " + pr.eta.Round(time.Second).String()
+				}
+				return fmt.Sprintf("  %8d rec %6.0f/s  to %s  %s", pr.records, pr.rate, pr.covered.UTC().Format("2006-01-02 15:04"), eta)
+			})),
+		)
+	}
+	lw.set(p)
+	update := func() {
+		for i, lt := range logs {
+			bars[i].SetCurrent(int64(progressOf(m, lt, b, start).fraction * scale))
 		}
-		if tty {
-			drawn = drawBars(w, m, logs, b, start, drawn)
-			continue
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			update()
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
 		}
-		for _, lt := range logs {
-			p := progressOf(m, lt, b, start)
-			logger.Info("backfill progress", "log", string(lt), "records", p.records, "records_per_second", int(p.rate),
-				"covered_until", p.covered.UTC().Format(time.RFC3339), "percent", int(p.fraction*100), "eta", p.eta.Round(time.Second))
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+		update()
+		for i, lt := range logs {
+			if st := m.State(lt); st.LastError == "" && !st.LastSuccess.IsZero() {
+				bars[i].SetTotal(scale, true) // finished: the whole range
+			} else {
+				bars[i].Abort(false) // failed or stopped: keep it as it stands
+			}
 		}
+		p.Wait()
+		lw.set(out)
 	}
 }
 
@@ -74,6 +171,9 @@ func progressOf(m *metrics.Metrics, lt duo.LogType, b runner.Backfill, start tim
 	if p.covered.Before(b.Since) {
 		p.covered = b.Since
 	}
+	if p.covered.After(b.Until) {
+		p.covered = b.Until
+	}
 	if span := b.Until.Sub(b.Since); span > 0 {
 		p.fraction = min(1, float64(p.covered.Sub(b.Since))/float64(span))
 	}
@@ -81,29 +181,6 @@ func progressOf(m *metrics.Metrics, lt duo.LogType, b runner.Backfill, start tim
 		p.eta = time.Duration(float64(elapsed) * (1 - p.fraction) / p.fraction)
 	}
 	return p
-}
-
-// drawBars redraws one line per log in place, and returns how many lines
-// it drew.
-func drawBars(w io.Writer, m *metrics.Metrics, logs []duo.LogType, b runner.Backfill, start time.Time, previous int) int {
-	var sb strings.Builder
-	if previous > 0 {
-		fmt.Fprintf(&sb, "\x1b[%dA", previous) // back to the first bar
-	}
-	const width = 30
-	for _, lt := range logs {
-		p := progressOf(m, lt, b, start)
-		filled := int(p.fraction * width)
-		eta := "--"
-		if p.eta > 0 {
-			eta = p.eta.Round(time.Second).String()
-		}
-		fmt.Fprintf(&sb, "\r\x1b[K%-9s [%s%s] %3d%%  %9d records  %7.0f/s  until %s  ETA %s\n",
-			lt, strings.Repeat("=", filled), strings.Repeat(" ", width-filled), int(p.fraction*100),
-			p.records, p.rate, p.covered.UTC().Format("2006-01-02 15:04"), eta)
-	}
-	io.WriteString(w, sb.String())
-	return len(logs)
 }
 
 // summarize logs the final counts of a run.

@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"io"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,29 +14,79 @@ import (
 	"github.com/duo-connector/duo-connector/connector/runner"
 )
 
-// TestProgressBars: one bar per log, redrawn in place, with the covered
-// share of the range, the records and the cursor time.
+// lockedBuffer is a bytes.Buffer safe for the bars' and the test's
+// goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestProgressBars: one bar per log with the covered share of the range,
+// the records and how far it got; a log line written while the bars are
+// drawn goes through them (printed above, not overwritten); at the end a
+// finished log, v1 included, stands at 100%, and what is logged after stop
+// comes after the bars' last frame.
 func TestProgressBars(t *testing.T) {
 	since := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	b := runner.Backfill{Since: since, Until: since.Add(10 * 24 * time.Hour)}
-	m := metrics.New("api-x", []duo.LogType{duo.Auth, duo.Admin})
+	logs := []duo.LogType{duo.Auth, duo.Admin}
+	m := metrics.New("api-x", logs)
 	m.PagePublished(duo.Auth, 5000, 0, time.Millisecond, since.Add(5*24*time.Hour))
-	var out bytes.Buffer
-	start := time.Now().Add(-10 * time.Second)
-	n := drawBars(&out, m, []duo.LogType{duo.Auth, duo.Admin}, b, start, 0)
-	n = drawBars(&out, m, []duo.LogType{duo.Auth, duo.Admin}, b, start, n)
-	s := out.String()
-	if n != 2 || !strings.Contains(s, "\x1b[2A") {
-		t.Fatalf("the second frame does not redraw the first in place: %q", s)
+	var out lockedBuffer
+	lw := &logWriter{out: &out}
+	logger := slog.New(slog.NewTextHandler(lw, nil))
+	refresh := make(chan any)
+	stop := startProgress(&out, lw, logger, m, logs, b, progressOptions{bars: true, refresh: refresh, width: 100})
+	time.Sleep(300 * time.Millisecond) // an update of the bars
+	refresh <- time.Now()
+	logger.Info("a log line while the bars run")
+	refresh <- time.Now()
+	time.Sleep(50 * time.Millisecond)
+	mid := out.String()
+	if !strings.Contains(mid, "50 %") || !strings.Contains(mid, "5000 rec") || !strings.Contains(mid, "to 2026-11-06 00:00") {
+		t.Fatalf("auth bar: %q", mid)
 	}
-	if !strings.Contains(s, " 50%") || !strings.Contains(s, "5000 records") || !strings.Contains(s, "until 2026-11-06 00:00") {
-		t.Fatalf("auth bar: %q", s)
+	if !strings.Contains(mid, "a log line while the bars run") {
+		t.Fatalf("the log line did not go through the bars: %q", mid)
 	}
-	if !strings.Contains(s, "admin") || !strings.Contains(s, "  0%") {
-		t.Fatalf("admin bar: %q", s)
+	// Both logs finish: the v1 log's cursor stays at its last record, but
+	// it was checked through the end of the range.
+	m.CursorAt(duo.Auth, b.Until, b.Until)
+	m.CursorAt(duo.Admin, since.Add(24*time.Hour), b.Until)
+	m.PollFinished(duo.Auth, nil)
+	m.PollFinished(duo.Admin, nil)
+	stop()
+	logger.Info("summary", "total", 5000)
+	final := out.String()
+	last := final[strings.LastIndex(final, "admin"):]
+	if !strings.Contains(last, "100 %") {
+		t.Fatalf("the finished v1 log's bar does not end at 100%%: %q", last)
 	}
-	p := progressOf(m, duo.Auth, b, start)
-	if p.eta <= 0 || p.eta > time.Minute {
-		t.Fatalf("eta %s after 10 s at 50%%", p.eta)
+	if !strings.Contains(last, "summary") {
+		t.Fatalf("the summary is not after the bars' last frame: %q", final)
+	}
+	io.WriteString(io.Discard, final)
+}
+
+func TestProgressETA(t *testing.T) {
+	since := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	b := runner.Backfill{Since: since, Until: since.Add(10 * 24 * time.Hour)}
+	m := metrics.New("api-x", []duo.LogType{duo.Auth})
+	m.PagePublished(duo.Auth, 5000, 0, time.Millisecond, since.Add(5*24*time.Hour))
+	p := progressOf(m, duo.Auth, b, time.Now().Add(-10*time.Second))
+	if p.fraction != 0.5 || p.eta <= 0 || p.eta > time.Minute {
+		t.Fatalf("progress %+v after 10 s at 50%%", p)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -59,7 +60,8 @@ const onceKafkaPatience = 5 * time.Minute
 
 // execute builds a runner and runs it until done or signalled.
 func execute(cfg config.Config, e env, opts runner.Options, once bool) int {
-	logger := newLogger(cfg, e)
+	lw := &logWriter{out: e.stderr}
+	logger := newLogger(cfg, e, lw)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	// SIGHUP (a reload by habit, a closed terminal) must not kill it. A
@@ -122,13 +124,11 @@ func execute(cfg config.Config, e env, opts runner.Options, once bool) int {
 	wdCtx, stopWatchdog := context.WithCancel(ctx)
 	defer stopWatchdog()
 	go notifier.Watchdog(wdCtx, r.Alive)
+	stopProgress := func() {}
 	if opts.Backfill != nil {
-		done, reported := make(chan struct{}), make(chan struct{})
-		defer func() { close(done); <-reported }()
-		go func() {
-			reportProgress(e.stderr, logger, m, logs, *opts.Backfill, done)
-			close(reported)
-		}()
+		stopProgress = sync.OnceFunc(startProgress(e.stderr, lw, logger, m, logs, *opts.Backfill,
+			progressOptions{bars: isTerminal(e.stderr), interval: 30 * time.Second}))
+		defer stopProgress()
 	}
 	start := time.Now()
 	if once {
@@ -136,6 +136,7 @@ func execute(cfg config.Config, e env, opts runner.Options, once bool) int {
 	} else {
 		err = r.Run(ctx)
 	}
+	stopProgress() // the bars' last state, then the summary below them
 	if opts.Backfill != nil || once {
 		summarize(logger, m, logs, time.Since(start))
 	}
