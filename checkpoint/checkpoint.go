@@ -223,7 +223,7 @@ func (s *FileStore) read(path string, want *Key) (Entry, error) {
 		if errors.Is(err, os.ErrNotExist) {
 			return Entry{}, err
 		}
-		key := Key{}
+		key := s.keyOfPath(path)
 		if want != nil {
 			key = *want
 		}
@@ -232,6 +232,9 @@ func (s *FileStore) read(path string, want *Key) (Entry, error) {
 	var doc document
 	corrupt := func(reason error) (Entry, error) {
 		key := Key{Account: doc.Account, Log: doc.Log, Scope: doc.Scope}
+		if key.Log == "" {
+			key = s.keyOfPath(path)
+		}
 		if want != nil {
 			key = *want
 		}
@@ -253,6 +256,21 @@ func (s *FileStore) read(path string, want *Key) (Entry, error) {
 	var compact bytes.Buffer
 	json.Compact(&compact, doc.Cursor) // undoes the file's indentation
 	return Entry{Key: Key{doc.Account, doc.Log, doc.Scope}, Cursor: compact.Bytes(), Updated: doc.Updated, Path: path}, nil
+}
+
+// keyOfPath tells, from a cursor file's path alone, which cursor it holds
+// (for hints about a file too damaged to say): the log from its name,
+// the backfill from its directory.
+func (s *FileStore) keyOfPath(path string) Key {
+	var k Key
+	base := strings.TrimSuffix(filepath.Base(path), ".json")
+	if i := strings.LastIndexByte(base, '.'); i >= 0 {
+		k.Account, k.Log = base[:i], base[i+1:]
+	}
+	if dir := filepath.Dir(path); filepath.Base(filepath.Dir(dir)) == "backfill" && filepath.Dir(filepath.Dir(dir)) == filepath.Clean(s.dir) {
+		k.Scope = filepath.Base(dir)
+	}
+	return k
 }
 
 // Save implements Store: the document is written to a temporary file in

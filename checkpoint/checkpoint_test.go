@@ -146,3 +146,27 @@ func TestConcurrentSaves(t *testing.T) {
 		}
 	}
 }
+
+// TestListNamesDamagedCursors: a file too damaged to say whose cursor it
+// holds is named from its path, so the hint resets exactly it.
+func TestListNamesDamagedCursors(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	daemon := checkpoint.Key{Account: "api-x", Log: "auth"}
+	backfill := checkpoint.Key{Account: "api-x", Log: "admin", Scope: "30d_ago-now"}
+	for _, k := range []checkpoint.Key{daemon, backfill} {
+		if err := s.Save(ctx, k, []byte(`{"mintime":1763600000}`)); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(s.Path(k), []byte("garbage"), 0o600)
+	}
+	_, err := s.List(true)
+	for _, want := range []string{
+		"checkpoint reset --logs auth --yes",
+		"checkpoint reset --backfill 30d_ago-now --logs admin --yes",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("List error lacks %q: %v", want, err)
+		}
+	}
+}

@@ -927,3 +927,81 @@ func TestOneShotFailsFastOnConfigurationErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestDamagedBackfillCursorHint: a garbage cursor file in a backfill's
+// directory stops that backfill with a hint naming exactly that cursor;
+// following the hint resets it and nothing else (the daemon's cursor of
+// the same log stays), and the backfill then runs. checkpoint show
+// --backfills measures a backfill's "behind" from its end, not from now.
+func TestDamagedBackfillCursorHint(t *testing.T) {
+	w := newWorld(t, "", map[duo.LogType]int{duo.Auth: 3000})
+	cfg := w.config(t, "logs: [auth]\n")
+	run := func(args ...string) (string, int) {
+		var out bytes.Buffer
+		code := dispatch(append(args, "--config", cfg), env{nil, &out, &out, nil})
+		return out.String(), code
+	}
+	if out, code := run("run", "--once"); code != 0 {
+		t.Fatalf("daemon run: %s", out)
+	}
+	daemonCursor := filepath.Join(w.stateDir, strings.ReplaceAll(w.duo.Host, ":", "_")+".auth.json")
+	before, err := os.ReadFile(daemonCursor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	since := time.Now().Add(-15 * time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)
+	until := time.Now().Add(-10 * time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)
+	if out, code := run("backfill", "--since", since, "--until", until); code != 0 {
+		t.Fatalf("backfill: %s", out)
+	}
+	bfDirs, _ := filepath.Glob(filepath.Join(w.stateDir, "backfill", "*"))
+	if len(bfDirs) != 1 {
+		t.Fatalf("backfill directories: %v", bfDirs)
+	}
+	name := filepath.Base(bfDirs[0])
+
+	// behind is measured from the backfill's end: finished, it is 0s.
+	out, _ := run("checkpoint", "show", "--backfills", "--json")
+	var shown struct {
+		Cursors []struct {
+			Scope  string `json:"scope"`
+			Behind string `json:"lag"`
+		} `json:"cursors"`
+	}
+	if err := json.Unmarshal([]byte(out), &shown); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for _, c := range shown.Cursors {
+		if c.Scope == name && c.Behind != "0s" {
+			t.Fatalf("a finished backfill's cursor is %s behind (measured from now?): %s", c.Behind, out)
+		}
+	}
+
+	// Make it unfinished again (as if interrupted), and damage its cursor.
+	manifest := filepath.Join(bfDirs[0], "backfill.manifest")
+	raw, _ := os.ReadFile(manifest)
+	var m map[string]any
+	json.Unmarshal(raw, &m)
+	delete(m, "finished")
+	data, _ := json.Marshal(m)
+	os.WriteFile(manifest, data, 0o600)
+	bfCursor, _ := filepath.Glob(filepath.Join(bfDirs[0], "*.auth.json"))
+	os.WriteFile(bfCursor[0], []byte("garbage"), 0o600)
+
+	out, code := run("backfill", "--since", since, "--until", until)
+	hint := "checkpoint reset --backfill " + name + " --logs auth --yes"
+	if code != exitFailure || !strings.Contains(out, hint) || !strings.Contains(out, bfCursor[0]) {
+		t.Fatalf("damaged backfill cursor: exit %d, want 1 naming %q and the file:\n%s", code, hint, out)
+	}
+	// Follow the hint.
+	if out, code := run("checkpoint", "reset", "--backfill", name, "--logs", "auth", "--yes"); code != 0 {
+		t.Fatalf("reset: %s", out)
+	}
+	after, _ := os.ReadFile(daemonCursor)
+	if !bytes.Equal(before, after) {
+		t.Fatal("resetting the backfill's cursor touched the daemon's")
+	}
+	if out, code := run("backfill", "--since", since, "--until", until); code != 0 {
+		t.Fatalf("backfill after the reset: %s", out)
+	}
+}

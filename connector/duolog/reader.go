@@ -57,6 +57,9 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives clamping and recovery notices (default: discard).
 	Logger *slog.Logger
+	// ResetCommand is the command that resets this reader's cursor, for
+	// error hints (default: the daemon's cursor of the log).
+	ResetCommand string
 }
 
 func (o *Options) setDefaults() {
@@ -185,8 +188,12 @@ func (r *Reader) Next(ctx context.Context) (Page, error) {
 	if err != nil {
 		var apiErr *duo.APIError
 		if errors.As(err, &apiErr) && apiErr.HorizonExceeded() {
-			return Page{}, fmt.Errorf("read %s logs: cursor at %s is past Duo's 180-day horizon (reset it with 'duo-connector checkpoint reset --logs %s'): %w",
-				r.typ, r.cur.Time(r.v1).UTC().Format(time.RFC3339), r.typ, err)
+			reset := r.opts.ResetCommand
+			if reset == "" {
+				reset = fmt.Sprintf("duo-connector checkpoint reset --logs %s --yes --config <file>", r.typ)
+			}
+			return Page{}, fmt.Errorf("read %s logs: cursor at %s is past Duo's 180-day horizon (reset it with '%s'): %w",
+				r.typ, r.cur.Time(r.v1).UTC().Format(time.RFC3339), reset, err)
 		}
 		return Page{}, fmt.Errorf("read %s logs: %w", r.typ, err)
 	}

@@ -89,6 +89,7 @@ func New(ctx context.Context, client *duo.Client, log duo.LogType, norm *normali
 		opts.Reader.Now = time.Now
 	}
 	opts.Reader.Logger = opts.Logger
+	opts.Reader.ResetCommand = opts.Key.ResetCommand()
 	raw, ok, err := store.Load(ctx, opts.Key)
 	if err != nil {
 		return nil, err
