@@ -4,8 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"reflect"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -99,48 +97,15 @@ func checkKafka(cfg config.Config, topics []string) error {
 
 // printKeys lists every key, its environment variable and its default.
 func printKeys(e env) int {
-	defaults := map[string]string{}
-	def := reflect.ValueOf(config.Default())
-	for _, k := range config.Keys() {
-		v := def
-		for _, part := range strings.Split(k[0], ".") {
-			v = fieldByTag(v, part)
-		}
-		defaults[k[0]] = formatDefault(v)
-	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KEY\tENVIRONMENT VARIABLE\tDEFAULT")
 	for _, k := range config.Keys() {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", k[0], k[1], defaults[k[0]])
+		def := k.Default
+		if def == "" {
+			def = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", k.Path, k.Env, def)
 	}
 	tw.Flush()
 	return exitOK
-}
-
-func fieldByTag(v reflect.Value, tag string) reflect.Value {
-	for i := range v.NumField() {
-		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ",")
-		if name == tag {
-			return v.Field(i)
-		}
-	}
-	return reflect.Value{}
-}
-
-func formatDefault(v reflect.Value) string {
-	if v.IsValid() && v.Kind() == reflect.Bool {
-		return strconv.FormatBool(v.Bool())
-	}
-	if !v.IsValid() || v.IsZero() {
-		return "-"
-	}
-	switch x := v.Interface().(type) {
-	case config.Duration:
-		return x.D().String()
-	case config.Secret:
-		return "-"
-	case []string:
-		return strings.Join(x, ",")
-	}
-	return fmt.Sprint(v.Interface())
 }

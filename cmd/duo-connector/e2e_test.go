@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -606,24 +607,50 @@ func TestConfigCheck(t *testing.T) {
 	}
 }
 
+var updateReadme = flag.Bool("update-readme", false, "rewrite the README's configuration table from config.Keys")
+
 // TestConfigKeysListsEveryKey: config keys prints every key with its
-// environment variable; the README documents each of them.
+// environment variable and default; the README's configuration table is
+// exactly config.Keys (path, variable, default, meaning): one source, so
+// neither can drift. go test -run TestConfigKeys -update-readme rewrites it.
 func TestConfigKeysListsEveryKey(t *testing.T) {
 	var out bytes.Buffer
 	if code := dispatch([]string{"config", "keys"}, env{nil, &out, &bytes.Buffer{}, nil}); code != 0 {
 		t.Fatal(code)
 	}
+	var table strings.Builder
+	table.WriteString("| key | environment variable | default | meaning |\n|---|---|---|---|\n")
+	for _, k := range config.Keys() {
+		if !strings.Contains(out.String(), k.Path) || !strings.Contains(out.String(), k.Env) {
+			t.Errorf("config keys lacks %s", k.Path)
+		}
+		if k.Doc == "" {
+			t.Errorf("key %s has no documentation (connector/config/docs.go)", k.Path)
+		}
+		def := ""
+		if k.Default != "" {
+			def = "`" + k.Default + "`"
+		}
+		fmt.Fprintf(&table, "| `%s` | `%s` | %s | %s |\n", k.Path, k.Env, def, k.Doc)
+	}
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range config.Keys() {
-		if !strings.Contains(out.String(), k[0]) || !strings.Contains(out.String(), k[1]) {
-			t.Errorf("config keys lacks %s", k[0])
+	start := bytes.Index(readme, []byte("| key | environment variable | default | meaning |"))
+	end := start + bytes.Index(readme[start:], []byte("\n\n")) + 1
+	if start < 0 || end <= start {
+		t.Fatal("README has no configuration table")
+	}
+	if *updateReadme {
+		updated := append(append(append([]byte(nil), readme[:start]...), table.String()...), readme[end:]...)
+		if err := os.WriteFile("../../README.md", updated, 0o644); err != nil {
+			t.Fatal(err)
 		}
-		if !strings.Contains(string(readme), "`"+k[0]+"`") {
-			t.Errorf("README does not document %s", k[0])
-		}
+		return
+	}
+	if got := string(readme[start:end]); got != table.String() {
+		t.Errorf("the README's configuration table differs from config.Keys; rewrite it with go test ./cmd/duo-connector -run TestConfigKeys -update-readme\nwant:\n%s", table.String())
 	}
 }
 

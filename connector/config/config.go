@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -187,16 +186,19 @@ func ParseDuration(s string) (time.Duration, error) {
 	return days + d, nil
 }
 
-// Default returns the configuration with every default set.
+// Default returns the configuration with every default set. The Duo
+// client's and the publisher's defaults come from their packages, which
+// own them; the rest are the connector's own.
 func Default() Config {
+	d, k := duo.DefaultConfig(), publish.DefaultConfig()
 	return Config{
 		Duo: Duo{
-			Timeout:           Duration(duo.DefaultTimeout),
-			RequestsPerSecond: duo.DefaultRequestsPerSecond,
+			Timeout:           Duration(d.Timeout),
+			RequestsPerSecond: d.RequestsPerSecond,
 			Retry: Retry{
-				InitialBackoff: Duration(duo.DefaultInitialBackoff),
-				MaxBackoff:     Duration(duo.DefaultMaxBackoff),
-				MaxAttempts:    duo.DefaultMaxAttempts,
+				InitialBackoff: Duration(d.Retry.InitialBackoff),
+				MaxBackoff:     Duration(d.Retry.MaxBackoff),
+				MaxAttempts:    d.Retry.MaxAttempts,
 			},
 		},
 		Logs:            []string{"auth", "admin", "offline", "telephony"},
@@ -206,14 +208,14 @@ func Default() Config {
 		Jitter:          Duration(5 * time.Second),
 		StateDir:        "/var/lib/duo-connector",
 		ShutdownTimeout: Duration(30 * time.Second),
-		Normalize:       Normalize{Mapping: "v1"},
+		Normalize:       Normalize{Mapping: string(normalize.V1)},
 		Kafka: Kafka{
-			Topic:            "duo-logs",
-			RequiredAcks:     "all",
-			Compression:      "lz4",
-			ClientID:         "duo-connector",
-			WriteTimeout:     Duration(30 * time.Second),
-			BatchBytes:       1 << 20,
+			Topic:            k.Topic,
+			RequiredAcks:     k.RequiredAcks,
+			Compression:      k.Compression,
+			ClientID:         k.ClientID,
+			WriteTimeout:     Duration(k.WriteTimeout),
+			BatchBytes:       k.BatchBytes,
 			MessageTimestamp: "event",
 		},
 		Log: Log{Level: "info", Format: "text"},
@@ -380,100 +382,114 @@ func (c *Config) readSecretFiles() error {
 	return errors.Join(errs...)
 }
 
-// Validate reports every bad key at once, each with its fix.
+// Validate reports every bad key at once, each with its fix. Each section
+// has its validator; the Duo client and the publisher validate their own
+// settings, and their errors get the section's prefix here.
 func (c Config) Validate() error {
-	var errs []error
-	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	return errors.Join(
+		c.validateDuo(),
+		c.validateLogs(),
+		c.validateSchedule(),
+		c.validateKafka(),
+		c.validateOutput(),
+	)
+}
 
-	if c.Duo.APIHost == "" || c.Duo.IKey == "" || c.Duo.SKey == "" {
-		if c.Duo.APIHost == "" {
-			add("duo.api_host is missing: set it to the Admin API hostname (api-xxxxxxxx.duosecurity.com) from the Duo Admin Panel")
-		}
-		if c.Duo.IKey == "" {
-			add("duo.ikey is missing: set it to the Admin API application's integration key")
-		}
-		if c.Duo.SKey == "" {
-			add("duo.skey is missing: set duo.skey_file (a file holding the secret key), or %sDUO_SKEY", EnvPrefix)
-		}
+// prefixed prefixes each of a component's errors with its section.
+func prefixed(section string, err error) []error {
+	if err == nil {
+		return nil
 	}
-	if c.Duo.APIHost != "" && strings.ContainsAny(c.Duo.APIHost, "/ ") {
-		add("duo.api_host %q: give the bare host[:port], without https:// or a path", c.Duo.APIHost)
+	var out []error
+	for _, e := range unjoin(err) {
+		out = append(out, fmt.Errorf("%s.%w", section, e))
 	}
-	if c.Duo.Proxy != "" {
-		if err := (duo.Config{APIHost: "x", IKey: "x", SKey: "x", Proxy: c.Duo.Proxy}).Validate(); err != nil {
-			add("duo.%v", err)
-		}
-	}
+	return out
+}
+
+func (c Config) validateDuo() error {
+	errs := prefixed("duo", c.DuoConfig(nil).Validate())
+	// Zero would be the client's default; written in the file it is a
+	// mistake (the file has no way to ask for "unlimited").
 	if c.Duo.RequestsPerSecond <= 0 {
-		add("duo.requests_per_second must be above 0 (default 0.5)")
+		errs = append(errs, fmt.Errorf("duo.requests_per_second must be above 0 (default %g)", duo.DefaultConfig().RequestsPerSecond))
 	}
 	if c.Duo.Timeout <= 0 {
-		add("duo.timeout must be above 0 (default 60s)")
+		errs = append(errs, fmt.Errorf("duo.timeout must be above 0 (default %s)", duo.DefaultConfig().Timeout))
 	}
-	if c.Duo.Retry.InitialBackoff <= 0 || c.Duo.Retry.MaxBackoff < c.Duo.Retry.InitialBackoff {
-		add("duo.retry: initial_backoff must be above 0 and at most max_backoff")
+	if c.Duo.Retry.InitialBackoff <= 0 || c.Duo.Retry.MaxBackoff <= 0 || c.Duo.Retry.MaxAttempts < 1 {
+		errs = append(errs, errors.New("duo.retry: initial_backoff and max_backoff must be above 0, max_attempts at least 1"))
 	}
-	if c.Duo.Retry.MaxAttempts < 1 {
-		add("duo.retry.max_attempts must be at least 1")
-	}
+	return errors.Join(errs...)
+}
+
+func (c Config) validateLogs() error {
+	var errs []error
 	if len(c.Logs) == 0 {
-		add("logs is empty: list some of auth, admin, offline, telephony")
+		errs = append(errs, errors.New("logs is empty: list some of auth, admin, offline, telephony"))
 	}
 	seen := map[string]bool{}
 	for _, l := range c.Logs {
 		if _, err := duo.ParseLogType(l); err != nil {
-			add("logs: %v", err)
+			errs = append(errs, fmt.Errorf("logs: %v", err))
 		} else if seen[l] {
-			add("logs: %s is listed twice", l)
+			errs = append(errs, fmt.Errorf("logs: %s is listed twice", l))
 		}
 		seen[l] = true
 	}
+	if _, err := normalize.ParseMapping(c.Normalize.Mapping); err != nil {
+		errs = append(errs, fmt.Errorf("normalize.mapping: %v", err))
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) validateSchedule() error {
+	var errs []error
 	if c.Lag.D() < duolog.MinLag {
-		add("lag %s is below Duo's 2-minute availability delay: records would be missed; use 2m or more", c.Lag.D())
+		errs = append(errs, fmt.Errorf("lag %s is below Duo's 2-minute availability delay: records would be missed; use 2m or more (default %s)", c.Lag.D(), duolog.DefaultLag))
 	}
 	if c.InitialLookback.D() <= 0 || c.InitialLookback.D() > duolog.Horizon {
-		add("initial_lookback %s: use a duration above 0 and at most 179d (Duo keeps 180 days)", c.InitialLookback.D())
+		errs = append(errs, fmt.Errorf("initial_lookback %s: use a duration above 0 and at most 179d (Duo keeps 180 days)", c.InitialLookback.D()))
 	}
 	if _, err := ParseSchedule(c.Schedule); err != nil {
-		add("schedule: %v", err)
+		errs = append(errs, fmt.Errorf("schedule: %v", err))
 	}
 	if c.Jitter < 0 {
-		add("jitter must not be negative")
+		errs = append(errs, errors.New("jitter must not be negative"))
 	}
 	if c.StateDir == "" {
-		add("state_dir is empty: name a directory the connector may write (systemd: /var/lib/duo-connector)")
+		errs = append(errs, errors.New("state_dir is empty: name a directory the connector may write (systemd: /var/lib/duo-connector)"))
 	}
 	if c.ShutdownTimeout <= 0 {
-		add("shutdown_timeout must be above 0")
+		errs = append(errs, errors.New("shutdown_timeout must be above 0"))
 	}
-	if _, err := normalize.ParseMapping(c.Normalize.Mapping); err != nil {
-		add("normalize.mapping: %v", err)
-	}
-	if err := c.PublishConfig(nil).Validate(); err != nil {
-		for _, e := range unjoin(err) {
-			add("kafka.%v", e)
-		}
-	}
+	return errors.Join(errs...)
+}
+
+func (c Config) validateKafka() error {
+	errs := prefixed("kafka", c.PublishConfig(nil).Validate())
 	switch c.Kafka.MessageTimestamp {
 	case "event", "publish":
 	default:
-		add("kafka.message_timestamp %q: use event (the record's time) or publish (the time of writing)", c.Kafka.MessageTimestamp)
+		errs = append(errs, fmt.Errorf("kafka.message_timestamp %q: use event (the record's time) or publish (the time of writing)", c.Kafka.MessageTimestamp))
 	}
 	if c.Kafka.WriteTimeout <= 0 {
-		add("kafka.write_timeout must be above 0")
+		errs = append(errs, fmt.Errorf("kafka.write_timeout must be above 0 (default %s)", publish.DefaultConfig().WriteTimeout))
 	}
-	if c.Kafka.BatchBytes < 1024 {
-		add("kafka.batch_bytes %d is too small: use at least 1024 (default 1048576)", c.Kafka.BatchBytes)
-	}
+	return errors.Join(errs...)
+}
+
+func (c Config) validateOutput() error {
+	var errs []error
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":
 	default:
-		add("log.level %q: use debug, info, warn or error", c.Log.Level)
+		errs = append(errs, fmt.Errorf("log.level %q: use debug, info, warn or error", c.Log.Level))
 	}
 	switch c.Log.Format {
 	case "text", "json":
 	default:
-		add("log.format %q: use text or json", c.Log.Format)
+		errs = append(errs, fmt.Errorf("log.format %q: use text or json", c.Log.Format))
 	}
 	return errors.Join(errs...)
 }
@@ -515,8 +531,7 @@ func (c Config) DuoConfig(logger *slog.Logger) duo.Config {
 		Retry: duo.RetryConfig{
 			InitialBackoff: c.Duo.Retry.InitialBackoff.D(), MaxBackoff: c.Duo.Retry.MaxBackoff.D(), MaxAttempts: c.Duo.Retry.MaxAttempts,
 		},
-		UserAgent: "duo-connector",
-		Logger:    logger,
+		Logger: logger,
 	}
 }
 
@@ -556,106 +571,4 @@ func (c Config) Account() string {
 		return c.Duo.APIHost + "/" + c.Duo.AccountID
 	}
 	return c.Duo.APIHost
-}
-
-// Keys lists every configuration key (dotted) with its environment
-// variable, in declaration order.
-func Keys() [][2]string {
-	var out [][2]string
-	walk(reflect.ValueOf(&Config{}).Elem(), nil, func(path []string, _ reflect.Value) {
-		out = append(out, [2]string{strings.Join(path, "."), envName(path)})
-	})
-	return out
-}
-
-func envName(path []string) string {
-	return EnvPrefix + strings.ToUpper(strings.Join(path, "_"))
-}
-
-// walk calls fn for every leaf field of a struct value, with its yaml path.
-func walk(v reflect.Value, path []string, fn func([]string, reflect.Value)) {
-	t := v.Type()
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "" || name == "-" {
-			continue
-		}
-		p := append(append([]string(nil), path...), name)
-		fv := v.Field(i)
-		if fv.Kind() == reflect.Struct {
-			walk(fv, p, fn)
-			continue
-		}
-		fn(p, fv)
-	}
-}
-
-var durationType = reflect.TypeOf(Duration(0))
-
-// applyEnv sets every key whose environment variable is present.
-func applyEnv(cfg *Config, environ []string) error {
-	env := map[string]string{}
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, EnvPrefix) {
-			env[k] = v
-		}
-	}
-	var errs []error
-	known := map[string]bool{}
-	walk(reflect.ValueOf(cfg).Elem(), nil, func(path []string, fv reflect.Value) {
-		name := envName(path)
-		known[name] = true
-		val, ok := env[name]
-		if !ok {
-			return
-		}
-		key := strings.Join(path, ".")
-		switch {
-		case fv.Type() == durationType:
-			d, err := ParseDuration(val)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s (%s): %v", name, key, err))
-				return
-			}
-			fv.SetInt(int64(d))
-		case fv.Kind() == reflect.String:
-			fv.SetString(val)
-		case fv.Kind() == reflect.Slice:
-			var items []string
-			for _, s := range strings.Split(val, ",") {
-				if s = strings.TrimSpace(s); s != "" {
-					items = append(items, s)
-				}
-			}
-			fv.Set(reflect.ValueOf(items))
-		case fv.Kind() == reflect.Bool:
-			b, err := strconv.ParseBool(val)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s (%s): %q is not true or false", name, key, val))
-				return
-			}
-			fv.SetBool(b)
-		case fv.Kind() == reflect.Int || fv.Kind() == reflect.Int64:
-			n, err := strconv.ParseInt(val, 10, 64)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s (%s): %q is not a whole number", name, key, val))
-				return
-			}
-			fv.SetInt(n)
-		case fv.Kind() == reflect.Float64:
-			f, err := strconv.ParseFloat(val, 64)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s (%s): %q is not a number", name, key, val))
-				return
-			}
-			fv.SetFloat(f)
-		}
-	})
-	for name := range env {
-		if !known[name] && name != EnvPrefix+"CONFIG" {
-			errs = append(errs, fmt.Errorf("environment variable %s matches no configuration key (see 'duo-connector config keys')", name))
-		}
-	}
-	return errors.Join(errs...)
 }

@@ -32,9 +32,9 @@ func TestExampleLoads(t *testing.T) {
 		t.Errorf("skey_file not read: %q", cfg.Duo.SKey.Value())
 	}
 	for _, k := range config.Keys() {
-		leaf := k[0][strings.LastIndex(k[0], ".")+1:]
+		leaf := k.Path[strings.LastIndex(k.Path, ".")+1:]
 		if !strings.Contains(string(data), leaf+":") {
-			t.Errorf("key %s is not documented in %s", k[0], example)
+			t.Errorf("key %s is not documented in %s", k.Path, example)
 		}
 	}
 	// The example's values are the defaults, apart from the placeholders.

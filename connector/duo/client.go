@@ -95,30 +95,36 @@ type RetryConfig struct {
 	MaxAttempts int
 }
 
-// Defaults.
-const (
-	DefaultTimeout           = 60 * time.Second
-	DefaultRequestsPerSecond = 0.5
-	DefaultInitialBackoff    = 2 * time.Second
-	DefaultMaxBackoff        = 64 * time.Second
-	DefaultMaxAttempts       = 8
-)
+// DefaultConfig returns the defaults of every optional setting: the one
+// place they are defined (the connector's configuration starts from it).
+func DefaultConfig() Config {
+	return Config{
+		Timeout:           60 * time.Second,
+		RequestsPerSecond: 0.5,
+		Retry:             RetryConfig{InitialBackoff: 2 * time.Second, MaxBackoff: 64 * time.Second, MaxAttempts: 8},
+		UserAgent:         "duo-connector",
+	}
+}
 
 func (c *Config) setDefaults() {
+	d := DefaultConfig()
 	if c.Timeout == 0 {
-		c.Timeout = DefaultTimeout
+		c.Timeout = d.Timeout
 	}
 	if c.RequestsPerSecond == 0 {
-		c.RequestsPerSecond = DefaultRequestsPerSecond
+		c.RequestsPerSecond = d.RequestsPerSecond
 	}
 	if c.Retry.InitialBackoff == 0 {
-		c.Retry.InitialBackoff = DefaultInitialBackoff
+		c.Retry.InitialBackoff = d.Retry.InitialBackoff
 	}
 	if c.Retry.MaxBackoff == 0 {
-		c.Retry.MaxBackoff = DefaultMaxBackoff
+		c.Retry.MaxBackoff = d.Retry.MaxBackoff
 	}
 	if c.Retry.MaxAttempts == 0 {
-		c.Retry.MaxAttempts = DefaultMaxAttempts
+		c.Retry.MaxAttempts = d.Retry.MaxAttempts
+	}
+	if c.UserAgent == "" {
+		c.UserAgent = d.UserAgent
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -128,19 +134,30 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Validate reports every setting that cannot work, by name.
+// Validate reports every setting that cannot work, each named by its key
+// in the configuration file (the caller adds the section's prefix). Zero
+// values stand for their defaults.
 func (c Config) Validate() error {
 	var errs []error
 	if c.APIHost == "" {
-		errs = append(errs, errors.New("api_host is empty: set it to the Admin API hostname from the Duo Admin Panel (api-xxxxxxxx.duosecurity.com)"))
-	} else if strings.Contains(c.APIHost, "/") {
-		errs = append(errs, fmt.Errorf("api_host %q must be a bare host[:port], without scheme or path", c.APIHost))
+		errs = append(errs, errors.New("api_host is missing: set it to the Admin API hostname from the Duo Admin Panel (api-xxxxxxxx.duosecurity.com)"))
+	} else if strings.ContainsAny(c.APIHost, "/ ") {
+		errs = append(errs, fmt.Errorf("api_host %q: give the bare host[:port], without https:// or a path", c.APIHost))
 	}
 	if c.IKey == "" {
-		errs = append(errs, errors.New("ikey is empty: set it to the Admin API application's integration key"))
+		errs = append(errs, errors.New("ikey is missing: set it to the Admin API application's integration key"))
 	}
 	if c.SKey == "" {
-		errs = append(errs, errors.New("skey is empty: set it (or skey_file) to the Admin API application's secret key"))
+		errs = append(errs, errors.New("skey is missing: set skey_file (a file holding the Admin API application's secret key), or skey"))
+	}
+	if c.Timeout < 0 {
+		errs = append(errs, errors.New("timeout must be above 0 (default 60s)"))
+	}
+	if c.Retry.InitialBackoff < 0 || c.Retry.MaxBackoff < 0 {
+		errs = append(errs, errors.New("retry: initial_backoff and max_backoff must be above 0"))
+	}
+	if c.Retry.MaxAttempts < 0 {
+		errs = append(errs, errors.New("retry.max_attempts must be at least 1"))
 	}
 	if c.Proxy != "" {
 		if u, err := url.Parse(c.Proxy); err != nil || u.Scheme == "" || u.Host == "" {
@@ -148,7 +165,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.Retry.MaxBackoff != 0 && c.Retry.InitialBackoff > c.Retry.MaxBackoff {
-		errs = append(errs, errors.New("retry initial backoff must not exceed the max backoff"))
+		errs = append(errs, errors.New("retry: initial_backoff must be at most max_backoff"))
 	}
 	return errors.Join(errs...)
 }

@@ -86,27 +86,43 @@ var (
 	acks         = map[string]kafka.RequiredAcks{"all": kafka.RequireAll, "one": kafka.RequireOne, "none": kafka.RequireNone}
 )
 
+// DefaultConfig returns the defaults of every optional setting: the one
+// place they are defined (the connector's configuration starts from it).
+func DefaultConfig() Config {
+	return Config{
+		Topic:          "duo-logs",
+		RequiredAcks:   "all",
+		Compression:    "lz4",
+		ClientID:       "duo-connector",
+		WriteTimeout:   30 * time.Second,
+		BatchBytes:     1 << 20,
+		InitialBackoff: 500 * time.Millisecond,
+		MaxBackoff:     30 * time.Second,
+	}
+}
+
 func (c *Config) setDefaults() {
+	d := DefaultConfig()
 	if c.RequiredAcks == "" {
-		c.RequiredAcks = "all"
+		c.RequiredAcks = d.RequiredAcks
 	}
 	if c.Compression == "" {
-		c.Compression = "lz4"
+		c.Compression = d.Compression
 	}
 	if c.ClientID == "" {
-		c.ClientID = "duo-connector"
+		c.ClientID = d.ClientID
 	}
 	if c.WriteTimeout == 0 {
-		c.WriteTimeout = 30 * time.Second
+		c.WriteTimeout = d.WriteTimeout
 	}
 	if c.BatchBytes == 0 {
-		c.BatchBytes = 1 << 20
+		c.BatchBytes = d.BatchBytes
 	}
 	if c.InitialBackoff == 0 {
-		c.InitialBackoff = 500 * time.Millisecond
+		c.InitialBackoff = d.InitialBackoff
 	}
 	if c.MaxBackoff == 0 {
-		c.MaxBackoff = 30 * time.Second
+		c.MaxBackoff = d.MaxBackoff
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -135,6 +151,12 @@ func (c Config) Validate() error {
 	}
 	if _, ok := compressions[strings.ToLower(c.Compression)]; !ok {
 		errs = append(errs, fmt.Errorf("compression %q: use none, gzip, snappy, lz4 or zstd", c.Compression))
+	}
+	if c.WriteTimeout < 0 {
+		errs = append(errs, errors.New("write_timeout must be above 0"))
+	}
+	if c.BatchBytes < 1024 {
+		errs = append(errs, fmt.Errorf("batch_bytes %d is too small: use at least 1024 (default %d)", c.BatchBytes, DefaultConfig().BatchBytes))
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		errs = append(errs, errors.New("tls.cert_file and tls.key_file go together: set both for a client certificate, or neither"))

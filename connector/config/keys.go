@@ -1,0 +1,145 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Key is one configuration key: its dotted path in the file, the
+// environment variable that overrides it, its default as the file would
+// write it ("" when none) and what it is for.
+type Key struct {
+	Path    string
+	Env     string
+	Default string
+	Doc     string
+}
+
+// Keys lists every configuration key, in declaration order, with its
+// default taken from Default: the one list that config keys prints and
+// that the README's configuration table is checked against.
+func Keys() []Key {
+	var out []Key
+	walk(reflect.ValueOf(Default()), nil, func(path []string, v reflect.Value) {
+		p := strings.Join(path, ".")
+		out = append(out, Key{Path: p, Env: envName(path), Default: formatDefault(v), Doc: docs[p]})
+	})
+	return out
+}
+
+// formatDefault writes a default value as the file would.
+func formatDefault(v reflect.Value) string {
+	switch x := v.Interface().(type) {
+	case bool:
+		return strconv.FormatBool(x)
+	case Secret:
+		return ""
+	case Duration:
+		if x == 0 {
+			return ""
+		}
+		return time.Duration(x).String()
+	case []string:
+		return strings.Join(x, ",")
+	}
+	if v.IsZero() {
+		return ""
+	}
+	return fmt.Sprint(v.Interface())
+}
+
+func envName(path []string) string {
+	return EnvPrefix + strings.ToUpper(strings.Join(path, "_"))
+}
+
+// walk calls fn for every leaf field of a struct value, with its yaml path.
+func walk(v reflect.Value, path []string, fn func([]string, reflect.Value)) {
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		p := append(append([]string(nil), path...), name)
+		fv := v.Field(i)
+		if fv.Kind() == reflect.Struct {
+			walk(fv, p, fn)
+			continue
+		}
+		fn(p, fv)
+	}
+}
+
+var durationType = reflect.TypeOf(Duration(0))
+
+// applyEnv sets every key whose environment variable is present.
+func applyEnv(cfg *Config, environ []string) error {
+	env := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, EnvPrefix) {
+			env[k] = v
+		}
+	}
+	var errs []error
+	known := map[string]bool{}
+	walk(reflect.ValueOf(cfg).Elem(), nil, func(path []string, fv reflect.Value) {
+		name := envName(path)
+		known[name] = true
+		val, ok := env[name]
+		if !ok {
+			return
+		}
+		key := strings.Join(path, ".")
+		switch {
+		case fv.Type() == durationType:
+			d, err := ParseDuration(val)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s (%s): %v", name, key, err))
+				return
+			}
+			fv.SetInt(int64(d))
+		case fv.Kind() == reflect.String:
+			fv.SetString(val)
+		case fv.Kind() == reflect.Slice:
+			var items []string
+			for _, s := range strings.Split(val, ",") {
+				if s = strings.TrimSpace(s); s != "" {
+					items = append(items, s)
+				}
+			}
+			fv.Set(reflect.ValueOf(items))
+		case fv.Kind() == reflect.Bool:
+			b, err := strconv.ParseBool(val)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s (%s): %q is not true or false", name, key, val))
+				return
+			}
+			fv.SetBool(b)
+		case fv.Kind() == reflect.Int || fv.Kind() == reflect.Int64:
+			n, err := strconv.ParseInt(val, 10, 64)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s (%s): %q is not a whole number", name, key, val))
+				return
+			}
+			fv.SetInt(n)
+		case fv.Kind() == reflect.Float64:
+			f, err := strconv.ParseFloat(val, 64)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s (%s): %q is not a number", name, key, val))
+				return
+			}
+			fv.SetFloat(f)
+		}
+	})
+	for name := range env {
+		if !known[name] && name != EnvPrefix+"CONFIG" {
+			errs = append(errs, fmt.Errorf("environment variable %s matches no configuration key (see 'duo-connector config keys')", name))
+		}
+	}
+	return errors.Join(errs...)
+}
