@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/duo-connector/duo-connector/checkpoint"
+	"github.com/duo-connector/duo-connector/cmd/duo-connector/internal/sdnotify"
 	"github.com/duo-connector/duo-connector/connector/config"
 	"github.com/duo-connector/duo-connector/connector/metrics"
 	"github.com/duo-connector/duo-connector/connector/runner"
-	"github.com/duo-connector/duo-connector/connector/sdnotify"
 )
 
 func runRun(args []string, e env) int {

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/duo-connector/duo-connector/connector/backoff"
+	"github.com/duo-connector/duo-connector/connector/internal/backoff"
 )
 
 // Budget paces requests: at most one every 1/rate seconds, with no burst.

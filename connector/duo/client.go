@@ -24,10 +24,10 @@ import (
 
 	duoapi "github.com/duosecurity/duo_api_golang"
 
-	"github.com/duo-connector/duo-connector/connector/backoff"
+	"github.com/duo-connector/duo-connector/connector/internal/backoff"
 	"github.com/duo-connector/duo-connector/connector/internal/liveness"
+	"github.com/duo-connector/duo-connector/connector/internal/logctx"
 	"github.com/duo-connector/duo-connector/connector/internal/redact"
-	"github.com/duo-connector/duo-connector/connector/logctx"
 	"github.com/duo-connector/duo-connector/normalize/jsonscan"
 )
 

@@ -21,7 +21,7 @@ import (
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/duolog"
 	"github.com/duo-connector/duo-connector/connector/internal/liveness"
-	"github.com/duo-connector/duo-connector/connector/logctx"
+	"github.com/duo-connector/duo-connector/connector/internal/logctx"
 	"github.com/duo-connector/duo-connector/connector/publish"
 	"github.com/duo-connector/duo-connector/normalize"
 	"github.com/duo-connector/duo-connector/normalize/jsonscan"

@@ -22,11 +22,11 @@ import (
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
 
-	"github.com/duo-connector/duo-connector/connector/backoff"
+	"github.com/duo-connector/duo-connector/connector/internal/backoff"
 	"github.com/duo-connector/duo-connector/connector/internal/liveness"
+	"github.com/duo-connector/duo-connector/connector/internal/logctx"
 	"github.com/duo-connector/duo-connector/connector/internal/netcheck"
 	"github.com/duo-connector/duo-connector/connector/internal/redact"
-	"github.com/duo-connector/duo-connector/connector/logctx"
 )
 
 // Config configures a Publisher. Zero values take the defaults noted.

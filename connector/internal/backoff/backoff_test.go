@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/duo-connector/duo-connector/connector/backoff"
+	"github.com/duo-connector/duo-connector/connector/internal/backoff"
 )
 
 func TestNextDoublesToTheCapWithJitter(t *testing.T) {
