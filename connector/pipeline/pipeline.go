@@ -15,8 +15,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/duo-connector/duo-connector/checkpoint"
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/duolog"
@@ -29,7 +27,7 @@ import (
 
 // Sink publishes messages, returning nil only once all are acknowledged.
 type Sink interface {
-	Publish(ctx context.Context, msgs []kafka.Message) error
+	Publish(ctx context.Context, msgs []publish.Message) error
 }
 
 // Options configure a Pipeline.
@@ -237,7 +235,7 @@ func (p *Pipeline) deliver(ctx context.Context, page duolog.Page) (int, error) {
 // eventtype and host, normalized; the event id as key and header. hashes,
 // when the reader gave them, are the ids of records without one of their
 // own.
-func (p *Pipeline) messages(recs []json.RawMessage, hashes []string) ([]kafka.Message, int) {
+func (p *Pipeline) messages(recs []json.RawMessage, hashes []string) ([]publish.Message, int) {
 	eventtype := p.log.EventType()
 	// A document is about the record, escaped, plus a few hundred bytes
 	// of fields; the buffer grows if a page needs more.
@@ -247,7 +245,7 @@ func (p *Pipeline) messages(recs []json.RawMessage, hashes []string) ([]kafka.Me
 	}
 	buf := make([]byte, 0, size)
 	ends := make([]int, len(recs))
-	msgs := make([]kafka.Message, len(recs))
+	msgs := make([]publish.Message, len(recs))
 	hostHeader, typeHeader := []byte(p.opts.Host), []byte(eventtype)
 	suffix := markSuffix(eventtype, p.opts.Host)
 	var spliced []byte
@@ -276,10 +274,10 @@ func (p *Pipeline) messages(recs []json.RawMessage, hashes []string) ([]kafka.Me
 			ts = meta.time
 		}
 		key := []byte(id)
-		msgs[i] = kafka.Message{
+		msgs[i] = publish.Message{
 			Topic: p.topic,
 			Key:   key,
-			Headers: []kafka.Header{
+			Headers: []publish.Header{
 				{Key: "duo.eventtype", Value: typeHeader},
 				{Key: "duo.host", Value: hostHeader},
 				{Key: "event.id", Value: key},

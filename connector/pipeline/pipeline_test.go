@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -142,7 +141,7 @@ type failingSink struct {
 	mu    sync.Mutex
 }
 
-func (f *failingSink) Publish(ctx context.Context, msgs []kafka.Message) error {
+func (f *failingSink) Publish(ctx context.Context, msgs []publish.Message) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.ok == 0 {
@@ -249,7 +248,7 @@ type slowSink struct {
 	entered chan struct{}
 }
 
-func (s *slowSink) Publish(ctx context.Context, msgs []kafka.Message) error {
+func (s *slowSink) Publish(ctx context.Context, msgs []publish.Message) error {
 	s.entered <- struct{}{}
 	select {
 	case <-s.release:

@@ -298,14 +298,51 @@ func (e *FatalError) Error() string {
 
 func (e *FatalError) Unwrap() error { return e.Err }
 
+// Message is one record to publish: the publisher's own type, so that the
+// pipeline and its tests need not know the Kafka client.
+type Message struct {
+	Topic   string
+	Key     []byte
+	Value   []byte
+	Headers []Header
+	// Time is the message's timestamp.
+	Time time.Time
+}
+
+// Header is a message header.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// toKafka converts a page of messages, with one allocation for all the
+// headers.
+func toKafka(msgs []Message) []kafka.Message {
+	n := 0
+	for _, m := range msgs {
+		n += len(m.Headers)
+	}
+	out := make([]kafka.Message, len(msgs))
+	hs := make([]kafka.Header, 0, n)
+	for i, m := range msgs {
+		start := len(hs)
+		for _, h := range m.Headers {
+			hs = append(hs, kafka.Header{Key: h.Key, Value: h.Value})
+		}
+		out[i] = kafka.Message{Topic: m.Topic, Key: m.Key, Value: m.Value, Headers: hs[start:len(hs):len(hs)], Time: m.Time}
+	}
+	return out
+}
+
 // Publish writes msgs and returns once all are acknowledged (nil), the
 // context ends (its error), or a failure retrying cannot fix happens (a
 // *FatalError). Messages must carry their Topic. Retried writes may
 // duplicate messages, never lose them.
-func (p *Publisher) Publish(ctx context.Context, msgs []kafka.Message) error {
-	if len(msgs) == 0 {
+func (p *Publisher) Publish(ctx context.Context, page []Message) error {
+	if len(page) == 0 {
 		return nil
 	}
+	msgs := toKafka(page)
 	bo := backoff.Backoff{Initial: p.cfg.InitialBackoff, Max: p.cfg.MaxBackoff}
 	start := time.Now()
 	for attempt := 1; ; attempt++ {

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -22,14 +21,14 @@ import (
 	"github.com/duo-connector/duo-connector/connector/publish"
 )
 
-func messages(topic string, n int) []kafka.Message {
-	msgs := make([]kafka.Message, n)
+func messages(topic string, n int) []publish.Message {
+	msgs := make([]publish.Message, n)
 	for i := range msgs {
 		id := fmt.Sprintf("txid-%05d", i)
-		msgs[i] = kafka.Message{
+		msgs[i] = publish.Message{
 			Topic: topic, Key: []byte(id),
 			Value:   []byte(fmt.Sprintf(`{"message":"record %d","event":{"dataset":"auth_log"},"pad":"%s"}`, i, strings.Repeat("x", 1500))),
-			Headers: []kafka.Header{{Key: "event.id", Value: []byte(id)}, {Key: "duo.eventtype", Value: []byte("auth_log")}},
+			Headers: []publish.Header{{Key: "event.id", Value: []byte(id)}, {Key: "duo.eventtype", Value: []byte("auth_log")}},
 			Time:    time.Date(2026, 11, 20, 12, 0, 0, i*1000, time.UTC),
 		}
 	}
