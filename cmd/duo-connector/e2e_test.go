@@ -67,11 +67,7 @@ type world struct {
 
 func newWorld(t testing.TB, kafkaDataDir string, counts map[duo.LogType]int) *world {
 	t.Helper()
-	srv, err := duotest.NewServer(duotest.WithoutRequestLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
+	srv := duotest.New(t, duotest.WithoutRequestLog())
 	b, err := kafkatest.Start(2, topics, kafkaDataDir)
 	if err != nil {
 		t.Fatal(err)

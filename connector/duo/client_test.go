@@ -16,21 +16,13 @@ import (
 
 func newServer(t *testing.T, opts ...duotest.Option) *duotest.Server {
 	t.Helper()
-	s, err := duotest.NewServer(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
+	return duotest.New(t, opts...)
 }
 
 func newClient(t *testing.T, s *duotest.Server, mod func(*duo.Config)) *duo.Client {
 	t.Helper()
-	cfg := duo.Config{
-		APIHost: s.Host, IKey: s.IKey, SKey: s.SKey, CAFile: s.CAFile,
-		RequestsPerSecond: -1,
-		Retry:             duo.RetryConfig{InitialBackoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond, MaxAttempts: 10},
-	}
+	cfg := s.ClientConfig()
+	cfg.Retry = duo.RetryConfig{InitialBackoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond, MaxAttempts: 10}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -128,8 +120,8 @@ func TestPermanentErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newServer(t)
-			cfg := duo.Config{APIHost: s.Host, IKey: s.IKey, SKey: s.SKey, CAFile: s.CAFile, RequestsPerSecond: -1,
-				Retry: duo.RetryConfig{InitialBackoff: time.Millisecond, MaxAttempts: 5}}
+			cfg := s.ClientConfig()
+			cfg.Retry = duo.RetryConfig{InitialBackoff: time.Millisecond, MaxAttempts: 5}
 			tc.setup(s, &cfg)
 			c, err := duo.NewClient(cfg)
 			if err != nil {

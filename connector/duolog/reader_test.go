@@ -43,17 +43,9 @@ type env struct {
 func newEnv(t testing.TB, cfg func(*duo.Config), opts ...duotest.Option) *env {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)}
-	srv, err := duotest.NewServer(append([]duotest.Option{duotest.WithClock(clk.Now)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	c := duo.Config{
-		APIHost: srv.Host, IKey: srv.IKey, SKey: srv.SKey, CAFile: srv.CAFile,
-		RequestsPerSecond: -1,
-		Retry:             duo.RetryConfig{InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, MaxAttempts: 20},
-		Now:               clk.Now,
-	}
+	srv := duotest.New(t, append([]duotest.Option{duotest.WithClock(clk.Now)}, opts...)...)
+	c := srv.ClientConfig()
+	c.Now = clk.Now
 	if cfg != nil {
 		cfg(&c)
 	}

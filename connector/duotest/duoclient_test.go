@@ -29,11 +29,7 @@ func TestDuoPythonClient(t *testing.T) {
 		}
 		t.Skipf("skipping: %s cannot import duo_client (apt-get install python3-duo-client)", debianPython)
 	}
-	srv, err := duotest.NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := duotest.New(t)
 
 	now := time.Now()
 	from, to := now.Add(-3*time.Hour), now.Add(-10*time.Minute)

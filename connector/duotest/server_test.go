@@ -18,13 +18,10 @@ var now = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 
 func setup(t *testing.T, opts ...duotest.Option) (*duotest.Server, *duo.Client) {
 	t.Helper()
-	srv, err := duotest.NewServer(append([]duotest.Option{duotest.WithClock(func() time.Time { return now })}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	c, err := duo.NewClient(duo.Config{APIHost: srv.Host, IKey: srv.IKey, SKey: srv.SKey, CAFile: srv.CAFile,
-		RequestsPerSecond: -1, Retry: duo.RetryConfig{MaxAttempts: 1}})
+	srv := duotest.New(t, append([]duotest.Option{duotest.WithClock(func() time.Time { return now })}, opts...)...)
+	cfg := srv.ClientConfig()
+	cfg.Retry = duo.RetryConfig{MaxAttempts: 1}
+	c, err := duo.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -77,8 +76,16 @@ func (b *Broker) Stop() {
 // Cluster returns the running cluster, for fault injection.
 func (b *Broker) Cluster() *kfake.Cluster { return b.cluster }
 
+// TB is the part of testing.TB that NewBroker uses, declared here so that
+// the binaries importing this package (the sandbox) do not link testing.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Cleanup(func())
+}
+
 // NewBroker starts a broker for a test and stops it at the test's end.
-func NewBroker(tb testing.TB, partitions int32, topics ...string) *Broker {
+func NewBroker(tb TB, partitions int32, topics ...string) *Broker {
 	tb.Helper()
 	b, err := Start(partitions, topics, "")
 	if err != nil {

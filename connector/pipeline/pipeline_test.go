@@ -62,14 +62,11 @@ type rig struct {
 func newRig(t *testing.T, n int) *rig {
 	t.Helper()
 	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
-	srv, err := duotest.NewServer(duotest.WithClock(func() time.Time { return now }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	client, err := duo.NewClient(duo.Config{APIHost: srv.Host, IKey: srv.IKey, SKey: srv.SKey, CAFile: srv.CAFile, RequestsPerSecond: -1,
-		Retry: duo.RetryConfig{InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond, MaxAttempts: 1},
-		Now:   func() time.Time { return now }})
+	srv := duotest.New(t, duotest.WithClock(func() time.Time { return now }))
+	cfg := srv.ClientConfig()
+	cfg.Retry = duo.RetryConfig{InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond, MaxAttempts: 1}
+	cfg.Now = func() time.Time { return now }
+	client, err := duo.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,11 +18,7 @@ import (
 
 func setup(t *testing.T, schedule string, recs int) (*duotest.Server, config.Config) {
 	t.Helper()
-	srv, err := duotest.NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
+	srv := duotest.New(t)
 	now := time.Now()
 	srv.Add(duotest.NewGenerator(1).Fill(duo.Auth, now.Add(-5*time.Hour), now.Add(-time.Hour), recs)...)
 	b := kafkatest.NewBroker(t, 1, "duo")
