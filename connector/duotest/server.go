@@ -407,4 +407,3 @@ func failBody(code int, msg, detail string) string {
 	}
 	return b + "}"
 }
-
