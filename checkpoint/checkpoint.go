@@ -111,6 +111,8 @@ type FileStore struct {
 	syncDir func(dir string) error
 }
 
+var _ Store = (*FileStore)(nil)
+
 // LockedError reports a state directory in use by another process.
 type LockedError struct {
 	Dir string

@@ -61,7 +61,8 @@ type Config struct {
 	UserAgent string
 	// Logger receives retry messages (default: discard).
 	Logger *slog.Logger
-	// Observer, when set, is told about every request and retry.
+	// Observer, when set, is told about every request, retry and skew
+	// measurement.
 	Observer Observer
 	// Now is the local clock the skew to Duo's is measured against
 	// (default time.Now; tests share a fake one with the readers).
@@ -177,7 +178,7 @@ type Client struct {
 	api       *duoapi.DuoApi
 	transport http.RoundTripper
 	budget    *Budget
-	log       *slog.Logger
+	logger    *slog.Logger
 
 	skew       atomic.Int64 // local minus Duo, ns; valid once skewKnown
 	skewKnown  atomic.Bool
@@ -230,7 +231,7 @@ func NewClient(cfg Config) (*Client, error) {
 		api:       api,
 		transport: transport,
 		budget:    NewBudget(cfg.RequestsPerSecond),
-		log:       cfg.Logger,
+		logger:    cfg.Logger,
 	}, nil
 }
 
@@ -284,7 +285,7 @@ func (c *Client) Get(ctx context.Context, path string, params url.Values) (*Resp
 		if o := c.cfg.Observer; o != nil {
 			o.Retry(path, err)
 		}
-		logctx.From(ctx, c.log).Warn("duo request failed, retrying", "path", path, "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "error", err)
+		logctx.From(ctx, c.logger).Warn("duo request failed, retrying", "path", path, "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "error", err)
 		if err := backoff.Sleep(ctx, wait); err != nil {
 			return nil, err
 		}
@@ -355,7 +356,7 @@ func (c *Client) recordSkew(ctx context.Context, d time.Duration) {
 	last := time.Duration(c.skewWarned.Load())
 	if abs > SkewWarning && (d-last).Abs() > 10*time.Second {
 		c.skewWarned.Store(int64(d))
-		logctx.From(ctx, c.log).Warn("the local clock differs from Duo's; reads are kept behind Duo's clock, but fix the clock (NTP): a few minutes more and signatures fail with 40103",
+		logctx.From(ctx, c.logger).Warn("the local clock differs from Duo's; reads are kept behind Duo's clock, but fix the clock (NTP): a few minutes more and signatures fail with 40103",
 			"skew", d.Round(time.Second))
 	}
 }

@@ -19,8 +19,9 @@ import (
 	"github.com/duo-connector/duo-connector/connector/duo"
 )
 
-// Metrics implements the Duo client's, the pipelines' and the runner's
-// observers. It is safe for concurrent use.
+// Metrics implements the Duo client's and the pipelines' observers and
+// keeps what the runner reports of its polls. It is safe for concurrent
+// use.
 type Metrics struct {
 	reg *prometheus.Registry
 	now func() time.Time
@@ -171,15 +172,15 @@ func (m *Metrics) Retry(path string, _ error) {
 func (m *Metrics) Skew(d time.Duration) { m.skew.Set(d.Seconds()) }
 
 // PagePublished implements pipeline.Observer.
-func (m *Metrics) PagePublished(log duo.LogType, records, malformed int, publish time.Duration, cursorTime time.Time) {
-	l := string(log)
+func (m *Metrics) PagePublished(lt duo.LogType, records, malformed int, publish time.Duration, cursorTime time.Time) {
+	l := string(lt)
 	m.recordsRead.WithLabelValues(l).Add(float64(records))
 	m.recordsPublished.WithLabelValues(l).Add(float64(records))
 	m.recordsMalformed.WithLabelValues(l).Add(float64(malformed))
 	m.writeLatency.WithLabelValues(l).Observe(publish.Seconds())
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	st := m.state(log)
+	st := m.state(lt)
 	st.Records += records
 	st.Malformed += malformed
 	st.CursorTime = cursorTime
@@ -187,18 +188,18 @@ func (m *Metrics) PagePublished(log duo.LogType, records, malformed int, publish
 
 // CursorAt records where a log stands: its cursor, and how far Duo has
 // been checked (at start and after every poll).
-func (m *Metrics) CursorAt(log duo.LogType, cursor, checked time.Time) {
+func (m *Metrics) CursorAt(lt duo.LogType, cursor, checked time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	st := m.state(log)
+	st := m.state(lt)
 	st.CursorTime, st.Checked = cursor, checked
 }
 
-// PollFinished implements runner.Observer.
-func (m *Metrics) PollFinished(log duo.LogType, err error) {
+// PollFinished records the outcome of a poll (the runner calls it).
+func (m *Metrics) PollFinished(lt duo.LogType, err error) {
 	result := "ok"
 	m.mu.Lock()
-	st := m.state(log)
+	st := m.state(lt)
 	if err != nil {
 		result = "error"
 		st.LastError = err.Error()
@@ -207,31 +208,31 @@ func (m *Metrics) PollFinished(log duo.LogType, err error) {
 		st.LastError, st.Unready = "", ""
 	}
 	m.mu.Unlock()
-	m.polls.WithLabelValues(string(log), result).Inc()
+	m.polls.WithLabelValues(string(lt), result).Inc()
 }
 
 // CursorNotSaved makes a log unready until a poll succeeds: Kafka has its
 // pages, but its cursor cannot be saved, so they repeat every poll.
-func (m *Metrics) CursorNotSaved(log duo.LogType, err error) {
+func (m *Metrics) CursorNotSaved(lt duo.LogType, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.state(log).Unready = err.Error()
+	m.state(lt).Unready = err.Error()
 }
 
-func (m *Metrics) state(log duo.LogType) *LogState {
-	st := m.logs[log]
+func (m *Metrics) state(lt duo.LogType) *LogState {
+	st := m.logs[lt]
 	if st == nil {
 		st = &LogState{}
-		m.logs[log] = st
+		m.logs[lt] = st
 	}
 	return st
 }
 
 // State returns a copy of one log's state.
-func (m *Metrics) State(log duo.LogType) LogState {
+func (m *Metrics) State(lt duo.LogType) LogState {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return *m.state(log)
+	return *m.state(lt)
 }
 
 // Requests returns the Duo requests, retries and 429s so far.

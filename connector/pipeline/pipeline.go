@@ -30,6 +30,8 @@ type Sink interface {
 	Publish(ctx context.Context, msgs []publish.Message) error
 }
 
+var _ Sink = (*publish.Publisher)(nil)
+
 // Options configure a Pipeline.
 type Options struct {
 	// Host is the Admin API host, added to every record as "host".
@@ -49,7 +51,7 @@ type Options struct {
 	Reader duolog.Options
 	// Logger receives per-page progress (default: discard).
 	Logger *slog.Logger
-	// Observer, when set, is told about every page and failure.
+	// Observer, when set, is told about every page delivered.
 	Observer Observer
 }
 
@@ -57,12 +59,12 @@ type Options struct {
 type Observer interface {
 	// PagePublished reports a delivered page: its records, how many could
 	// not be normalized, how long Kafka took, and the cursor's time.
-	PagePublished(log duo.LogType, records, malformed int, publish time.Duration, cursorTime time.Time)
+	PagePublished(lt duo.LogType, records, malformed int, publish time.Duration, cursorTime time.Time)
 }
 
 // Pipeline runs one log.
 type Pipeline struct {
-	log    duo.LogType
+	lt     duo.LogType
 	reader *duolog.Reader
 	norm   *normalize.Normalizer
 	sink   Sink
@@ -76,7 +78,7 @@ type Pipeline struct {
 
 // New loads the log's cursor from store and returns its pipeline. A cursor
 // that cannot be read is an error: the pipeline never silently starts over.
-func New(ctx context.Context, client *duo.Client, log duo.LogType, norm *normalize.Normalizer, sink Sink, store checkpoint.Store, opts Options) (*Pipeline, error) {
+func New(ctx context.Context, client *duo.Client, lt duo.LogType, norm *normalize.Normalizer, sink Sink, store checkpoint.Store, opts Options) (*Pipeline, error) {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 30 * time.Second
 	}
@@ -107,13 +109,13 @@ func New(ctx context.Context, client *duo.Client, log duo.LogType, norm *normali
 		cur = &c
 	}
 	return &Pipeline{
-		log:    log,
-		reader: duolog.NewReader(client, log, cur, opts.Reader),
+		lt:     lt,
+		reader: duolog.NewReader(client, lt, cur, opts.Reader),
 		norm:   norm,
 		sink:   sink,
 		store:  store,
 		opts:   opts,
-		topic:  publish.TopicFor(opts.Topic, log.EventType(), string(log)),
+		topic:  publish.TopicFor(opts.Topic, lt.EventType(), string(lt)),
 		saved:  saved,
 	}, nil
 }
@@ -209,12 +211,12 @@ func (p *Pipeline) deliver(ctx context.Context, page duolog.Page) (int, error) {
 		start := time.Now()
 		if err := p.sink.Publish(pubCtx, msgs); err != nil {
 			if pubCtx.Err() != nil && ctx.Err() != nil {
-				return 0, fmt.Errorf("publish %s page: abandoned at shutdown after %s: %w", p.log, p.opts.ShutdownTimeout, ctx.Err())
+				return 0, fmt.Errorf("publish %s page: abandoned at shutdown after %s: %w", p.lt, p.opts.ShutdownTimeout, ctx.Err())
 			}
-			return 0, fmt.Errorf("publish %s page: %w", p.log, err)
+			return 0, fmt.Errorf("publish %s page: %w", p.lt, err)
 		}
 		if o := p.opts.Observer; o != nil {
-			o.PagePublished(p.log, len(page.Records), malformed, time.Since(start), page.Cursor.Time(p.reader.V1()))
+			o.PagePublished(p.lt, len(page.Records), malformed, time.Since(start), page.Cursor.Time(p.reader.V1()))
 		}
 	}
 	cur, err := json.Marshal(page.Cursor)
@@ -236,7 +238,7 @@ func (p *Pipeline) deliver(ctx context.Context, page duolog.Page) (int, error) {
 // when the reader gave them, are the ids of records without one of their
 // own.
 func (p *Pipeline) messages(recs []json.RawMessage, hashes []string) ([]publish.Message, int) {
-	eventtype := p.log.EventType()
+	eventtype := p.lt.EventType()
 	// A document is about the record, escaped, plus a few hundred bytes
 	// of fields; the buffer grows if a page needs more.
 	size := 0
@@ -253,7 +255,7 @@ func (p *Pipeline) messages(recs []json.RawMessage, hashes []string) ([]publish.
 	now := p.opts.Reader.Now()
 	for i, raw := range recs {
 		meta := recordMeta(raw)
-		id := meta.id(p.log)
+		id := meta.id(p.lt)
 		switch {
 		case id != "":
 		case i < len(hashes):
@@ -326,8 +328,8 @@ type meta struct {
 	time              time.Time
 }
 
-func (m meta) id(log duo.LogType) string {
-	switch log {
+func (m meta) id(lt duo.LogType) string {
+	switch lt {
 	case duo.Auth:
 		return m.txid
 	case duo.Telephony:

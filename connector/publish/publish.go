@@ -178,7 +178,7 @@ type Publisher struct {
 	cfg       Config
 	w         *kafka.Writer
 	transport *kafka.Transport
-	log       *slog.Logger
+	logger    *slog.Logger
 }
 
 // New returns a Publisher for cfg. It does not connect until used.
@@ -230,7 +230,7 @@ func New(cfg Config) (*Publisher, error) {
 		cfg:       cfg,
 		w:         w,
 		transport: transport,
-		log:       cfg.Logger,
+		logger:    cfg.Logger,
 	}, nil
 }
 
@@ -350,7 +350,7 @@ func (p *Publisher) Publish(ctx context.Context, page []Message) error {
 		err := p.w.WriteMessages(ctx, msgs...)
 		if err == nil {
 			if attempt > 1 {
-				logctx.From(ctx, p.log).Info("kafka write succeeded after retries", "messages", len(msgs), "attempts", attempt)
+				logctx.From(ctx, p.logger).Info("kafka write succeeded after retries", "messages", len(msgs), "attempts", attempt)
 			}
 			return nil
 		}
@@ -368,7 +368,7 @@ func (p *Publisher) Publish(ctx context.Context, page []Message) error {
 		if h := connectionHint(err); h != "" {
 			attrs = append(attrs, "hint", h)
 		}
-		logctx.From(ctx, p.log).Warn("kafka write failed, retrying", attrs...)
+		logctx.From(ctx, p.logger).Warn("kafka write failed, retrying", attrs...)
 		if err := backoff.Sleep(ctx, wait); err != nil {
 			return err
 		}

@@ -27,6 +27,12 @@ import (
 	"github.com/duo-connector/duo-connector/normalize"
 )
 
+// Metrics observes the client and the pipelines.
+var (
+	_ duo.Observer      = (*metrics.Metrics)(nil)
+	_ pipeline.Observer = (*metrics.Metrics)(nil)
+)
+
 // Backfill is a one-shot run over a closed time range, with cursors of its
 // own so that a killed backfill resumes where it stopped and never touches
 // the daemon's cursors.
@@ -81,7 +87,7 @@ type Options struct {
 // Runner runs the configured logs.
 type Runner struct {
 	cfg       config.Config
-	log       *slog.Logger
+	logger    *slog.Logger
 	store     *checkpoint.FileStore
 	client    *duo.Client
 	publisher *publish.Publisher
@@ -130,7 +136,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		store.Close()
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
-	r := &Runner{cfg: cfg, log: logger, store: store, client: client, publisher: pub, logs: logs, opts: opts}
+	r := &Runner{cfg: cfg, logger: logger, store: store, client: client, publisher: pub, logs: logs, opts: opts}
 	if b := opts.Backfill; b != nil {
 		if err := r.beginBackfill(b); err != nil {
 			r.Close()
@@ -208,7 +214,7 @@ func (r *Runner) beginBackfill(b *Backfill) error {
 	if len(todo) == 0 {
 		return &FinishedError{Backfill: rec}
 	}
-	r.log.Info("continuing backfill", "backfill", b.Name, "since", b.Since.UTC().Format(time.RFC3339), "until", b.Until.UTC().Format(time.RFC3339), "logs", todo)
+	r.logger.Info("continuing backfill", "backfill", b.Name, "since", b.Since.UTC().Format(time.RFC3339), "until", b.Until.UTC().Format(time.RFC3339), "logs", todo)
 	r.logs = todo
 	return nil
 }
@@ -248,7 +254,7 @@ func (r *Runner) Preflight(ctx context.Context) error {
 	case errors.As(err, &apiErr) && !apiErr.Temporary(), errors.As(err, &ue) && ue.Permanent:
 		errs = append(errs, fmt.Errorf("duo: %w", err))
 	default:
-		r.log.Warn("duo did not answer the first request; retrying as the run goes", "error", err)
+		r.logger.Warn("duo did not answer the first request; retrying as the run goes", "error", err)
 	}
 	kctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err = r.publisher.Check(kctx, r.Topics()...)
@@ -260,7 +266,7 @@ func (r *Runner) Preflight(ctx context.Context) error {
 	case errors.As(err, &fe), errors.As(err, &pue) && pue.Permanent:
 		errs = append(errs, err)
 	default:
-		r.log.Warn("kafka did not answer the first request; retrying as the run goes", "error", err)
+		r.logger.Warn("kafka did not answer the first request; retrying as the run goes", "error", err)
 	}
 	return errors.Join(errs...)
 }
@@ -330,15 +336,15 @@ func (r *Runner) poll(ctx context.Context, lt duo.LogType, p *pipeline.Pipeline)
 		"cursor", p.CursorTime().UTC().Format(time.RFC3339)}
 	switch {
 	case err == nil:
-		r.log.Info("poll finished", attrs...)
+		r.logger.Info("poll finished", attrs...)
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
-		r.log.Info("poll stopped", attrs...)
+		r.logger.Info("poll stopped", attrs...)
 		return nil
 	case r.daemon && !pipeline.IsFatal(err):
-		r.log.Error("poll failed; will try again on the next poll", append(attrs, "error", err)...)
+		r.logger.Error("poll failed; will try again on the next poll", append(attrs, "error", err)...)
 		return fmt.Errorf("%s: %w", lt, err)
 	default:
-		r.log.Error("poll failed", append(attrs, "error", err)...)
+		r.logger.Error("poll failed", append(attrs, "error", err)...)
 		return fmt.Errorf("%s: %w", lt, err)
 	}
 	return nil

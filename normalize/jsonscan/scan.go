@@ -1,15 +1,17 @@
+// Package jsonscan is a strict, single-pass JSON Scanner (RFC 8259, UTF-8
+// only). It validates every byte it passes over and hands back values as
+// spans of the input, so callers can copy strings into their output, or
+// records into a message, without decoding and re-encoding them.
+// FuzzScanner checks it against encoding/json.Valid.
+//
+// It is a public package on purpose: the normalizer and the connector's
+// Duo decoders share it, and it is useful on its own.
 package jsonscan
 
 import (
 	"fmt"
 	"unicode/utf8"
 )
-
-// Package jsonscan is a strict, single-pass JSON Scanner (RFC 8259, UTF-8
-// only). It validates every byte it passes over and hands back values as
-// spans of the input, so callers can copy strings into their output, or
-// records into a message, without decoding and re-encoding them.
-// FuzzScanner checks it against encoding/json.Valid.
 
 // maxDepth matches encoding/json's nesting limit.
 const maxDepth = 10000
