@@ -32,24 +32,44 @@ import (
 	"github.com/duo-connector/duo-connector/normalize"
 )
 
-// binary is the connector built once for the tests that run it as a
-// separate process (and kill it).
-var binary string
+// binDir holds the connector binary, built on first use by the tests that
+// run it as a separate process (and kill it).
+var (
+	binDir   string
+	binOnce  sync.Once
+	binPath  string
+	binError error
+)
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "duo-connector-bin-")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "duo-connector")
-	out, err := exec.Command("go", "build", "-race", "-o", binary, ".").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
-		os.Exit(1)
-	}
+
 	code := m.Run()
-	os.RemoveAll(dir)
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
 	os.Exit(code)
+}
+
+// binary returns the connector built with the race detector, building it
+// once. Tests that need it are end-to-end: they skip under -short.
+func binary(t testing.TB) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs the connector binary; skipped with -short")
+	}
+	binOnce.Do(func() {
+		if binDir, binError = os.MkdirTemp("", "duo-connector-bin-"); binError != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "duo-connector")
+		if out, err := exec.Command("go", "build", "-race", "-o", binPath, ".").CombinedOutput(); err != nil {
+			binError = fmt.Errorf("build: %v\n%s", err, out)
+		}
+	})
+	if binError != nil {
+		t.Fatal(binError)
+	}
+	return binPath
 }
 
 var topics = []string{"duo.auth_log", "duo.admin_log", "duo.offline_log", "duo.telephony_log"}
@@ -175,6 +195,9 @@ func (w *world) checkDelivered(t *testing.T, counts map[string]map[string]int) m
 // source's, each once, and each document is the normalizer's output for
 // the record as the connector marks it.
 func TestRunOnceDeliversEverything(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow end-to-end test; skipped with -short")
+	}
 	w := newWorld(t, "", map[duo.LogType]int{duo.Auth: 40000, duo.Admin: 25000, duo.Offline: 10000, duo.Telephony: 25000})
 	cfg := w.config(t, "")
 	var stderr bytes.Buffer
@@ -271,14 +294,14 @@ func TestCorruptCursorRefusesToStart(t *testing.T) {
 func TestSecondDaemonRefused(t *testing.T) {
 	w := newWorld(t, "", map[duo.LogType]int{duo.Auth: 10})
 	cfg := w.config(t, "logs: [auth]")
-	first := exec.Command(binary, "run", "--config", cfg)
+	first := exec.Command(binary(t), "run", "--config", cfg)
 	if err := first.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer first.Process.Kill()
 	waitFor(t, func() bool { _, err := os.Stat(filepath.Join(w.stateDir, ".lock")); return err == nil })
 	time.Sleep(500 * time.Millisecond)
-	out, err := exec.Command(binary, "run", "--once", "--config", cfg).CombinedOutput()
+	out, err := exec.Command(binary(t), "run", "--once", "--config", cfg).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), fmt.Sprintf("process %d", first.Process.Pid)) {
 		t.Fatalf("second connector: %v: %s", err, out)
 	}
@@ -326,7 +349,7 @@ func TestBackfill(t *testing.T) {
 	args := []string{"backfill", "--config", cfg, "--since", since.Format(time.RFC3339), "--until", until.Format(time.RFC3339)}
 
 	// Interrupt the first attempt, as a kill would.
-	cmd := exec.Command(binary, args...)
+	cmd := exec.Command(binary(t), args...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -490,7 +513,7 @@ func TestDaemonOperations(t *testing.T) {
 		}
 	}
 
-	cmd := exec.Command(binary, "run", "--config", cfg)
+	cmd := exec.Command(binary(t), "run", "--config", cfg)
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=200000", "JOURNAL_STREAM=8:12345")
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
@@ -701,7 +724,7 @@ func TestBackfillRelativeRangeResumes(t *testing.T) {
 	args := []string{"backfill", "--config", cfg, "--since", "15h", "--until", "5h"}
 
 	t0 := time.Now()
-	cmd := exec.Command(binary, args...)
+	cmd := exec.Command(binary(t), args...)
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -725,7 +748,7 @@ func TestBackfillRelativeRangeResumes(t *testing.T) {
 	_, partial := w.consumed(t)
 
 	time.Sleep(1100 * time.Millisecond) // "15h ago" is now another second
-	if out, err := exec.Command(binary, args...).CombinedOutput(); err != nil {
+	if out, err := exec.Command(binary(t), args...).CombinedOutput(); err != nil {
 		t.Fatalf("rerun: %v\n%s", err, out)
 	}
 	counts, recs := w.consumed(t)
@@ -751,7 +774,7 @@ func TestBackfillRelativeRangeResumes(t *testing.T) {
 	t.Logf("%d messages published before the kill, %d in all", len(partial), len(recs))
 
 	// Finished: the same command does nothing.
-	out, err := exec.Command(binary, args...).CombinedOutput()
+	out, err := exec.Command(binary(t), args...).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "already finished") || !strings.Contains(string(out), "--again") {
 		t.Fatalf("rerun of a finished backfill: %v\n%s", err, out)
 	}
@@ -765,7 +788,7 @@ func TestBackfillRelativeRangeResumes(t *testing.T) {
 	if s := show.String(); !strings.Contains(s, "15h_ago-5h_ago") || !strings.Contains(s, "--since 15h --until 5h") || !strings.Contains(s, "finished") {
 		t.Fatalf("checkpoint show --backfills:\n%s", s)
 	}
-	if out, err := exec.Command(binary, append(args, "--again")...).CombinedOutput(); err != nil {
+	if out, err := exec.Command(binary(t), append(args, "--again")...).CombinedOutput(); err != nil {
 		t.Fatalf("--again: %v\n%s", err, out)
 	}
 	if _, again := w.consumed(t); len(again) <= len(recs) {
@@ -939,7 +962,7 @@ func TestOneShotFailsFastOnConfigurationErrors(t *testing.T) {
 			os.WriteFile(cfg, []byte(strings.Replace(string(data), tc.from, tc.to, 1)), 0o600)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			out, err := exec.CommandContext(ctx, binary, "run", "--once", "--config", cfg).CombinedOutput()
+			out, err := exec.CommandContext(ctx, binary(t), "run", "--once", "--config", cfg).CombinedOutput()
 			if ctx.Err() != nil {
 				t.Fatalf("still running after a minute:\n%s", out)
 			}

@@ -45,7 +45,7 @@ func TestKillAndRestart(t *testing.T) {
 	// still land along the backlog rather than all before the first page.
 	window := 700 * time.Millisecond
 	for i := range n {
-		cmd := exec.Command(binary, "run", "--config", cfg)
+		cmd := exec.Command(binary(t), "run", "--config", cfg)
 		var stderr syncBuffer
 		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
@@ -71,7 +71,7 @@ func TestKillAndRestart(t *testing.T) {
 		t.Fatal("nothing was delivered between the kills")
 	}
 	t.Logf("%d messages delivered across the kills, before the final run", len(before))
-	out, err := exec.Command(binary, "run", "--once", "--config", cfg).CombinedOutput()
+	out, err := exec.Command(binary(t), "run", "--once", "--config", cfg).CombinedOutput()
 	if err != nil {
 		t.Fatalf("final run: %v\n%s", err, out)
 	}
@@ -95,7 +95,7 @@ func TestBrokerOutage(t *testing.T) {
 	w := newWorld(t, t.TempDir(), map[duo.LogType]int{duo.Auth: 20000, duo.Admin: 5000, duo.Telephony: 5000})
 	w.rps = 10
 	cfg := w.config(t, "logs: [auth, admin, telephony]")
-	cmd := exec.Command(binary, "run", "--config", cfg)
+	cmd := exec.Command(binary(t), "run", "--config", cfg)
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

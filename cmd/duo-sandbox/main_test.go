@@ -12,6 +12,9 @@ import (
 // TestDemo runs the demo as make demo does, with a smaller backlog: the
 // connector drains it, and every backlog record comes back from Kafka.
 func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow end-to-end test; skipped with -short")
+	}
 	bin := filepath.Join(t.TempDir(), "duo-connector")
 	if out, err := exec.Command("go", "build", "-o", bin, "../duo-connector").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)

@@ -23,6 +23,9 @@ const debianPython = "/usr/bin/python3"
 // python3-duo-client), with each signature variant it offers. It proves
 // the fake's signature checks and response shapes match Duo's client.
 func TestDuoPythonClient(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow end-to-end test; skipped with -short")
+	}
 	if err := exec.Command(debianPython, "-c", "import duo_client").Run(); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("Duo's Python client is not installed (apt-get install python3-duo-client): %v", err)

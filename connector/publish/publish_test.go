@@ -164,6 +164,9 @@ func TestFatalErrors(t *testing.T) {
 // TestBrokerDownAtStart: a write started while no broker listens waits
 // for it, then succeeds.
 func TestBrokerDownAtStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow end-to-end test; skipped with -short")
+	}
 	b, err := kafkatest.Start(1, []string{"duo"}, t.TempDir())
 	if err != nil {
 		t.Fatal(err)

@@ -109,6 +109,9 @@ func TestCatchUpWithinOnePoll(t *testing.T) {
 // TestSkipIfRunning: with polls slower than the schedule, a log's polls
 // never overlap: ticks that come while one runs are skipped.
 func TestSkipIfRunning(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow end-to-end test; skipped with -short")
+	}
 	srv, cfg := setup(t, "@every 1s", 10)
 	for range 4 {
 		srv.Inject(duotest.Fault{Delay: 1500 * time.Millisecond})
@@ -171,6 +174,9 @@ func TestParseLogs(t *testing.T) {
 // make progress (waiting for a tick included) and false while one is stuck
 // in a step longer than StallAfter (here a Duo request that hangs).
 func TestAliveMeansProgress(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow end-to-end test; skipped with -short")
+	}
 	srv, cfg := setup(t, "@every 1s", 10)
 	cfg.Duo.Timeout = config.Duration(time.Minute)
 	d := startWith(t, cfg, runner.Options{StallAfter: 2 * time.Second})
