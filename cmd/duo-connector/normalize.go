@@ -88,58 +88,90 @@ Flags:
 		inputs = append(inputs, input{name, f})
 	}
 
-	out := bufio.NewWriterSize(stdout, 64<<10)
-	var records, malformed int
-	var line, doc []byte
+	c := &normalizeRun{n: n, out: bufio.NewWriterSize(stdout, 64<<10), stderr: stderr, maxLine: *maxLine}
 	for _, in := range inputs {
-		r := bufio.NewReaderSize(in.r, 64<<10)
-		for lineNo := 1; ; lineNo++ {
-			var err error
-			var size int
-			line, size, err = readLine(r, line[:0], *maxLine)
-			if len(line) > 0 && len(bytes.TrimSpace(line)) > 0 {
-				records++
-				var recErr error
-				if size > len(line) {
-					recErr = fmt.Errorf("line of %d bytes is longer than --max-line-bytes (%d): not read", size, *maxLine)
-					doc = n.AppendMalformed(doc[:0], line[:min(len(line), 1024)], recErr.Error())
-				} else {
-					doc, recErr = n.Append(doc[:0], line)
-				}
-				if recErr != nil {
-					malformed++
-					if malformed <= maxReportedErrors {
-						fmt.Fprintf(stderr, "%s:%d: %v\n", in.name, lineNo, recErr)
-					}
-				}
-				doc = append(doc, '\n')
-				if _, werr := out.Write(doc); werr != nil {
-					fmt.Fprintf(stderr, "duo-connector normalize: write output: %v\n", werr)
-					return exitFailure
-				}
+		if err := c.stream(in.name, in.r); err != nil {
+			c.out.Flush()
+			var we *writeError
+			if errors.As(err, &we) {
+				fmt.Fprintf(stderr, "duo-connector normalize: write output: %v\n", we.err)
+				return exitFailure
 			}
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				out.Flush()
-				fmt.Fprintf(stderr, "duo-connector normalize: read %s: %v\n", in.name, err)
-				return exitUsage
-			}
+			fmt.Fprintf(stderr, "duo-connector normalize: read %s: %v\n", in.name, err)
+			return exitUsage
 		}
 	}
-	if err := out.Flush(); err != nil {
+	if err := c.out.Flush(); err != nil {
 		fmt.Fprintf(stderr, "duo-connector normalize: write output: %v\n", err)
 		return exitFailure
 	}
-	if malformed > maxReportedErrors {
-		fmt.Fprintf(stderr, "... and %d more malformed lines\n", malformed-maxReportedErrors)
+	if c.malformed > maxReportedErrors {
+		fmt.Fprintf(stderr, "... and %d more malformed lines\n", c.malformed-maxReportedErrors)
 	}
-	fmt.Fprintf(stderr, "normalized %d records (mapping %s), %d malformed\n", records, m, malformed)
-	if malformed > 0 {
+	fmt.Fprintf(stderr, "normalized %d records (mapping %s), %d malformed\n", c.records, m, c.malformed)
+	if c.malformed > 0 {
 		return exitFailure
 	}
 	return exitOK
+}
+
+// normalizeRun is the state of one normalize command: where documents go,
+// the counts, and the buffers reused from line to line.
+type normalizeRun struct {
+	n                  *normalize.Normalizer
+	out                *bufio.Writer
+	stderr             io.Writer
+	maxLine            int
+	records, malformed int
+	line, doc          []byte
+}
+
+// writeError is a failure to write the output (not to read the input).
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return e.err.Error() }
+
+// stream normalizes every line of r, one document per non-blank line.
+func (c *normalizeRun) stream(name string, r io.Reader) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	for lineNo := 1; ; lineNo++ {
+		var err error
+		var size int
+		c.line, size, err = readLine(br, c.line[:0], c.maxLine)
+		if len(c.line) > 0 && len(bytes.TrimSpace(c.line)) > 0 {
+			if werr := c.normalizeLine(name, lineNo, size); werr != nil {
+				return &writeError{werr}
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// normalizeLine writes the document of the line just read (size: its whole
+// length, more than what was kept when it is too long).
+func (c *normalizeRun) normalizeLine(name string, lineNo, size int) error {
+	c.records++
+	var recErr error
+	if size > len(c.line) {
+		recErr = fmt.Errorf("line of %d bytes is longer than --max-line-bytes (%d): not read", size, c.maxLine)
+		c.doc = c.n.AppendMalformed(c.doc[:0], c.line[:min(len(c.line), 1024)], recErr.Error())
+	} else {
+		c.doc, recErr = c.n.Append(c.doc[:0], c.line)
+	}
+	if recErr != nil {
+		c.malformed++
+		if c.malformed <= maxReportedErrors {
+			fmt.Fprintf(c.stderr, "%s:%d: %v\n", name, lineNo, recErr)
+		}
+	}
+	c.doc = append(c.doc, '\n')
+	_, err := c.out.Write(c.doc)
+	return err
 }
 
 // readLine appends the next line of r, without its "\n" or "\r\n", to buf,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -64,17 +65,7 @@ func execute(cfg config.Config, e env, opts runner.Options, once bool) int {
 	logger := newLogger(cfg, e, lw)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	// SIGHUP (a reload by habit, a closed terminal) must not kill it. A
-	// reload would have to swap cursors and connections mid-page, so it
-	// is not done: say so, and how to apply a change.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer func() { signal.Stop(hup); close(hup) }()
-	go func() {
-		for range hup {
-			logger.Warn("SIGHUP ignored: the configuration is read only at start; restart the connector to apply a change (systemctl restart duo-connector)")
-		}
-	}()
+	defer ignoreSIGHUP(logger)()
 	notifier := sdnotify.New(e.environ)
 	logs := opts.Logs
 	if len(logs) == 0 {
@@ -149,6 +140,21 @@ func execute(cfg config.Config, e env, opts runner.Options, once bool) int {
 		return exitFailure
 	}
 	return exitOK
+}
+
+// ignoreSIGHUP keeps SIGHUP (a reload by habit, a closed terminal) from
+// killing the process, until the returned stop. A reload would have to
+// swap cursors and connections mid-page, so it is not done: the log says
+// so, and how to apply a change.
+func ignoreSIGHUP(logger *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			logger.Warn("SIGHUP ignored: the configuration is read only at start; restart the connector to apply a change (systemctl restart duo-connector)")
+		}
+	}()
+	return func() { signal.Stop(hup); close(hup) }
 }
 
 // serveHTTP starts the metrics and health listener.
