@@ -67,8 +67,10 @@ func watchPeakRSS(pid int, done <-chan struct{}) int64 {
 // BenchmarkBackfill runs the connector binary as its own process over a
 // backlog held by the fake Duo (no request budget) into kfake (lz4), end
 // to end: reading, normalizing, publishing with acks=all, saving cursors.
-// It reports records/s and the connector process's peak RSS, for two
-// backlog sizes to show memory does not grow with the records.
+// It reports records/s, the connector process's CPU time (user + system)
+// per record and its peak RSS, for two backlog sizes to show memory does
+// not grow with the records. BENCH_GOMEMLIMIT sets the connector's
+// GOMEMLIMIT (e.g. off).
 func BenchmarkBackfill(b *testing.B) {
 	bin := benchBinary(b)
 	for _, n := range []int{250_000, 1_000_000} {
@@ -77,7 +79,7 @@ func BenchmarkBackfill(b *testing.B) {
 			w := newWorld(b, "", counts)
 			w.rps = 1e6
 			var peakKiB int64
-			var elapsed time.Duration
+			var elapsed, cpu time.Duration
 			for b.Loop() {
 				w.stateDir = b.TempDir() // a fresh backfill each round
 				cfg := w.config(b, "log: {level: warn}")
@@ -100,8 +102,11 @@ func BenchmarkBackfill(b *testing.B) {
 					b.Fatal(err)
 				}
 				elapsed += time.Since(start)
+				cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 			}
-			b.ReportMetric(float64(n)*float64(b.N)/elapsed.Seconds(), "records/s")
+			records := float64(n) * float64(b.N)
+			b.ReportMetric(records/elapsed.Seconds(), "records/s")
+			b.ReportMetric(float64(cpu.Microseconds())/records, "connector-cpu-us/record")
 			b.ReportMetric(float64(peakKiB)/1024, "peak-RSS-MiB")
 		})
 	}
