@@ -1,17 +1,12 @@
 package normalize
 
-import "unicode/utf8"
+import (
+	"unicode/utf8"
+
+	"github.com/duo-connector/duo-connector/normalize/jsonscan"
+)
 
 const hexDigits = "0123456789abcdef"
-
-// strSafe marks bytes that may appear unescaped in a JSON string with no
-// further checking: printable ASCII other than '"' and '\\'.
-var strSafe = func() (t [256]bool) {
-	for c := 0x20; c < 0x80; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
 
 // appendQuoted appends s to dst as a JSON string. Quotes, backslashes and
 // control characters are escaped; everything else, non-ASCII included, is
@@ -21,11 +16,10 @@ func appendQuoted(dst, s []byte) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		c := s[i]
-		if strSafe[c] {
-			i++
-			continue
+		if i = jsonscan.SafeRun(s, i); i >= len(s) {
+			break
 		}
+		c := s[i]
 		if c >= utf8.RuneSelf {
 			r, size := utf8.DecodeRune(s[i:])
 			if r != utf8.RuneError || size > 1 {

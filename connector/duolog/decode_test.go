@@ -1,6 +1,8 @@
 package duolog
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"testing"
 )
@@ -97,4 +99,42 @@ func TestParseCursor(t *testing.T) {
 			t.Errorf("ParseCursor(%s): err = %v, want ok = %v", tt.raw, err, tt.ok)
 		}
 	}
+}
+
+// legacyHash is RecordHash's definition: encoding/json's canonical form.
+func legacyHash(raw []byte) string {
+	sum := sha256.Sum256(legacyCanonical(nil, raw))
+	return hex.EncodeToString(sum[:16])
+}
+
+// TestRecordHashMatchesEncodingJSON: the one-pass canonical form gives the
+// hash encoding/json's does, so event ids and saved cursors stay valid.
+func TestRecordHashMatchesEncodingJSON(t *testing.T) {
+	for _, raw := range []string{
+		`{"b":1,"a":"x"}`,
+		`{"action":"admin_login","description":"{\"ip_address\": \"10.1.2.3\", \"device\": \"+1 555\"}","object":null,"timestamp":1763600000,"username":"Éva <admin> & co"}`,
+		`{"s":"tab\tnl\ncr\rbs\\q\"bell\u0007bsp\bff\f","u":"\u2028\u2029 \ud83d\ude00 \ud800 lone","n":[1.50,-0,1e3,{"z":{},"y":[]}]}`,
+		`{"nested":{"k2":"v","k1":{"b":true,"a":false}},"list":[{"b":1,"a":2}],"html":"</script>"}`,
+		`{"a":1,"a":2}`,
+		`[3,"x",{"b":null,"a":1}]`,
+		`"just a string"`,
+		`{ "spaced" : [ 1 , 2 ] }`,
+		"{\"invalid utf8\":\"\xff\"}",
+		`{"k":1} trailing`,
+	} {
+		if got, want := RecordHash([]byte(raw)), legacyHash([]byte(raw)); got != want {
+			c := &canonicalizer{}
+			fast, ok := c.appendValue(nil, []byte(raw))
+			t.Errorf("RecordHash(%s) = %s, want %s\nfast (%v): %s\nslow: %s", raw, got, want, ok, fast, legacyCanonical(nil, []byte(raw)))
+		}
+	}
+}
+
+func FuzzRecordHash(f *testing.F) {
+	f.Add([]byte(`{"description":"{\"a\": \"<b>\"}","timestamp":1,"x":[1,{"b":2,"a":"\u00e9"}]}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if got, want := RecordHash(raw), legacyHash(raw); got != want {
+			t.Fatalf("RecordHash(%q) = %s, encoding/json's gives %s", raw, got, want)
+		}
+	})
 }

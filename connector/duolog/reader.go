@@ -104,6 +104,7 @@ type Reader struct {
 	v1     bool
 	opts   Options
 	cur    Cursor
+	canon  canonicalizer
 }
 
 // NewReader returns a Reader of log t resuming at cur, or starting

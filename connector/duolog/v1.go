@@ -1,11 +1,8 @@
 package duolog
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -147,7 +144,7 @@ func (r *Reader) acceptV1(raws []json.RawMessage, cur Cursor, cutoff int64) v1Ac
 			out.pending = true // not yet safe to read
 			continue
 		}
-		h := RecordHash(raw)
+		h := r.canon.hash(raw)
 		if ts == cur.MinTime && seen[h] > 0 {
 			seen[h]-- // a multiset: identical records are counted, not merged
 			continue
@@ -192,33 +189,24 @@ func decodeV1Page(body []byte) ([]json.RawMessage, error) {
 
 // recordSecond returns a v1 record's "timestamp" (Unix seconds).
 func recordSecond(raw []byte) (int64, bool) {
-	var v struct {
-		Timestamp json.Number `json:"timestamp"`
-	}
-	if json.Unmarshal(raw, &v) != nil || v.Timestamp == "" {
+	var s jsonscan.Scanner
+	s.Reset(raw)
+	if s.Peek() != '{' {
 		return 0, false
 	}
-	if n, err := v.Timestamp.Int64(); err == nil {
+	var ts jsonscan.Value
+	err := s.Members(func(key []byte, esc bool) error {
+		if string(jsonscan.Key(key, esc)) == "timestamp" {
+			return s.Into(&ts)
+		}
+		return s.Into(nil)
+	})
+	if err != nil || ts.Kind != jsonscan.Number {
+		return 0, false
+	}
+	if n, err := strconv.ParseInt(string(ts.Raw), 10, 64); err == nil {
 		return n, true
 	}
-	f, err := v.Timestamp.Float64()
+	f, err := strconv.ParseFloat(string(ts.Raw), 64)
 	return int64(f), err == nil
-}
-
-// RecordHash identifies a record that has no id of its own: the SHA-256
-// (first 16 bytes, hex) of its canonical JSON (keys sorted, no
-// insignificant space), so the same record hashes the same however it was
-// serialized.
-func RecordHash(raw []byte) string {
-	canon := raw
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if dec.Decode(&v) == nil {
-		if b, err := json.Marshal(v); err == nil {
-			canon = b
-		}
-	}
-	sum := sha256.Sum256(canon)
-	return hex.EncodeToString(sum[:16])
 }

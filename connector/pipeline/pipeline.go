@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/duo-connector/duo-connector/checkpoint"
@@ -74,6 +75,9 @@ type Pipeline struct {
 	saved  []byte // the cursor last saved, to skip rewriting it unchanged
 	// through is how far Duo has been checked (see duolog.Page.Through).
 	through time.Time
+	// suffix is the "eventtype" and "host" members added to each record.
+	suffix []byte
+	page   pageBuffers
 }
 
 // New loads the log's cursor from store and returns its pipeline. A cursor
@@ -117,6 +121,7 @@ func New(ctx context.Context, client *duo.Client, lt duo.LogType, norm *normaliz
 		opts:   opts,
 		topic:  publish.TopicFor(opts.Topic, lt.EventType(), string(lt)),
 		saved:  saved,
+		suffix: markSuffix(lt.EventType(), opts.Host),
 	}, nil
 }
 
@@ -210,6 +215,9 @@ func (p *Pipeline) deliver(ctx context.Context, page duolog.Page) (int, error) {
 		malformed = bad
 		start := time.Now()
 		if err := p.sink.Publish(pubCtx, msgs); err != nil {
+			// The Kafka client may still hold the page's bytes in a
+			// batch it gave up on: never write into them again.
+			p.page = pageBuffers{}
 			if pubCtx.Err() != nil && ctx.Err() != nil {
 				return 0, fmt.Errorf("publish %s page: abandoned at shutdown after %s: %w", p.lt, p.opts.ShutdownTimeout, ctx.Err())
 			}
@@ -233,66 +241,86 @@ func (p *Pipeline) deliver(ctx context.Context, page duolog.Page) (int, error) {
 	return malformed, nil
 }
 
+// pageBuffers are one page's messages and the bytes they point into,
+// reused from page to page: a page is about a thousand documents, and
+// allocating them anew each time is most of the garbage the connector
+// would make.
+type pageBuffers struct {
+	buf     []byte
+	spliced []byte
+	msgs    []publish.Message
+	headers []publish.Header
+	spans   []span
+}
+
+// span locates a message's key and value in buf.
+type span struct{ key, value [2]int }
+
 // messages turns raw records into Kafka messages: the record marked with
 // eventtype and host, normalized; the event id as key and header. hashes,
 // when the reader gave them, are the ids of records without one of their
-// own.
+// own. The messages point into the pipeline's page buffers: they are
+// valid until the next call.
 func (p *Pipeline) messages(recs []json.RawMessage, hashes []string) ([]publish.Message, int) {
-	eventtype := p.lt.EventType()
+	pb := &p.page
 	// A document is about the record, escaped, plus a few hundred bytes
-	// of fields; the buffer grows if a page needs more.
+	// of fields and the id; the buffer grows if a page needs more.
 	size := 0
 	for _, r := range recs {
-		size += len(r)*13/10 + 400
+		size += len(r)*13/10 + 450
 	}
-	buf := make([]byte, 0, size)
-	ends := make([]int, len(recs))
-	msgs := make([]publish.Message, len(recs))
-	hostHeader, typeHeader := []byte(p.opts.Host), []byte(eventtype)
-	suffix := markSuffix(eventtype, p.opts.Host)
-	var spliced []byte
+	if cap(pb.buf) < size {
+		pb.buf = make([]byte, 0, size)
+	}
+	buf := pb.buf[:0]
+	pb.msgs = slices.Grow(pb.msgs[:0], len(recs))[:len(recs)]
+	pb.headers = slices.Grow(pb.headers[:0], 3*len(recs))[:3*len(recs)]
+	pb.spans = slices.Grow(pb.spans[:0], len(recs))[:len(recs)]
+	hostHeader, typeHeader := []byte(p.opts.Host), []byte(p.lt.EventType())
 	malformed := 0
 	now := p.opts.Reader.Now()
 	for i, raw := range recs {
 		meta := recordMeta(raw)
-		id := meta.id(p.lt)
-		switch {
-		case id != "":
+		sp := &pb.spans[i]
+		sp.key[0] = len(buf)
+		switch id := meta.id(p.lt); {
+		case id != nil:
+			buf = append(buf, id...)
 		case i < len(hashes):
-			id = hashes[i]
+			buf = append(buf, hashes[i]...)
 		default:
-			id = duolog.RecordHash(raw)
+			buf = append(buf, duolog.RecordHash(raw)...)
 		}
-		spliced = mark(spliced[:0], raw, suffix)
+		sp.key[1] = len(buf)
+		pb.spliced = mark(pb.spliced[:0], raw, p.suffix)
 		var err error
-		buf, err = p.norm.Append(buf, spliced)
+		sp.value[0] = len(buf)
+		buf, err = p.norm.Append(buf, pb.spliced)
+		sp.value[1] = len(buf)
 		if err != nil {
 			malformed++
-			p.opts.Logger.Warn("record is not a JSON object; publishing it with error.message", "event_id", id, "error", err)
+			p.opts.Logger.Warn("record is not a JSON object; publishing it with error.message", "event_id", string(buf[sp.key[0]:sp.key[1]]), "error", err)
 		}
-		ends[i] = len(buf)
 		ts := now
 		if !p.opts.PublishTime && !meta.time.IsZero() {
 			ts = meta.time
 		}
-		key := []byte(id)
-		msgs[i] = publish.Message{
-			Topic: p.topic,
-			Key:   key,
-			Headers: []publish.Header{
-				{Key: "duo.eventtype", Value: typeHeader},
-				{Key: "duo.host", Value: hostHeader},
-				{Key: "event.id", Value: key},
-			},
-			Time: ts,
-		}
+		pb.msgs[i] = publish.Message{Topic: p.topic, Time: ts}
 	}
-	start := 0
-	for i := range msgs {
-		msgs[i].Value = buf[start:ends[i]:ends[i]]
-		start = ends[i]
+	// Only now that buf has stopped growing can messages point into it.
+	for i := range pb.msgs {
+		sp := pb.spans[i]
+		key := buf[sp.key[0]:sp.key[1]:sp.key[1]]
+		h := pb.headers[3*i : 3*i+3 : 3*i+3]
+		h[0] = publish.Header{Key: "duo.eventtype", Value: typeHeader}
+		h[1] = publish.Header{Key: "duo.host", Value: hostHeader}
+		h[2] = publish.Header{Key: "event.id", Value: key}
+		pb.msgs[i].Key = key
+		pb.msgs[i].Value = buf[sp.value[0]:sp.value[1]:sp.value[1]]
+		pb.msgs[i].Headers = h
 	}
-	return msgs, malformed
+	pb.buf = buf
+	return pb.msgs, malformed
 }
 
 // Mark appends raw with "eventtype" and "host" members added, without
@@ -324,18 +352,19 @@ func mark(dst, raw, suffix []byte) []byte {
 
 // meta is what the pipeline reads from a record itself.
 type meta struct {
-	txid, telephonyID string
+	txid, telephonyID []byte
 	time              time.Time
 }
 
-func (m meta) id(lt duo.LogType) string {
+// id is the record's own event id, nil when its log has none.
+func (m meta) id(lt duo.LogType) []byte {
 	switch lt {
 	case duo.Auth:
 		return m.txid
 	case duo.Telephony:
 		return m.telephonyID
 	}
-	return ""
+	return nil
 }
 
 // recordMeta reads the id and time members of a record.
@@ -365,11 +394,11 @@ func recordMeta(raw []byte) meta {
 	if err != nil {
 		return meta{}
 	}
-	if txid.Kind == jsonscan.String {
-		m.txid = string(txid.Text(nil))
+	if txid.Kind == jsonscan.String && len(txid.Raw) > 2 {
+		m.txid = txid.Text(nil)
 	}
-	if tid.Kind == jsonscan.String {
-		m.telephonyID = string(tid.Text(nil))
+	if tid.Kind == jsonscan.String && len(tid.Raw) > 2 {
+		m.telephonyID = tid.Text(nil)
 	}
 	for _, v := range []jsonscan.Value{iso, ts} {
 		if v.Kind == jsonscan.String {

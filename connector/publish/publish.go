@@ -14,7 +14,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -315,23 +317,39 @@ type Header struct {
 	Value []byte
 }
 
-// toKafka converts a page of messages, with one allocation for all the
-// headers.
-func toKafka(msgs []Message) []kafka.Message {
+// kafkaPage is a page of messages in kafka-go's form, pooled: converting
+// a thousand messages a page would otherwise allocate them anew each time.
+type kafkaPage struct {
+	msgs    []kafka.Message
+	headers []kafka.Header
+}
+
+var kafkaPages = sync.Pool{New: func() any { return new(kafkaPage) }}
+
+// toKafka converts a page of messages into a pooled kafkaPage.
+func toKafka(msgs []Message) *kafkaPage {
 	n := 0
 	for _, m := range msgs {
 		n += len(m.Headers)
 	}
-	out := make([]kafka.Message, len(msgs))
-	hs := make([]kafka.Header, 0, n)
+	kp := kafkaPages.Get().(*kafkaPage)
+	kp.msgs = slices.Grow(kp.msgs[:0], len(msgs))[:len(msgs)]
+	kp.headers = slices.Grow(kp.headers[:0], n)
 	for i, m := range msgs {
-		start := len(hs)
+		start := len(kp.headers)
 		for _, h := range m.Headers {
-			hs = append(hs, kafka.Header{Key: h.Key, Value: h.Value})
+			kp.headers = append(kp.headers, kafka.Header{Key: h.Key, Value: h.Value})
 		}
-		out[i] = kafka.Message{Topic: m.Topic, Key: m.Key, Value: m.Value, Headers: hs[start:len(hs):len(hs)], Time: m.Time}
+		kp.msgs[i] = kafka.Message{Topic: m.Topic, Key: m.Key, Value: m.Value, Headers: kp.headers[start:len(kp.headers):len(kp.headers)], Time: m.Time}
 	}
-	return out
+	return kp
+}
+
+// release returns kp to the pool, dropping its references to the page.
+func (kp *kafkaPage) release() {
+	clear(kp.msgs)
+	clear(kp.headers)
+	kafkaPages.Put(kp)
 }
 
 // Publish writes msgs and returns once all are acknowledged (nil), the
@@ -342,13 +360,15 @@ func (p *Publisher) Publish(ctx context.Context, page []Message) error {
 	if len(page) == 0 {
 		return nil
 	}
-	msgs := toKafka(page)
+	kp := toKafka(page)
+	msgs := kp.msgs
 	bo := backoff.Backoff{Initial: p.cfg.InitialBackoff, Max: p.cfg.MaxBackoff}
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		liveness.Mark(ctx)
 		err := p.w.WriteMessages(ctx, msgs...)
 		if err == nil {
+			kp.release() // after a failure kafka-go may still hold them
 			if attempt > 1 {
 				logctx.From(ctx, p.logger).Info("kafka write succeeded after retries", "messages", len(msgs), "attempts", attempt)
 			}

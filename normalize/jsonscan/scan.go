@@ -9,6 +9,7 @@
 package jsonscan
 
 import (
+	"encoding/binary"
 	"fmt"
 	"unicode/utf8"
 )
@@ -154,10 +155,7 @@ func (s *Scanner) str() (Value, error) {
 	esc := false
 	data := s.data
 	for {
-		i := s.pos
-		for i < len(data) && strSafe[data[i]] {
-			i++
-		}
+		i := SafeRun(data, s.pos)
 		s.pos = i
 		if i >= len(data) {
 			return Value{}, s.fail("unexpected end of input in string")
@@ -181,6 +179,29 @@ func (s *Scanner) str() (Value, error) {
 			s.pos += size
 		}
 	}
+}
+
+// SafeRun returns the index of the first byte of b, from i on, that a
+// JSON string cannot hold as it is: a quote, a backslash, a control
+// character or a non-ASCII byte (which needs UTF-8 checking); len(b) when
+// there is none. It looks at eight bytes at a time: the loop that every
+// string of every record goes through.
+func SafeRun(b []byte, i int) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		q, bs := x^(ones*'"'), x^(ones*'\\')
+		// Any byte below 0x20, equal to '"' or '\\', or with its high bit
+		// set (the classic has-less and has-zero tests, exact as to
+		// whether there is one).
+		if ((x-ones*0x20)&^x|(q-ones)&^q|(bs-ones)&^bs|x)&highs != 0 {
+			break
+		}
+	}
+	for i < len(b) && strSafe[b[i]] {
+		i++
+	}
+	return i
 }
 
 func (s *Scanner) escape() error {

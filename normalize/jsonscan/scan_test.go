@@ -67,3 +67,21 @@ func TestUnquote(t *testing.T) {
 		}
 	}
 }
+
+// TestSafeRun checks the eight-bytes-at-a-time run against the byte table
+// for every byte value at every position of a word.
+func TestSafeRun(t *testing.T) {
+	for c := range 256 {
+		for pos := range 12 {
+			b := []byte("abcdefghijklmnopqrstuvwx")
+			b[pos] = byte(c)
+			want := 0
+			for want < len(b) && strSafe[b[want]] {
+				want++
+			}
+			if got := SafeRun(b, 0); got != want {
+				t.Fatalf("byte %#x at %d: SafeRun = %d, want %d", c, pos, got, want)
+			}
+		}
+	}
+}
