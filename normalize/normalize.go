@@ -8,7 +8,9 @@ package normalize
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/duo-connector/duo-connector/normalize/jsonscan"
 )
@@ -90,6 +92,24 @@ func (n *Normalizer) Normalize(raw []byte) ([]byte, error) {
 
 // Append is Normalize appending the document to dst.
 func (n *Normalizer) Append(dst, raw []byte) ([]byte, error) {
+	dst, _, err := n.AppendMeta(dst, raw)
+	return dst, err
+}
+
+// Meta is what a record says of itself besides its document, read in the
+// same pass: its own unique id and its time.
+type Meta struct {
+	// ID is the record's unique id, unescaped: txid for auth_log,
+	// telephony_id for telephony_log; nil for logs whose records have
+	// none. It may point into raw.
+	ID []byte
+	// Time is the record's time: isotimestamp, else ts, else timestamp
+	// (Unix seconds); zero when it has none.
+	Time time.Time
+}
+
+// AppendMeta is Append, also returning the record's Meta.
+func (n *Normalizer) AppendMeta(dst, raw []byte) ([]byte, Meta, error) {
 	st := n.states.Get().(*state)
 	defer n.states.Put(st)
 	st.reset()
@@ -108,7 +128,43 @@ func (n *Normalizer) Append(dst, raw []byte) ([]byte, error) {
 	dst = append(dst, `{"message":`...)
 	dst = appendQuoted(dst, raw)
 	dst = appendFields(dst, &st.vals)
-	return append(dst, '}'), recErr
+	var meta Meta
+	if recErr == nil {
+		meta = st.meta()
+	}
+	return append(dst, '}'), meta, recErr
+}
+
+// meta reads the record's id and time from what parse kept.
+func (st *state) meta() Meta {
+	r := &st.rec
+	var m Meta
+	var id jsonscan.Value
+	if r.eventtype.Kind == jsonscan.String {
+		switch string(r.eventtype.Content()) {
+		case "auth_log":
+			id = r.txid
+		case "telephony_log":
+			id = r.telephonyID
+		}
+	}
+	if id.Kind == jsonscan.String && len(id.Raw) > 2 {
+		m.ID = id.Text(nil)
+	}
+	for _, v := range []jsonscan.Value{r.isotimestamp, r.ts} {
+		if v.Kind == jsonscan.String && !v.Esc {
+			if t, ok := parseTimestamp(v.Content()); ok {
+				m.Time = t
+				return m
+			}
+		}
+	}
+	if r.timestamp.Kind == jsonscan.Number {
+		if n, err := strconv.ParseInt(string(r.timestamp.Raw), 10, 64); err == nil && n > 0 {
+			m.Time = time.Unix(n, 0)
+		}
+	}
+	return m
 }
 
 // AppendMalformed appends the document of a record that was not read as
@@ -153,6 +209,9 @@ type record struct {
 
 	// user
 	userKey, userName, userGroups jsonscan.Value
+
+	// read for Meta only
+	txid, telephonyID, ts, timestamp jsonscan.Value
 }
 
 // description holds the keys read from an admin or offline description.
@@ -222,6 +281,14 @@ func (st *state) parse(raw []byte) error {
 			dst = &r.typ
 		case "phone":
 			dst = &r.phone
+		case "txid":
+			dst = &r.txid
+		case "telephony_id":
+			dst = &r.telephonyID
+		case "ts":
+			dst = &r.ts
+		case "timestamp":
+			dst = &r.timestamp
 		case "access_device":
 			return st.parseAccessDevice()
 		case "user":

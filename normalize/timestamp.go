@@ -7,6 +7,36 @@ import "time"
 // the fraction truncated to microseconds and left out when zero. It reports
 // false, appending nothing, when s is not such a time.
 func appendTimestamp(dst, s []byte) ([]byte, bool) {
+	t, ok := parseTimestamp(s)
+	if !ok {
+		return dst, false
+	}
+	y, mo, d := t.Date()
+	hh, mm, ss := t.Clock()
+	dst = appendInt(dst, y, 4)
+	dst = append(dst, '-')
+	dst = appendInt(dst, int(mo), 2)
+	dst = append(dst, '-')
+	dst = appendInt(dst, d, 2)
+	dst = append(dst, 'T')
+	dst = appendInt(dst, hh, 2)
+	dst = append(dst, ':')
+	dst = appendInt(dst, mm, 2)
+	dst = append(dst, ':')
+	dst = appendInt(dst, ss, 2)
+	if micros := t.Nanosecond() / 1000; micros != 0 {
+		dst = append(dst, '.')
+		dst = appendInt(dst, micros, 6)
+	}
+	return append(dst, 'Z'), true
+}
+
+// parseTimestamp parses an RFC 3339 time (any offset, any number of
+// fraction digits) into UTC, truncated to microseconds, without
+// allocating.
+func parseTimestamp(s []byte) (time.Time, bool) {
+	var zero time.Time
+	dst := zero
 	// 2006-01-02T15:04:05 is 19 bytes; a zone needs at least one more.
 	if len(s) < 20 || s[4] != '-' || s[7] != '-' || s[13] != ':' || s[16] != ':' {
 		return dst, false
@@ -60,28 +90,11 @@ func appendTimestamp(dst, s []byte) ([]byte, bool) {
 	default:
 		return dst, false
 	}
-	t := time.Date(year, time.Month(month), day, hour, minute, sec, 0, time.UTC).Add(-time.Duration(offset) * time.Second)
-	y, mo, d := t.Date()
-	if y < 0 || y > 9999 {
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, micros*1000, time.UTC).Add(-time.Duration(offset) * time.Second)
+	if y := t.Year(); y < 0 || y > 9999 {
 		return dst, false
 	}
-	hh, mm, ss := t.Clock()
-	dst = appendInt(dst, y, 4)
-	dst = append(dst, '-')
-	dst = appendInt(dst, int(mo), 2)
-	dst = append(dst, '-')
-	dst = appendInt(dst, d, 2)
-	dst = append(dst, 'T')
-	dst = appendInt(dst, hh, 2)
-	dst = append(dst, ':')
-	dst = appendInt(dst, mm, 2)
-	dst = append(dst, ':')
-	dst = appendInt(dst, ss, 2)
-	if micros != 0 {
-		dst = append(dst, '.')
-		dst = appendInt(dst, micros, 6)
-	}
-	return append(dst, 'Z'), true
+	return t, true
 }
 
 // atoiN parses a fixed-width run of ASCII digits.

@@ -375,13 +375,18 @@ func decodeEnvelope(body []byte) (stat string, response json.RawMessage, err err
 	if s.Peek() != '{' {
 		return "", nil, errors.New("not a JSON object")
 	}
-	var st, resp jsonscan.Value
+	var st jsonscan.Value
+	var resp []byte
 	err = s.Members(func(key []byte, esc bool) error {
 		switch string(jsonscan.Key(key, esc)) {
 		case "stat":
 			return s.Into(&st)
 		case "response":
-			return s.Into(&resp)
+			// Skipped, not checked: the page decoders check every
+			// byte of it once, as they split it into records.
+			var err error
+			resp, err = s.Skip()
+			return err
 		}
 		return s.Into(nil)
 	})
@@ -394,7 +399,7 @@ func decodeEnvelope(body []byte) (stat string, response json.RawMessage, err err
 	if st.Kind == jsonscan.String {
 		stat = string(st.Text(nil))
 	}
-	return stat, resp.Raw, nil
+	return stat, resp, nil
 }
 
 // unwrapURLError drops net/url's "Get "https://...": " prefix, which

@@ -265,12 +265,16 @@ func (g *Generator) admin(at time.Time) Record {
 	return Record{Type: duo.Admin, Time: at, Raw: mustJSON(r)}
 }
 
+var credProvVersions = []string{"4.0.6.413", "4.1.0.234", "4.2.1.550", "4.2.2.901", "4.3.0.120"}
+
 func (g *Generator) offline(at time.Time) Record {
 	at = at.Truncate(time.Second)
 	u := pick(g, users)
 	build := pick(g, []string{"6.3.9600; x64; Server", "10.0.19045; x64; Workstation", "10.0.22631; x64; Workstation"})
 	desc := map[string]string{
-		"user_agent": fmt.Sprintf("DuoCredProv/4.%d.%d.%d (Windows NT %s)", g.rng.IntN(3), g.rng.IntN(10), 100+g.rng.IntN(900), build),
+		// An account runs a few Duo for Windows Logon releases at a
+		// time, not thousands: the user agents repeat.
+		"user_agent": fmt.Sprintf("DuoCredProv/%s (Windows NT %s)", pick(g, credProvVersions), build),
 		"hostname":   fmt.Sprintf("WKS-%04d", g.rng.IntN(10000)),
 		"factor":     pick(g, []string{"duo_otp", "security_key"}),
 	}

@@ -23,7 +23,6 @@ import (
 	"github.com/duo-connector/duo-connector/connector/internal/logctx"
 	"github.com/duo-connector/duo-connector/connector/publish"
 	"github.com/duo-connector/duo-connector/normalize"
-	"github.com/duo-connector/duo-connector/normalize/jsonscan"
 )
 
 // Sink publishes messages, returning nil only once all are acknowledged.
@@ -280,30 +279,29 @@ func (p *Pipeline) messages(recs []json.RawMessage, hashes []string) ([]publish.
 	malformed := 0
 	now := p.opts.Reader.Now()
 	for i, raw := range recs {
-		meta := recordMeta(raw)
 		sp := &pb.spans[i]
-		sp.key[0] = len(buf)
-		switch id := meta.id(p.lt); {
-		case id != nil:
-			buf = append(buf, id...)
+		pb.spliced = mark(pb.spliced[:0], raw, p.suffix)
+		sp.value[0] = len(buf)
+		var meta normalize.Meta
+		var err error
+		buf, meta, err = p.norm.AppendMeta(buf, pb.spliced)
+		sp.value[1] = len(buf)
+		switch {
+		case meta.ID != nil:
+			buf = append(buf, meta.ID...)
 		case i < len(hashes):
 			buf = append(buf, hashes[i]...)
 		default:
 			buf = append(buf, duolog.RecordHash(raw)...)
 		}
-		sp.key[1] = len(buf)
-		pb.spliced = mark(pb.spliced[:0], raw, p.suffix)
-		var err error
-		sp.value[0] = len(buf)
-		buf, err = p.norm.Append(buf, pb.spliced)
-		sp.value[1] = len(buf)
+		sp.key = [2]int{sp.value[1], len(buf)}
 		if err != nil {
 			malformed++
 			p.opts.Logger.Warn("record is not a JSON object; publishing it with error.message", "event_id", string(buf[sp.key[0]:sp.key[1]]), "error", err)
 		}
 		ts := now
-		if !p.opts.PublishTime && !meta.time.IsZero() {
-			ts = meta.time
+		if !p.opts.PublishTime && !meta.Time.IsZero() {
+			ts = meta.Time
 		}
 		pb.msgs[i] = publish.Message{Topic: p.topic, Time: ts}
 	}
@@ -348,73 +346,6 @@ func mark(dst, raw, suffix []byte) []byte {
 		dst = append(dst, ',')
 	}
 	return append(dst, suffix...)
-}
-
-// meta is what the pipeline reads from a record itself.
-type meta struct {
-	txid, telephonyID []byte
-	time              time.Time
-}
-
-// id is the record's own event id, nil when its log has none.
-func (m meta) id(lt duo.LogType) []byte {
-	switch lt {
-	case duo.Auth:
-		return m.txid
-	case duo.Telephony:
-		return m.telephonyID
-	}
-	return nil
-}
-
-// recordMeta reads the id and time members of a record.
-func recordMeta(raw []byte) meta {
-	var m meta
-	var s jsonscan.Scanner
-	s.Reset(raw)
-	if s.Peek() != '{' {
-		return m
-	}
-	var txid, tid, iso, ts, sec jsonscan.Value
-	err := s.Members(func(key []byte, esc bool) error {
-		switch string(jsonscan.Key(key, esc)) {
-		case "txid":
-			return s.Into(&txid)
-		case "telephony_id":
-			return s.Into(&tid)
-		case "isotimestamp":
-			return s.Into(&iso)
-		case "ts":
-			return s.Into(&ts)
-		case "timestamp":
-			return s.Into(&sec)
-		}
-		return s.Into(nil)
-	})
-	if err != nil {
-		return meta{}
-	}
-	if txid.Kind == jsonscan.String && len(txid.Raw) > 2 {
-		m.txid = txid.Text(nil)
-	}
-	if tid.Kind == jsonscan.String && len(tid.Raw) > 2 {
-		m.telephonyID = tid.Text(nil)
-	}
-	for _, v := range []jsonscan.Value{iso, ts} {
-		if v.Kind == jsonscan.String {
-			if t, err := time.Parse(time.RFC3339Nano, string(v.Text(nil))); err == nil {
-				m.time = t
-				return m
-			}
-		}
-	}
-	if sec.Kind == jsonscan.Number {
-		var n int64
-		if _, err := fmt.Sscan(string(sec.Raw), &n); err == nil && n > 0 {
-			m.time = time.Unix(n, 0)
-		}
-	}
-	return m
 }
 
 // CursorNotSavedError reports a page Kafka acknowledged whose cursor could

@@ -9,6 +9,7 @@
 package jsonscan
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"unicode/utf8"
@@ -429,6 +430,79 @@ func Equal(v Value, s string) bool {
 	}
 	var buf [64]byte
 	return string(Unquote(buf[:0], v)) == s
+}
+
+// Skip passes over the next value, finding its end by its quotes and
+// brackets alone, and returns its text: what is inside is not checked. It
+// is for a caller that validates the value later anyway (or never reads
+// it), so that a large value is not checked twice. A value cut short is
+// still an error.
+func (s *Scanner) Skip() ([]byte, error) {
+	s.skipSpace()
+	start, data := s.pos, s.data
+	if start >= len(data) {
+		return nil, s.fail("unexpected end of input")
+	}
+	depth := 0
+	for i := start; i < len(data); {
+		switch c := data[i]; c {
+		case '"':
+			end := skipString(data, i+1)
+			if end < 0 {
+				s.pos = len(data)
+				return nil, s.fail("unexpected end of input in string")
+			}
+			i = end
+		case '{', '[':
+			depth++
+			i++
+		case '}', ']':
+			depth--
+			i++
+			if depth < 0 {
+				s.pos = i - 1
+				return nil, s.failChar("")
+			}
+		default:
+			i++
+			if depth == 0 && (i >= len(data) || isDelim(data[i])) {
+				s.pos = i
+				return data[start:i], nil
+			}
+			continue
+		}
+		if depth == 0 {
+			s.pos = i
+			return data[start:i], nil
+		}
+	}
+	s.pos = len(data)
+	return nil, s.fail("unexpected end of input")
+}
+
+// skipString returns the index just past the string whose text starts at
+// i (after its opening quote), or -1 when it does not end.
+func skipString(data []byte, i int) int {
+	for {
+		j := bytes.IndexByte(data[i:], '"')
+		if j < 0 {
+			return -1
+		}
+		j += i
+		// Escaped when an odd number of backslashes precede it.
+		n := 0
+		for k := j - 1; k >= i && data[k] == '\\'; k-- {
+			n++
+		}
+		if n%2 == 0 {
+			return j + 1
+		}
+		i = j + 1
+	}
+}
+
+func isDelim(c byte) bool {
+	return c == ',' || c == '}' || c == ']' || c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ':'
 }
 
 // Into scans a value, storing it in dst when dst is not nil.

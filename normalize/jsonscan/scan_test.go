@@ -85,3 +85,48 @@ func TestSafeRun(t *testing.T) {
 		}
 	}
 }
+
+// TestSkip: on valid JSON, Skip finds the same value as Value; cut short,
+// it fails.
+func TestSkip(t *testing.T) {
+	for _, in := range []string{
+		`{"a":[1,2,{"b":"x\"}]\\"}],"c":null}`, ` "str\\\\" `, `123.5e3`, `true`, `[]`, `{}`,
+		`{"k":"é ünïcode","n":[[],[[]]]}`, `"\\\"quoted\\\""`,
+	} {
+		var a, b Scanner
+		a.Reset([]byte(in))
+		b.Reset([]byte(in))
+		v, err := a.Value()
+		if err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		raw, err := b.Skip()
+		if err != nil || string(raw) != string(v.Raw) {
+			t.Errorf("Skip(%s) = %q, %v; Value gives %q", in, raw, err, v.Raw)
+		}
+	}
+	for _, in := range []string{`{"a":1`, `"open`, `[1,2`, `{"a":"x\"}`} {
+		var s Scanner
+		s.Reset([]byte(in))
+		if _, err := s.Skip(); err == nil {
+			t.Errorf("Skip(%s): no error for a value cut short", in)
+		}
+	}
+}
+
+func FuzzSkip(f *testing.F) {
+	f.Add([]byte(`{"a":[1,"b\"",{}]}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var a, b Scanner
+		a.Reset(in)
+		v, err := a.Value()
+		if err != nil || a.End() != nil {
+			return // only whole documents: Skip does not check a value's text
+		}
+		b.Reset(in)
+		raw, err := b.Skip()
+		if err != nil || string(raw) != string(v.Raw) {
+			t.Fatalf("Skip(%q) = %q, %v; Value gives %q", in, raw, err, v.Raw)
+		}
+	})
+}
