@@ -1,6 +1,7 @@
 package duolog
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -24,7 +25,10 @@ func TestDecodeNextOffset(t *testing.T) {
 }
 
 // FuzzDecodeV2Page: whatever Duo (or a broken proxy) sends, decoding never
-// panics, and on success every record is one JSON value.
+// panics; on success the records are the elements of the array, each
+// found by its brackets and quotes (what is inside is the normalizer's to
+// check), and for a page that is JSON, exactly the values encoding/json
+// finds there.
 func FuzzDecodeV2Page(f *testing.F) {
 	f.Add([]byte(`{"authlogs":[{"txid":"a"}],"metadata":{"next_offset":["1","a"],"total_objects":1}}`), false)
 	f.Add([]byte(`{"items":[{"telephony_id":"a"}],"metadata":{"next_offset":"1,a","total_objects":{"value":1,"relation":"eq"}}}`), true)
@@ -32,12 +36,25 @@ func FuzzDecodeV2Page(f *testing.F) {
 	f.Add([]byte(`{"authlogs":[{"tx`), false)
 	f.Fuzz(func(t *testing.T, body []byte, telephony bool) {
 		recs, _, err := decodeV2Page(body, telephony)
-		if err != nil {
+		if err != nil || !json.Valid(body) {
 			return
 		}
-		for _, r := range recs {
-			if !json.Valid(r) {
-				t.Fatalf("record %q is not JSON", r)
+		var page map[string]json.RawMessage
+		json.Unmarshal(body, &page)
+		key := "authlogs"
+		if telephony {
+			key = "items"
+		}
+		var want []json.RawMessage
+		if json.Unmarshal(page[key], &want) != nil {
+			return
+		}
+		if len(recs) != len(want) {
+			t.Fatalf("%d records, encoding/json finds %d", len(recs), len(want))
+		}
+		for i, r := range recs {
+			if !json.Valid(r) || !bytes.Equal(bytes.TrimSpace(r), bytes.TrimSpace(want[i])) {
+				t.Fatalf("record %d is %q, encoding/json finds %q", i, r, want[i])
 			}
 		}
 	})

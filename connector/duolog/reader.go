@@ -344,8 +344,12 @@ func decodeV2Page(body []byte, telephony bool) ([]json.RawMessage, string, error
 		case k == recsKey && s.Peek() == '[':
 			recs = make([]json.RawMessage, 0, PageSize)
 			return s.Elements(func() error {
-				v, err := s.Value()
-				recs = append(recs, json.RawMessage(v.Raw))
+				// Found by its brackets and quotes, not checked: the
+				// normalizer checks every record, and publishes one that
+				// is not JSON with error.message, where a check here
+				// would fail the whole page, and the log, for good.
+				raw, err := s.Skip()
+				recs = append(recs, json.RawMessage(raw))
 				return err
 			})
 		case k == "metadata" && s.Peek() == '{':

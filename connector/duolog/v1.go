@@ -177,8 +177,8 @@ func decodeV1Page(body []byte) ([]json.RawMessage, error) {
 	}
 	var raws []json.RawMessage
 	err := s.Elements(func() error {
-		v, err := s.Value()
-		raws = append(raws, json.RawMessage(v.Raw))
+		raw, err := s.Skip() // checked by the normalizer, as for v2 pages
+		raws = append(raws, json.RawMessage(raw))
 		return err
 	})
 	if err == nil {

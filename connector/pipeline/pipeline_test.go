@@ -330,6 +330,30 @@ func TestMalformedRecordsArePublished(t *testing.T) {
 	}
 }
 
+// TestInvalidRecordDoesNotStopTheLog: a record that is not JSON inside
+// (here invalid UTF-8 and a misspelt literal) does not fail its page, which
+// would stop the log for good at every poll: it is published with
+// error.message, and the records around it as usual.
+func TestInvalidRecordDoesNotStopTheLog(t *testing.T) {
+	r := newRig(t, 0)
+	gen := duotest.NewGenerator(9)
+	at := r.now.Add(-time.Hour)
+	r.srv.Add(gen.Record(duo.Auth, at),
+		duotest.Record{Type: duo.Auth, Time: at.Add(time.Millisecond), ID: "bad1", Raw: []byte("{\"txid\":\"bad1\",\"user\":\"\xff\"}")},
+		duotest.Record{Type: duo.Auth, Time: at.Add(2 * time.Millisecond), ID: "bad2", Raw: []byte(`{"txid":"bad2","ok":tru}`)},
+		gen.Record(duo.Auth, at.Add(3*time.Millisecond)))
+	st, err := r.pipeline(t, nil).Drain(context.Background())
+	if err != nil || st.Records != 4 || st.Malformed != 2 {
+		t.Fatalf("Drain = %+v, %v", st, err)
+	}
+	if n := r.published(t); n != 4 {
+		t.Fatalf("%d published, want 4", n)
+	}
+	if c := r.saved(t); c == nil || c.MaxTimeMs != 0 {
+		t.Fatalf("the window was not completed: cursor %+v", c)
+	}
+}
+
 // TestCursorNotSaved: the state directory becomes unusable after start-up.
 // The page Kafka acknowledged counts as published, and the error says the
 // cursor was not saved and the page will be published again.
