@@ -45,6 +45,8 @@ type Config struct {
 	Jitter Duration `yaml:"jitter"`
 	// StateDir holds the cursors.
 	StateDir string `yaml:"state_dir"`
+	// PagesInFlight bounds the pages held in memory at once, across logs.
+	PagesInFlight int `yaml:"pages_in_flight"`
 	// ShutdownTimeout bounds how long a stop waits for the page in flight.
 	ShutdownTimeout Duration  `yaml:"shutdown_timeout"`
 	Normalize       Normalize `yaml:"normalize"`
@@ -207,6 +209,7 @@ func Default() Config {
 		Schedule:        "@every 1m",
 		Jitter:          Duration(5 * time.Second),
 		StateDir:        "/var/lib/duo-connector",
+		PagesInFlight:   2,
 		ShutdownTimeout: Duration(30 * time.Second),
 		Normalize:       Normalize{Mapping: string(normalize.V1)},
 		Kafka: Kafka{
@@ -459,6 +462,9 @@ func (c Config) validateSchedule() error {
 	}
 	if c.StateDir == "" {
 		errs = append(errs, errors.New("state_dir is empty: name a directory the connector may write (systemd: /var/lib/duo-connector)"))
+	}
+	if c.PagesInFlight < 1 {
+		errs = append(errs, errors.New("pages_in_flight must be at least 1 (default 2)"))
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("shutdown_timeout must be above 0"))

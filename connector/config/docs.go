@@ -9,6 +9,7 @@ var docs = map[string]string{
 	"schedule":                       "Cron spec or `@every <duration>`.",
 	"jitter":                         "Random delay added to each scheduled poll.",
 	"state_dir":                      "Directory of the cursors (locked by one process).",
+	"pages_in_flight":                "Pages held in memory at once, across logs (each a few MiB: Duo's answer and its documents); more overlaps Duo's latency, fewer uses less memory.",
 	"shutdown_timeout":               "Time the page in flight gets to be acknowledged at stop.",
 	"duo.api_host":                   "Admin API hostname (`api-xxxxxxxx.duosecurity.com`), optionally `:port`. Required.",
 	"duo.ikey":                       "Admin API integration key. Required.",

@@ -5,6 +5,7 @@
 package duo
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -19,6 +20,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -180,6 +182,7 @@ type Client struct {
 	budget    *Budget
 	logger    *slog.Logger
 
+	bodies     sync.Pool    // *bytes.Buffer: response bodies, reused
 	skew       atomic.Int64 // local minus Duo, ns; valid once skewKnown
 	skewKnown  atomic.Bool
 	skewWarned atomic.Int64 // the skew last warned about, ns
@@ -243,6 +246,16 @@ type Response struct {
 	ServerDate time.Time
 	// Attempts is how many requests the call took.
 	Attempts int
+	release  func()
+}
+
+// Release gives the response's buffer back for the next call: Body must
+// not be used after. Not calling it is no leak, only garbage.
+func (r *Response) Release() {
+	if r != nil && r.release != nil {
+		r.release()
+		r.release = nil
+	}
 }
 
 // Get performs a signed GET of path with params, waiting for the request
@@ -297,17 +310,28 @@ func (c *Client) do(ctx context.Context, path string, params url.Values) (*Respo
 	// The library has no context: bind this call's context with a
 	// per-call copy whose transport carries it.
 	api := *c.api
-	api.SetCustomHTTPClient(&http.Client{
-		Transport: &callTransport{ctx: ctx, base: c.transport},
-		Timeout:   c.cfg.Timeout,
-	})
+	ct := &callTransport{ctx: ctx, base: c.transport, bodies: &c.bodies}
+	api.SetCustomHTTPClient(&http.Client{Transport: ct, Timeout: c.cfg.Timeout})
 	// SignedCall sorts the value slices in place; sign a copy.
 	p := make(url.Values, len(params))
 	for k, v := range params {
 		p[k] = append([]string(nil), v...)
 	}
 	start := time.Now()
-	httpResp, body, err := api.SignedCall(http.MethodGet, path, p, duoapi.UseTimeout)
+	httpResp, _, err := api.SignedCall(http.MethodGet, path, p, duoapi.UseTimeout)
+	// The body was read by the transport, into a pooled buffer: the
+	// library's ReadAll would grow a page's megabytes 1.25 times at a
+	// time, some ten megabytes of garbage for each.
+	var body []byte
+	if ct.body != nil {
+		body = ct.body.Bytes()
+	}
+	release := func() {
+		if ct.body != nil {
+			c.bodies.Put(ct.body)
+			ct.body = nil
+		}
+	}
 	if o := c.cfg.Observer; o != nil {
 		status := 0
 		var rl *rateLimitedError
@@ -320,12 +344,19 @@ func (c *Client) do(ctx context.Context, path string, params url.Values) (*Respo
 		o.Request(path, status, time.Since(start))
 	}
 	if err != nil {
+		release()
 		var rl *rateLimitedError
 		if errors.As(err, &rl) {
 			return nil, rl.apiError(path)
 		}
 		return nil, fmt.Errorf("GET %s: %w", path, unwrapURLError(err))
 	}
+	ok := false
+	defer func() {
+		if !ok {
+			release()
+		}
+	}()
 	serverDate, _ := http.ParseTime(httpResp.Header.Get("Date"))
 	if !serverDate.IsZero() {
 		c.recordSkew(ctx, c.cfg.Now().Sub(serverDate))
@@ -341,7 +372,8 @@ func (c *Client) do(ctx context.Context, path string, params url.Values) (*Respo
 	if stat != "OK" {
 		return nil, newAPIError(path, httpResp.StatusCode, body, serverDate, time.Now())
 	}
-	return &Response{Body: response, ServerDate: serverDate}, nil
+	ok = true
+	return &Response{Body: response, ServerDate: serverDate, release: release}, nil
 }
 
 // recordSkew keeps the latest skew to Duo's clock and warns when it is
@@ -415,16 +447,47 @@ func unwrapURLError(err error) error {
 // callTransport binds a context to the library's requests and turns 429
 // into an error, so that the library's own blocking 429 loop never runs.
 type callTransport struct {
-	ctx  context.Context
-	base http.RoundTripper
+	ctx    context.Context
+	base   http.RoundTripper
+	bodies *sync.Pool
+	// body is the last response's body, read here rather than by the
+	// library (which then reads an empty one).
+	body *bytes.Buffer
 }
 
 func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := t.base.RoundTrip(req.WithContext(t.ctx))
+	// The call's context, with the http.Client's deadline (Timeout),
+	// which also bounds reading the body, done here.
+	ctx := t.ctx
+	if dl, ok := req.Context().Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl)
+		defer cancel()
+	}
+	resp, err := t.base.RoundTrip(req.WithContext(ctx))
 	if err != nil {
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusTooManyRequests {
+		buf, _ := t.bodies.Get().(*bytes.Buffer)
+		if buf == nil {
+			buf = new(bytes.Buffer)
+		}
+		buf.Reset()
+		if resp.ContentLength > 0 {
+			buf.Grow(int(resp.ContentLength))
+		}
+		_, err := buf.ReadFrom(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.bodies.Put(buf)
+			return nil, err
+		}
+		if t.body != nil { // a retry within one call: keep the last
+			t.bodies.Put(t.body)
+		}
+		t.body = buf
+		resp.Body = http.NoBody
 		return resp, nil
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))

@@ -94,6 +94,17 @@ type Page struct {
 	// every record up to it has been read. On a quiet log it keeps up with
 	// the clock while Cursor (the newest record, for v1 logs) stays.
 	Through time.Time
+
+	held []*duo.Response
+}
+
+// Release gives the buffers the records point into back for the next
+// page: the records must not be used after. Not calling it is no leak.
+func (p *Page) Release() {
+	for _, r := range p.held {
+		r.Release()
+	}
+	p.held = nil
 }
 
 // Reader reads one log of one Duo account.
@@ -105,6 +116,8 @@ type Reader struct {
 	opts   Options
 	cur    Cursor
 	canon  canonicalizer
+	// held are the responses the page being read points into.
+	held []*duo.Response
 }
 
 // NewReader returns a Reader of log t resuming at cur, or starting
@@ -185,6 +198,10 @@ func (r *Reader) Next(ctx context.Context) (Page, error) {
 		p, err = r.nextV1(ctx)
 	} else {
 		p, err = r.nextV2(ctx)
+	}
+	p.held, r.held = r.held, nil
+	if err != nil || len(p.Records) == 0 {
+		p.Release()
 	}
 	if err != nil {
 		var apiErr *duo.APIError
@@ -296,7 +313,11 @@ func (r *Reader) getV2(ctx context.Context, cur Cursor) (*duo.Response, error) {
 	if cur.NextOffset != "" {
 		params["next_offset"] = []string{cur.NextOffset}
 	}
-	return r.client.Get(ctx, r.path, params)
+	resp, err := r.client.Get(ctx, r.path, params)
+	if err == nil {
+		r.held = append(r.held, resp)
+	}
+	return resp, err
 }
 
 // duoLimit is the newest time Duo had surely made readable when it sent

@@ -53,6 +53,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Observer, when set, is told about every page delivered.
 	Observer Observer
+	// InFlight, when set, is the bound on pages in memory shared with
+	// other pipelines (default: one page, this pipeline's own).
+	InFlight *InFlight
 }
 
 // Observer receives what a pipeline does, for metrics.
@@ -76,7 +79,6 @@ type Pipeline struct {
 	through time.Time
 	// suffix is the "eventtype" and "host" members added to each record.
 	suffix []byte
-	page   pageBuffers
 }
 
 // New loads the log's cursor from store and returns its pipeline. A cursor
@@ -90,6 +92,9 @@ func New(ctx context.Context, client *duo.Client, lt duo.LogType, norm *normaliz
 	}
 	if opts.Reader.Now == nil {
 		opts.Reader.Now = time.Now
+	}
+	if opts.InFlight == nil {
+		opts.InFlight = NewInFlight(1)
 	}
 	opts.Reader.Logger = opts.Logger
 	opts.Reader.ResetCommand = opts.Key.ResetCommand()
@@ -160,14 +165,21 @@ func (p *Pipeline) Drain(ctx context.Context) (Stats, error) {
 			return st, err
 		}
 		liveness.Mark(ctx)
+		pb, err := p.opts.InFlight.acquire(ctx)
+		if err != nil {
+			return st, err
+		}
 		page, err := p.reader.Next(ctx)
 		if err != nil {
+			p.opts.InFlight.release(pb, true)
 			if ctx.Err() != nil {
 				return st, ctx.Err()
 			}
 			return st, err
 		}
-		malformed, err := p.deliver(ctx, page)
+		malformed, published, err := p.deliver(ctx, page, pb)
+		page.Release() // its records are in the page's messages now
+		p.opts.InFlight.release(pb, published)
 		var nse *CursorNotSavedError
 		if errors.As(err, &nse) {
 			st.Pages++
@@ -196,7 +208,10 @@ func (p *Pipeline) Drain(ctx context.Context) (Stats, error) {
 // deliver publishes a page and saves its cursor. Cancelling ctx gives the
 // page ShutdownTimeout more to be acknowledged; past that it is abandoned
 // and its cursor not saved (it will be read again).
-func (p *Pipeline) deliver(ctx context.Context, page duolog.Page) (int, error) {
+//
+// published reports whether Kafka took the page (or there was none), so
+// that pb's buffers may be written again.
+func (p *Pipeline) deliver(ctx context.Context, page duolog.Page, pb *pageBuffers) (malformed int, published bool, err error) {
 	pubCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() {
@@ -208,19 +223,18 @@ func (p *Pipeline) deliver(ctx context.Context, page duolog.Page) (int, error) {
 	})
 	defer stop()
 
-	malformed := 0
 	if len(page.Records) > 0 {
-		msgs, bad := p.messages(page.Records, page.Hashes)
+		msgs, bad := p.messages(pb, page.Records, page.Hashes)
 		malformed = bad
 		start := time.Now()
 		if err := p.sink.Publish(pubCtx, msgs); err != nil {
 			// The Kafka client may still hold the page's bytes in a
-			// batch it gave up on: never write into them again.
-			p.page = pageBuffers{}
+			// batch it gave up on: published stays false, so that
+			// they are never written into again.
 			if pubCtx.Err() != nil && ctx.Err() != nil {
-				return 0, fmt.Errorf("publish %s page: abandoned at shutdown after %s: %w", p.lt, p.opts.ShutdownTimeout, ctx.Err())
+				return 0, false, fmt.Errorf("publish %s page: abandoned at shutdown after %s: %w", p.lt, p.opts.ShutdownTimeout, ctx.Err())
 			}
-			return 0, fmt.Errorf("publish %s page: %w", p.lt, err)
+			return 0, false, fmt.Errorf("publish %s page: %w", p.lt, err)
 		}
 		if o := p.opts.Observer; o != nil {
 			o.PagePublished(p.lt, len(page.Records), malformed, time.Since(start), page.Cursor.Time(p.reader.V1()))
@@ -228,16 +242,16 @@ func (p *Pipeline) deliver(ctx context.Context, page duolog.Page) (int, error) {
 	}
 	cur, err := json.Marshal(page.Cursor)
 	if err != nil {
-		return 0, err
+		return 0, true, err
 	}
 	if bytes.Equal(cur, p.saved) {
-		return malformed, nil
+		return malformed, true, nil
 	}
 	if err := p.store.Save(pubCtx, p.opts.Key, cur); err != nil {
-		return malformed, &CursorNotSavedError{Published: len(page.Records), Err: err}
+		return malformed, true, &CursorNotSavedError{Published: len(page.Records), Err: err}
 	}
 	p.saved = cur
-	return malformed, nil
+	return malformed, true, nil
 }
 
 // pageBuffers are one page's messages and the bytes they point into,
@@ -260,8 +274,7 @@ type span struct{ key, value [2]int }
 // when the reader gave them, are the ids of records without one of their
 // own. The messages point into the pipeline's page buffers: they are
 // valid until the next call.
-func (p *Pipeline) messages(recs []json.RawMessage, hashes []string) ([]publish.Message, int) {
-	pb := &p.page
+func (p *Pipeline) messages(pb *pageBuffers, recs []json.RawMessage, hashes []string) ([]publish.Message, int) {
 	// A document is about the record, escaped, plus a few hundred bytes
 	// of fields and the id; the buffer grows if a page needs more.
 	size := 0

@@ -147,8 +147,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 				"since", b.Since.UTC().Format(time.RFC3339), "horizon", horizon.UTC().Format(time.RFC3339))
 		}
 	}
+	inFlight := pipeline.NewInFlight(cfg.PagesInFlight)
 	for _, lt := range r.logs {
 		popts := pipeline.Options{
+			InFlight:        inFlight,
 			Host:            cfg.Duo.APIHost,
 			Key:             checkpoint.Key{Account: cfg.Account(), Log: string(lt)},
 			Topic:           cfg.Kafka.Topic,

@@ -1,0 +1,44 @@
+package pipeline
+
+import (
+	"context"
+	"sync"
+)
+
+// InFlight bounds how many pages all the pipelines sharing it hold in
+// memory at once (from reading a page to its acknowledgement), and lends
+// them the buffers a page's messages are built in. A page is a few
+// megabytes (Duo's answer, the documents); the bound, not the number of
+// logs or accounts, sets the connector's memory.
+type InFlight struct {
+	slots   chan struct{}
+	buffers sync.Pool // *pageBuffers
+}
+
+// NewInFlight returns a bound of n pages (at least 1).
+func NewInFlight(n int) *InFlight {
+	return &InFlight{slots: make(chan struct{}, max(n, 1))}
+}
+
+// acquire waits for a page's slot and returns its buffers.
+func (f *InFlight) acquire(ctx context.Context) (*pageBuffers, error) {
+	select {
+	case f.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	pb, _ := f.buffers.Get().(*pageBuffers)
+	if pb == nil {
+		pb = new(pageBuffers)
+	}
+	return pb, nil
+}
+
+// release frees the slot; the buffers are lent again unless the Kafka
+// client may still read them (a failed publish).
+func (f *InFlight) release(pb *pageBuffers, reuse bool) {
+	if reuse {
+		f.buffers.Put(pb)
+	}
+	<-f.slots
+}
