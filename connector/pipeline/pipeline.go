@@ -272,8 +272,8 @@ type span struct{ key, value [2]int }
 // messages turns raw records into Kafka messages: the record marked with
 // eventtype and host, normalized; the event id as key and header. hashes,
 // when the reader gave them, are the ids of records without one of their
-// own. The messages point into the pipeline's page buffers: they are
-// valid until the next call.
+// own. The messages point into pb: they are valid until pb is lent to
+// another page.
 func (p *Pipeline) messages(pb *pageBuffers, recs []json.RawMessage, hashes []string) ([]publish.Message, int) {
 	// A document is about the record, escaped, plus a few hundred bytes
 	// of fields and the id; the buffer grows if a page needs more.
