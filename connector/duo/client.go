@@ -182,7 +182,7 @@ type Client struct {
 	budget    *Budget
 	logger    *slog.Logger
 
-	bodies     sync.Pool    // *bytes.Buffer: response bodies, reused
+	bodies     bodyPool     // response bodies, reused
 	skew       atomic.Int64 // local minus Duo, ns; valid once skewKnown
 	skewKnown  atomic.Bool
 	skewWarned atomic.Int64 // the skew last warned about, ns
@@ -328,7 +328,7 @@ func (c *Client) do(ctx context.Context, path string, params url.Values) (*Respo
 	}
 	release := func() {
 		if ct.body != nil {
-			c.bodies.Put(ct.body)
+			c.bodies.put(ct.body)
 			ct.body = nil
 		}
 	}
@@ -444,12 +444,42 @@ func unwrapURLError(err error) error {
 	return err
 }
 
+// bodyPool keeps a few response buffers for the next calls: a page is
+// megabytes, and a sync.Pool would keep more of them than pages are ever
+// read at once.
+type bodyPool struct {
+	mu   sync.Mutex
+	idle []*bytes.Buffer
+}
+
+// maxIdleBodies is how many buffers a client keeps between calls.
+const maxIdleBodies = 2
+
+func (p *bodyPool) get() *bytes.Buffer {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.idle); n > 0 {
+		b := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
+func (p *bodyPool) put(b *bytes.Buffer) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.idle) < maxIdleBodies {
+		p.idle = append(p.idle, b)
+	}
+}
+
 // callTransport binds a context to the library's requests and turns 429
 // into an error, so that the library's own blocking 429 loop never runs.
 type callTransport struct {
 	ctx    context.Context
 	base   http.RoundTripper
-	bodies *sync.Pool
+	bodies *bodyPool
 	// body is the last response's body, read here rather than by the
 	// library (which then reads an empty one).
 	body *bytes.Buffer
@@ -469,10 +499,7 @@ func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusTooManyRequests {
-		buf, _ := t.bodies.Get().(*bytes.Buffer)
-		if buf == nil {
-			buf = new(bytes.Buffer)
-		}
+		buf := t.bodies.get()
 		buf.Reset()
 		if resp.ContentLength > 0 {
 			buf.Grow(int(resp.ContentLength))
@@ -480,11 +507,11 @@ func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		_, err := buf.ReadFrom(resp.Body)
 		resp.Body.Close()
 		if err != nil {
-			t.bodies.Put(buf)
+			t.bodies.put(buf)
 			return nil, err
 		}
 		if t.body != nil { // a retry within one call: keep the last
-			t.bodies.Put(t.body)
+			t.bodies.put(t.body)
 		}
 		t.body = buf
 		resp.Body = http.NoBody

@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -388,6 +389,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) int {
 	if fault != nil && fault.Truncate && status == http.StatusOK {
 		body = body[:len(body)/2]
 	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	w.Write(body)
 	return status

@@ -1,9 +1,6 @@
 package pipeline
 
-import (
-	"context"
-	"sync"
-)
+import "context"
 
 // InFlight bounds how many pages all the pipelines sharing it hold in
 // memory at once (from reading a page to its acknowledgement), and lends
@@ -11,13 +8,16 @@ import (
 // megabytes (Duo's answer, the documents); the bound, not the number of
 // logs or accounts, sets the connector's memory.
 type InFlight struct {
-	slots   chan struct{}
-	buffers sync.Pool // *pageBuffers
+	slots chan struct{}
+	// idle holds the buffers of pages done, at most one per slot (a
+	// sync.Pool would keep more, and megabytes each).
+	idle chan *pageBuffers
 }
 
 // NewInFlight returns a bound of n pages (at least 1).
 func NewInFlight(n int) *InFlight {
-	return &InFlight{slots: make(chan struct{}, max(n, 1))}
+	n = max(n, 1)
+	return &InFlight{slots: make(chan struct{}, n), idle: make(chan *pageBuffers, n)}
 }
 
 // acquire waits for a page's slot and returns its buffers.
@@ -27,18 +27,22 @@ func (f *InFlight) acquire(ctx context.Context) (*pageBuffers, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	pb, _ := f.buffers.Get().(*pageBuffers)
-	if pb == nil {
-		pb = new(pageBuffers)
+	select {
+	case pb := <-f.idle:
+		return pb, nil
+	default:
+		return new(pageBuffers), nil
 	}
-	return pb, nil
 }
 
 // release frees the slot; the buffers are lent again unless the Kafka
 // client may still read them (a failed publish).
 func (f *InFlight) release(pb *pageBuffers, reuse bool) {
 	if reuse {
-		f.buffers.Put(pb)
+		select {
+		case f.idle <- pb:
+		default:
+		}
 	}
 	<-f.slots
 }
