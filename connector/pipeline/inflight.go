@@ -2,11 +2,11 @@ package pipeline
 
 import "context"
 
-// InFlight bounds how many pages all the pipelines sharing it hold in
-// memory at once (from reading a page to its acknowledgement), and lends
-// them the buffers a page's messages are built in. A page is a few
-// megabytes (Duo's answer, the documents); the bound, not the number of
-// logs or accounts, sets the connector's memory.
+// InFlight bounds how many pages all the pipelines sharing it normalize
+// and publish at once (from a page read to its acknowledgement), and lends
+// them the buffers a page's messages are built in: a page's documents are
+// megabytes. A slot is taken only once a page is read, so that a log
+// waiting on Duo holds up no other.
 type InFlight struct {
 	slots chan struct{}
 	// idle holds the buffers of pages done, at most one per slot (a

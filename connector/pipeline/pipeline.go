@@ -165,16 +165,18 @@ func (p *Pipeline) Drain(ctx context.Context) (Stats, error) {
 			return st, err
 		}
 		liveness.Mark(ctx)
-		pb, err := p.opts.InFlight.acquire(ctx)
-		if err != nil {
-			return st, err
-		}
 		page, err := p.reader.Next(ctx)
 		if err != nil {
-			p.opts.InFlight.release(pb, true)
 			if ctx.Err() != nil {
 				return st, ctx.Err()
 			}
+			return st, err
+		}
+		// The slot is taken once the page is read: a log waiting on Duo
+		// (a 429 backoff can last minutes) must not hold up the others.
+		pb, err := p.opts.InFlight.acquire(ctx)
+		if err != nil {
+			page.Release()
 			return st, err
 		}
 		malformed, published, err := p.deliver(ctx, page, pb)

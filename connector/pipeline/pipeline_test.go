@@ -395,3 +395,32 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestInFlightSlotNotHeldWhileReading: two logs share one page slot; while
+// one waits on a slow Duo answer, the other's pages go through: a slot is
+// taken only for a page already read.
+func TestInFlightSlotNotHeldWhileReading(t *testing.T) {
+	r := newRig(t, 10) // auth records
+	r.srv.Add(duotest.NewGenerator(3).Fill(duo.Telephony, r.now.Add(-3*time.Hour), r.now.Add(-time.Hour), 10)...)
+	shared := pipeline.NewInFlight(1)
+	newPipeline := func(lt duo.LogType) *pipeline.Pipeline {
+		p, err := pipeline.New(context.Background(), r.client, lt, r.norm, r.pub, r.store, pipeline.Options{
+			Host: r.srv.Host, Key: checkpoint.Key{Account: "acct", Log: string(lt)}, Topic: "duo", InFlight: shared,
+			Reader: duolog.Options{InitialLookback: 4 * time.Hour, Now: func() time.Time { return r.now }},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	slow, fast := newPipeline(duo.Auth), newPipeline(duo.Telephony)
+	r.srv.Inject(duotest.Fault{Path: duo.PathAuthV2, Delay: 3 * time.Second})
+	done := make(chan duo.LogType, 2)
+	go func() { slow.Drain(context.Background()); done <- duo.Auth }()
+	time.Sleep(200 * time.Millisecond) // the slow one is waiting on Duo
+	go func() { fast.Drain(context.Background()); done <- duo.Telephony }()
+	if first := <-done; first != duo.Telephony {
+		t.Fatal("the log waiting on Duo held the only page slot: the other waited for it")
+	}
+	<-done
+}
