@@ -3,6 +3,7 @@ package normalize
 import (
 	"container/list"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ua-parser/uap-go/uaparser"
 )
@@ -25,6 +26,8 @@ type uaCache struct {
 	mu    sync.Mutex
 	items map[string]*list.Element
 	order list.List // front: most recently used
+
+	hits, misses atomic.Int64
 }
 
 type uaEntry struct {
@@ -45,9 +48,11 @@ func (c *uaCache) lookup(ua []byte) uaFields {
 		c.order.MoveToFront(e)
 		f := e.Value.(*uaEntry).fields
 		c.mu.Unlock()
+		c.hits.Add(1)
 		return f
 	}
 	c.mu.Unlock()
+	c.misses.Add(1)
 
 	f := c.parse(string(ua))
 

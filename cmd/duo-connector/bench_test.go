@@ -1,16 +1,23 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/duo-connector/duo-connector/connector/duo"
+	"github.com/duo-connector/duo-connector/connector/duotest"
+	"github.com/duo-connector/duo-connector/connector/pipeline"
 )
 
 var (
@@ -110,4 +117,63 @@ func BenchmarkBackfill(b *testing.B) {
 			b.ReportMetric(float64(peakKiB)/1024, "peak-RSS-MiB")
 		})
 	}
+}
+
+// BenchmarkNormalizeCLI times the normalize command on 100k auth records
+// (NDJSON, marked as the connector marks them) against the least a program
+// can do with the same input: check each line with json.Valid and copy it
+// out. The two alternate, and the ratio of their medians is reported (the
+// target is at most 0.8).
+func BenchmarkNormalizeCLI(b *testing.B) {
+	gen := duotest.NewGenerator(21)
+	now := time.Now()
+	var in bytes.Buffer
+	for i := range 100_000 {
+		rec := gen.Record(duo.Auth, now.Add(-time.Duration(i)*time.Second))
+		in.Write(pipeline.Mark(nil, rec.Raw, "auth_log", "api-x.duosecurity.com"))
+		in.WriteByte('\n')
+	}
+	file := filepath.Join(b.TempDir(), "auth.ndjson")
+	if err := os.WriteFile(file, in.Bytes(), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	validCopy := func() {
+		f, err := os.Open(file)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		r := bufio.NewReaderSize(f, 64<<10)
+		w := bufio.NewWriterSize(io.Discard, 64<<10)
+		var line []byte
+		for {
+			var err error
+			line, _, err = readLine(r, line[:0], 16<<20)
+			if len(line) > 0 && json.Valid(line) {
+				w.Write(line)
+				w.WriteByte('\n')
+			}
+			if err != nil {
+				break
+			}
+		}
+		w.Flush()
+	}
+	var cli, valid []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		if code := run([]string{"normalize", file}, nil, io.Discard, io.Discard); code != exitOK {
+			b.Fatalf("normalize exited %d", code)
+		}
+		cli = append(cli, time.Since(start))
+		start = time.Now()
+		validCopy()
+		valid = append(valid, time.Since(start))
+	}
+	median := func(ds []time.Duration) time.Duration {
+		slices.Sort(ds)
+		return ds[len(ds)/2]
+	}
+	b.ReportMetric(float64(median(cli))/float64(median(valid)), "cli/valid-copy")
+	b.ReportMetric(float64(in.Len())/median(cli).Seconds()/1e6, "cli-MB/s")
 }
