@@ -15,13 +15,23 @@ const (
 	fEventAction
 	fEventCategory
 	fEventDataset
+	fEventID
+	fEventKind
 	fEventOutcome
 	fEventReason
 	fEventType
+	fEventURL
 	fTimestamp
+	fDuoActorType
+	fDuoApplicationName
 	fDuoObject
+	fDuoTargetName
+	fDuoTargetType
 	fDuoPhoneNumber
 	fDuoTelephonyType
+	fDuoTMExplanations
+	fDuoTMPriorityEvent
+	fDuoTMState
 	fHostName
 	fHostOSName
 	fHostOSVersion
@@ -40,6 +50,8 @@ const (
 	fUserID
 	fUserName
 	fUserRoles
+	fUserTargetID
+	fUserTargetName
 	fUADeviceName
 	fUAName
 	fUAOriginal
@@ -51,41 +63,53 @@ const (
 
 // fieldPaths are the dotted ECS names, indexed by field.
 var fieldPaths = [numFields]string{
-	fErrorMessage:     "error.message",
-	fEventAction:      "event.action",
-	fEventCategory:    "event.category",
-	fEventDataset:     "event.dataset",
-	fEventOutcome:     "event.outcome",
-	fEventReason:      "event.reason",
-	fEventType:        "event.type",
-	fTimestamp:        "@timestamp",
-	fDuoObject:        "duo.security.object",
-	fDuoPhoneNumber:   "duo.security.telephony.phone_number",
-	fDuoTelephonyType: "duo.security.telephony.type",
-	fHostName:         "host.name",
-	fHostOSName:       "host.os.name",
-	fHostOSVersion:    "host.os.version",
-	fObserverHostname: "observer.hostname",
-	fObserverProduct:  "observer.product",
-	fObserverVendor:   "observer.vendor",
-	fRelatedHosts:     "related.hosts",
-	fRelatedIP:        "related.ip",
-	fRelatedUser:      "related.user",
-	fSourceAddress:    "source.address",
-	fSourceCity:       "source.geo.city_name",
-	fSourceCountry:    "source.geo.country_name",
-	fSourceRegion:     "source.geo.region_name",
-	fSourceIP:         "source.ip",
-	fUserEmail:        "user.email",
-	fUserID:           "user.id",
-	fUserName:         "user.name",
-	fUserRoles:        "user.roles",
-	fUADeviceName:     "user_agent.device.name",
-	fUAName:           "user_agent.name",
-	fUAOriginal:       "user_agent.original",
-	fUAOSName:         "user_agent.os.name",
-	fUAOSVersion:      "user_agent.os.version",
-	fUAVersion:        "user_agent.version",
+	fErrorMessage:       "error.message",
+	fEventAction:        "event.action",
+	fEventCategory:      "event.category",
+	fEventDataset:       "event.dataset",
+	fEventID:            "event.id",
+	fEventKind:          "event.kind",
+	fEventOutcome:       "event.outcome",
+	fEventReason:        "event.reason",
+	fEventType:          "event.type",
+	fEventURL:           "event.url",
+	fTimestamp:          "@timestamp",
+	fDuoActorType:       "duo.security.actor.type",
+	fDuoApplicationName: "duo.security.application.name",
+	fDuoObject:          "duo.security.object",
+	fDuoTargetName:      "duo.security.target.name",
+	fDuoTargetType:      "duo.security.target.type",
+	fDuoPhoneNumber:     "duo.security.telephony.phone_number",
+	fDuoTelephonyType:   "duo.security.telephony.type",
+	fDuoTMExplanations:  "duo.security.trust_monitor.explanations",
+	fDuoTMPriorityEvent: "duo.security.trust_monitor.priority_event",
+	fDuoTMState:         "duo.security.trust_monitor.state",
+	fHostName:           "host.name",
+	fHostOSName:         "host.os.name",
+	fHostOSVersion:      "host.os.version",
+	fObserverHostname:   "observer.hostname",
+	fObserverProduct:    "observer.product",
+	fObserverVendor:     "observer.vendor",
+	fRelatedHosts:       "related.hosts",
+	fRelatedIP:          "related.ip",
+	fRelatedUser:        "related.user",
+	fSourceAddress:      "source.address",
+	fSourceCity:         "source.geo.city_name",
+	fSourceCountry:      "source.geo.country_name",
+	fSourceRegion:       "source.geo.region_name",
+	fSourceIP:           "source.ip",
+	fUserEmail:          "user.email",
+	fUserID:             "user.id",
+	fUserName:           "user.name",
+	fUserRoles:          "user.roles",
+	fUserTargetID:       "user.target.id",
+	fUserTargetName:     "user.target.name",
+	fUADeviceName:       "user_agent.device.name",
+	fUAName:             "user_agent.name",
+	fUAOriginal:         "user_agent.original",
+	fUAOSName:           "user_agent.os.name",
+	fUAOSVersion:        "user_agent.os.version",
+	fUAVersion:          "user_agent.version",
 }
 
 // segments holds each field's path split on dots, with every segment

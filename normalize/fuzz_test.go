@@ -71,6 +71,9 @@ func FuzzNormalize(f *testing.F) {
 	for _, s := range []string{
 		``, `[]`, `"x"`, `1`, `null`, `{"a":1,}`, `{"eventtype":"auth_log"`, "\"\xff\"", "{\"a\":\"\x01\"}",
 		`{"eventtype":"admin_log","description":"{\"ip_address\":\"\u00e9\"}"}`, `{"access_device":[]}`, `{"user":"x"}`,
+		`{"eventtype":"activity_log","action":[],"actor":"x","target":{"type":1},"access_device":{"ip":{"address":1}},"outcome":{"result":null}}`,
+		`{"eventtype":"trust_monitor_event","type":"auth","surfaced_auth":[],"explanations":[1,{"type":2},{}],"surfaced_timestamp":"x","priority_event":"yes"}`,
+		`{"eventtype":"trust_monitor_event","type":"bypass_status","enabled_by":"x","enabled_for":{"name":{}},"surfaced_timestamp":-1e30}`,
 	} {
 		f.Add([]byte(s))
 	}

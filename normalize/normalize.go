@@ -6,6 +6,7 @@
 package normalize
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -146,10 +147,20 @@ func (st *state) meta() Meta {
 			id = r.txid
 		case "telephony_log":
 			id = r.telephonyID
+		case "activity_log":
+			id = r.activityID
+		case "trust_monitor_event":
+			id = r.sekey
+			if ms, err := strconv.ParseInt(string(r.surfacedTimestamp.Raw), 10, 64); err == nil && r.surfacedTimestamp.Kind == jsonscan.Number {
+				m.Time = time.UnixMilli(ms)
+			}
 		}
 	}
 	if id.Kind == jsonscan.String && len(id.Raw) > 2 {
 		m.ID = id.Text(nil)
+	}
+	if !m.Time.IsZero() {
+		return m
 	}
 	for _, v := range []jsonscan.Value{r.isotimestamp, r.ts} {
 		if v.Kind == jsonscan.String && !v.Esc {
@@ -212,6 +223,11 @@ type record struct {
 
 	// read for Meta only
 	txid, telephonyID, ts, timestamp jsonscan.Value
+
+	// activity_log and trust_monitor_event: kept whole, read in apply
+	activityID, sekey, triageURI, tmState, priorityEvent, surfacedTimestamp jsonscan.Value
+	actor, target, outcome, application, explanations                       jsonscan.Value
+	surfacedAuth, enabledBy, enabledFor                                     jsonscan.Value
 }
 
 // description holds the keys read from an admin or offline description.
@@ -289,6 +305,34 @@ func (st *state) parse(raw []byte) error {
 			dst = &r.ts
 		case "timestamp":
 			dst = &r.timestamp
+		case "activity_id":
+			dst = &r.activityID
+		case "sekey":
+			dst = &r.sekey
+		case "triage_event_uri":
+			dst = &r.triageURI
+		case "state":
+			dst = &r.tmState
+		case "priority_event":
+			dst = &r.priorityEvent
+		case "surfaced_timestamp":
+			dst = &r.surfacedTimestamp
+		case "actor":
+			dst = &r.actor
+		case "target":
+			dst = &r.target
+		case "outcome":
+			dst = &r.outcome
+		case "application":
+			dst = &r.application
+		case "explanations":
+			dst = &r.explanations
+		case "surfaced_auth":
+			dst = &r.surfacedAuth
+		case "enabled_by":
+			dst = &r.enabledBy
+		case "enabled_for":
+			dst = &r.enabledFor
 		case "access_device":
 			return st.parseAccessDevice()
 		case "user":
@@ -422,18 +466,9 @@ func (st *state) set(f field, v jsonscan.Value) {
 // apply runs the mapping's rules on the parsed record.
 func (n *Normalizer) apply(st *state) {
 	r := &st.rec
-	if r.isotimestamp.Kind == jsonscan.String {
-		start := len(st.buf)
-		st.buf = append(st.buf, '"')
-		var scratch [40]byte
-		if b, ok := appendTimestamp(st.buf, r.isotimestamp.Text(scratch[:0])); ok {
-			st.buf = append(b, '"')
-			st.vals[fTimestamp] = st.buf[start:]
-		} else {
-			st.buf = st.buf[:start]
-		}
-	}
-	if n.v2 && r.result.Kind != jsonscan.None && r.result.Kind != jsonscan.Null {
+	st.setTimestamp(r.isotimestamp)
+	extension := jsonscan.Equal(r.eventtype, "activity_log") || jsonscan.Equal(r.eventtype, "trust_monitor_event")
+	if n.v2 && !extension && r.result.Kind != jsonscan.None && r.result.Kind != jsonscan.Null {
 		if jsonscan.Equal(r.result, "success") {
 			st.vals[fEventOutcome] = litSuccess
 		} else {
@@ -448,6 +483,10 @@ func (n *Normalizer) apply(st *state) {
 		n.applyAdmin(st)
 	case jsonscan.Equal(r.eventtype, "offline_log"):
 		n.applyOffline(st)
+	case jsonscan.Equal(r.eventtype, "activity_log"):
+		n.applyActivity(st)
+	case jsonscan.Equal(r.eventtype, "trust_monitor_event"):
+		n.applyTrustMonitor(st)
 	case jsonscan.Equal(r.eventtype, "telephony_log"):
 		st.vals[fEventCategory] = litAuthentication
 		st.vals[fEventType] = litInfo
@@ -461,8 +500,15 @@ func (n *Normalizer) apply(st *state) {
 		st.vals[fSourceAddress] = ip
 		st.vals[fRelatedIP] = st.list(ip)
 	}
-	if u := st.vals[fUserName]; u != nil {
-		st.vals[fRelatedUser] = st.list(u)
+	if u, target := st.vals[fUserName], st.vals[fUserTargetName]; u != nil || target != nil {
+		switch {
+		case u == nil:
+			st.vals[fRelatedUser] = st.list(target)
+		case target == nil || bytes.Equal(u, target):
+			st.vals[fRelatedUser] = st.list(u)
+		default:
+			st.vals[fRelatedUser] = st.list(u, target)
+		}
 	}
 	if h := st.vals[fObserverHostname]; h != nil {
 		st.vals[fRelatedHosts] = st.list(h)
@@ -470,12 +516,33 @@ func (n *Normalizer) apply(st *state) {
 }
 
 // list encodes a one-element JSON list holding the encoded value v.
-func (st *state) list(v []byte) []byte {
+func (st *state) list(vs ...[]byte) []byte {
 	start := len(st.buf)
 	st.buf = append(st.buf, '[')
-	st.buf = append(st.buf, v...)
+	for i, v := range vs {
+		if i > 0 {
+			st.buf = append(st.buf, ',')
+		}
+		st.buf = append(st.buf, v...)
+	}
 	st.buf = append(st.buf, ']')
 	return st.buf[start:]
+}
+
+// setTimestamp sets @timestamp from an RFC 3339 string value (step 1).
+func (st *state) setTimestamp(v jsonscan.Value) {
+	if v.Kind != jsonscan.String {
+		return
+	}
+	start := len(st.buf)
+	st.buf = append(st.buf, '"')
+	var scratch [40]byte
+	if b, ok := appendTimestamp(st.buf, v.Text(scratch[:0])); ok {
+		st.buf = append(b, '"')
+		st.vals[fTimestamp] = st.buf[start:]
+	} else {
+		st.buf = st.buf[:start]
+	}
 }
 
 func (n *Normalizer) applyAuth(st *state) {

@@ -11,6 +11,13 @@ func appendTimestamp(dst, s []byte) ([]byte, bool) {
 	if !ok {
 		return dst, false
 	}
+	return appendTime(dst, t), true
+}
+
+// appendTime writes t, in UTC, as YYYY-MM-DDTHH:MM:SS[.ffffff]Z: the
+// fraction truncated to microseconds, left out when zero.
+func appendTime(dst []byte, t time.Time) []byte {
+	t = t.UTC()
 	y, mo, d := t.Date()
 	hh, mm, ss := t.Clock()
 	dst = appendInt(dst, y, 4)
@@ -28,7 +35,7 @@ func appendTimestamp(dst, s []byte) ([]byte, bool) {
 		dst = append(dst, '.')
 		dst = appendInt(dst, micros, 6)
 	}
-	return append(dst, 'Z'), true
+	return append(dst, 'Z')
 }
 
 // parseTimestamp parses an RFC 3339 time (any offset, any number of
