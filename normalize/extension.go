@@ -103,7 +103,7 @@ func (n *Normalizer) applyActivity(st *state) {
 
 func (n *Normalizer) applyTrustMonitor(st *state) {
 	r := &st.rec
-	if ms, err := strconv.ParseInt(string(r.surfacedTimestamp.Raw), 10, 64); err == nil && r.surfacedTimestamp.Kind == jsonscan.Number {
+	if ms, ok := unixMillis(r.surfacedTimestamp); ok {
 		start := len(st.buf)
 		st.buf = append(st.buf, '"')
 		st.buf = append(appendTime(st.buf, time.UnixMilli(ms)), '"')
@@ -140,6 +140,15 @@ func (n *Normalizer) applyTrustMonitor(st *state) {
 	if n.v2 {
 		st.setString(fObserverHostname, r.host)
 	}
+}
+
+// unixMillis reads a whole number of milliseconds.
+func unixMillis(v jsonscan.Value) (int64, bool) {
+	if v.Kind != jsonscan.Number {
+		return 0, false
+	}
+	ms, err := strconv.ParseInt(string(v.Raw), 10, 64)
+	return ms, err == nil
 }
 
 // applyExplanations sets event.reason from the first explanation's summary

@@ -151,7 +151,7 @@ func (st *state) meta() Meta {
 			id = r.activityID
 		case "trust_monitor_event":
 			id = r.sekey
-			if ms, err := strconv.ParseInt(string(r.surfacedTimestamp.Raw), 10, 64); err == nil && r.surfacedTimestamp.Kind == jsonscan.Number {
+			if ms, ok := unixMillis(r.surfacedTimestamp); ok {
 				m.Time = time.UnixMilli(ms)
 			}
 		}
@@ -560,13 +560,7 @@ func (n *Normalizer) applyAuth(st *state) {
 	st.set(fUserRoles, r.userGroups)
 	st.set(fSourceIP, r.ip)
 	st.set(fHostName, r.hostname)
-	st.set(fSourceCity, r.city)
-	st.set(fSourceCountry, r.country)
-	st.set(fSourceRegion, r.state)
-	st.set(fUAName, r.browser)
-	st.set(fUAVersion, r.browserVersion)
-	st.set(fHostOSName, r.os)
-	st.set(fHostOSVersion, r.osVersion)
+	st.setDevice(r)
 }
 
 func (n *Normalizer) applyAdmin(st *state) {
