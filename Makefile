@@ -50,6 +50,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzScanner$$' -fuzztime $(FUZZTIME) ./normalize/jsonscan
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeV2Page$$' -fuzztime $(FUZZTIME) ./connector/duolog
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeV1Page$$' -fuzztime $(FUZZTIME) ./connector/duolog
+	$(GO) test -run '^$$' -fuzz '^FuzzRecordHash$$' -fuzztime $(FUZZTIME) ./connector/duolog
+	$(GO) test -run '^$$' -fuzz '^FuzzSkip$$' -fuzztime $(FUZZTIME) ./normalize/jsonscan
 
 # The kill test, longer: 200 SIGKILLs instead of 20.
 SOAK_KILLS ?= 200
