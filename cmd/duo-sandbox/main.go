@@ -142,7 +142,7 @@ func start(dir string, days float64, seed uint64) (*sandbox, error) {
 	gen := duotest.NewGenerator(seed)
 	now := time.Now()
 	from := now.Add(-time.Duration(days * float64(24*time.Hour)))
-	for _, lt := range duo.LogTypes {
+	for _, lt := range duo.DefaultLogTypes {
 		n := int(float64(perDay[lt]) * days)
 		if n == 0 {
 			continue
@@ -218,7 +218,7 @@ func (sb *sandbox) generate(ctx context.Context, rate float64, seed uint64) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			for _, lt := range duo.LogTypes {
+			for _, lt := range duo.DefaultLogTypes {
 				carry[lt] += rate * float64(perDay[lt]) / float64(total)
 				for ; carry[lt] >= 1; carry[lt]-- {
 					sb.duo.Add(gen.Record(lt, now))

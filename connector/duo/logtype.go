@@ -14,29 +14,45 @@ const (
 	Admin     LogType = "admin"
 	Offline   LogType = "offline"
 	Telephony LogType = "telephony"
+	// Activity is Duo's unified activity log (in preview); opt-in.
+	Activity LogType = "activity"
+	// TrustMonitor is Trust Monitor's events (Premier and Advantage
+	// editions); opt-in.
+	TrustMonitor LogType = "trust_monitor"
 )
 
 // LogTypes lists every log type, in a stable order.
-var LogTypes = []LogType{Auth, Admin, Offline, Telephony}
+var LogTypes = []LogType{Auth, Admin, Offline, Telephony, Activity, TrustMonitor}
+
+// DefaultLogTypes are the logs collected unless the configuration says
+// otherwise: the two newer ones are opt-in.
+var DefaultLogTypes = []LogType{Auth, Admin, Offline, Telephony}
 
 // Admin API log endpoints.
 const (
-	PathAuthV2      = "/admin/v2/logs/authentication"
-	PathTelephonyV2 = "/admin/v2/logs/telephony"
-	PathTelephonyV1 = "/admin/v1/logs/telephony"
-	PathAdmin       = "/admin/v1/logs/administrator"
-	PathOffline     = "/admin/v1/logs/offline_enrollment"
+	PathAuthV2       = "/admin/v2/logs/authentication"
+	PathTelephonyV2  = "/admin/v2/logs/telephony"
+	PathTelephonyV1  = "/admin/v1/logs/telephony"
+	PathAdmin        = "/admin/v1/logs/administrator"
+	PathOffline      = "/admin/v1/logs/offline_enrollment"
+	PathActivity     = "/admin/v2/logs/activity"
+	PathTrustMonitor = "/admin/v1/trust_monitor/events"
 )
 
 // ParseLogType returns the log type named s.
 func ParseLogType(s string) (LogType, error) {
 	switch t := LogType(strings.TrimSpace(s)); t {
-	case Auth, Admin, Offline, Telephony:
+	case Auth, Admin, Offline, Telephony, Activity, TrustMonitor:
 		return t, nil
 	}
-	return "", fmt.Errorf("unknown log type %q: use auth, admin, offline or telephony", s)
+	return "", fmt.Errorf("unknown log type %q: use auth, admin, offline, telephony, activity or trust_monitor", s)
 }
 
 // EventType is the eventtype value the connector adds to this log's
 // records, which selects the normalizer's mapping.
-func (t LogType) EventType() string { return string(t) + "_log" }
+func (t LogType) EventType() string {
+	if t == TrustMonitor {
+		return "trust_monitor_event"
+	}
+	return string(t) + "_log"
+}

@@ -35,16 +35,16 @@ func FuzzDecodeV2Page(f *testing.F) {
 	f.Add([]byte(`{"authlogs":[],"metadata":{"next_offset":null}}`), false)
 	f.Add([]byte(`{"authlogs":[{"tx`), false)
 	f.Fuzz(func(t *testing.T, body []byte, telephony bool) {
-		recs, _, err := decodeV2Page(body, telephony)
+		key := "authlogs"
+		if telephony {
+			key = "items"
+		}
+		recs, _, err := decodeV2Page(body, key)
 		if err != nil || !json.Valid(body) {
 			return
 		}
 		var page map[string]json.RawMessage
 		json.Unmarshal(body, &page)
-		key := "authlogs"
-		if telephony {
-			key = "items"
-		}
 		var want []json.RawMessage
 		if json.Unmarshal(page[key], &want) != nil {
 			return

@@ -116,6 +116,7 @@ type Reader struct {
 	opts   Options
 	cur    Cursor
 	canon  canonicalizer
+	ep     endpoint // for windowed (v2) logs
 	// held are the responses the page being read points into.
 	held []*duo.Response
 }
@@ -137,7 +138,12 @@ func NewReader(client *duo.Client, t duo.LogType, cur *Cursor, opts Options) *Re
 		if opts.TelephonyV1 {
 			r.path = duo.PathTelephonyV1
 		}
+	case duo.Activity:
+		r.path = duo.PathActivity
+	case duo.TrustMonitor:
+		r.path = duo.PathTrustMonitor
 	}
+	r.ep = windowed[r.path]
 	if cur != nil {
 		r.cur = cur.clone()
 		// A cursor saved by the other kind of reader (telephony switched
@@ -269,7 +275,7 @@ func (r *Reader) nextV2(ctx context.Context) (Page, error) {
 			}
 		}
 	}
-	recs, next, err := decodeV2Page(resp.Body, r.typ == duo.Telephony)
+	recs, next, err := decodeV2Page(resp.Body, r.ep.records)
 	if err != nil {
 		return Page{}, fmt.Errorf("decode %s page: %w", r.path, err)
 	}
@@ -302,16 +308,40 @@ func (r *Reader) windowEnd(t time.Time) int64 {
 	return maxMs
 }
 
+// endpoint is how the windowed endpoints differ: data, not code.
+type endpoint struct {
+	// records is the member of the response holding the records.
+	records string
+	// offsetParam is the parameter the paging cursor is sent back in.
+	offsetParam string
+	// limit is the largest page the endpoint serves.
+	limit int
+	// sorted: the endpoint takes sort=ts:asc (the others answer oldest
+	// first by themselves).
+	sorted bool
+}
+
+// windowed holds the windowed endpoints: a window [mintime, maxtime] in
+// ms, paged with an opaque cursor from metadata.next_offset.
+var windowed = map[string]endpoint{
+	duo.PathAuthV2:       {records: "authlogs", offsetParam: "next_offset", limit: PageSize, sorted: true},
+	duo.PathTelephonyV2:  {records: "items", offsetParam: "next_offset", limit: PageSize, sorted: true},
+	duo.PathActivity:     {records: "items", offsetParam: "next_offset", limit: PageSize, sorted: true},
+	duo.PathTrustMonitor: {records: "events", offsetParam: "offset", limit: 200},
+}
+
 // getV2 requests the page of window cur at its offset.
 func (r *Reader) getV2(ctx context.Context, cur Cursor) (*duo.Response, error) {
 	params := map[string][]string{
 		"mintime": {fmt.Sprint(cur.MinTimeMs)},
 		"maxtime": {fmt.Sprint(cur.MaxTimeMs)},
-		"limit":   {fmt.Sprint(PageSize)},
-		"sort":    {"ts:asc"},
+		"limit":   {fmt.Sprint(r.ep.limit)},
+	}
+	if r.ep.sorted {
+		params["sort"] = []string{"ts:asc"}
 	}
 	if cur.NextOffset != "" {
-		params["next_offset"] = []string{cur.NextOffset}
+		params[r.ep.offsetParam] = []string{cur.NextOffset}
 	}
 	resp, err := r.client.Get(ctx, r.path, params)
 	if err == nil {
@@ -345,14 +375,10 @@ func (r *Reader) duoNow() time.Time {
 	return now
 }
 
-// decodeV2Page splits a v2 response member into its records (authlogs, or
-// items for telephony), as slices of body, and the next_offset to send
-// back ("" at the end).
-func decodeV2Page(body []byte, telephony bool) ([]json.RawMessage, string, error) {
-	recsKey := "authlogs"
-	if telephony {
-		recsKey = "items"
-	}
+// decodeV2Page splits a windowed endpoint's response member into the
+// records under recsKey (authlogs, items, events), as slices of body, and
+// the metadata.next_offset to send back ("" at the end).
+func decodeV2Page(body []byte, recsKey string) ([]json.RawMessage, string, error) {
 	var s jsonscan.Scanner
 	s.Reset(body)
 	if s.Peek() != '{' {

@@ -139,6 +139,8 @@ func logTypesUnderTest() []struct {
 		{"admin", duo.Admin, true},
 		{"offline", duo.Offline, true},
 		{"telephony_v1", duo.Telephony, true},
+		{"activity", duo.Activity, false},
+		{"trust_monitor", duo.TrustMonitor, false},
 	}
 }
 

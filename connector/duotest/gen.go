@@ -31,8 +31,87 @@ func (g *Generator) Record(t duo.LogType, at time.Time) Record {
 		return g.admin(at)
 	case duo.Offline:
 		return g.offline(at)
+	case duo.Activity:
+		return g.activity(at)
+	case duo.TrustMonitor:
+		return g.trustMonitor(at)
 	}
 	return g.telephonyV2(at)
+}
+
+var activityActions = []string{"admin_login", "user_update", "user_create", "phone_create", "integration_update", "admin_update_user", "policy_update"}
+
+// activity makes an activity-log record, in either shape Duo has been
+// seen to send: action as an object (with details as a JSON string or an
+// object) or as a string, the access device's ip as {address} or a string.
+func (g *Generator) activity(at time.Time) Record {
+	at = at.Truncate(time.Microsecond)
+	u, admin := pick(g, users), pick(g, users)
+	p := pick(g, places)
+	b := pick(g, browsers)
+	id := g.uuid()
+	name := pick(g, activityActions)
+	rec := map[string]any{
+		"activity_id": id,
+		"akey":        g.key("DA"),
+		"ts":          at.UTC().Format("2006-01-02T15:04:05.000000+00:00"),
+		"actor":       map[string]any{"key": admin.key, "name": admin.name, "type": pick(g, []string{"admin", "user", "system"}), "details": "{}"},
+		"target":      map[string]any{"key": u.key, "name": u.name, "type": pick(g, []string{"user", "user", "integration", "phone"}), "details": map[string]any{"email": u.email}},
+		"application": map[string]any{"key": g.key("DI"), "name": pick(g, apps), "type": "admin_panel"},
+		"outcome":     map[string]any{"result": pick(g, []string{"SUCCESS", "SUCCESS", "FAILURE"})},
+	}
+	device := map[string]any{
+		"browser": b.name, "browser_version": b.version, "os": b.os, "os_version": b.osVersion, "epkey": nil,
+		"location": map[string]any{"city": p.city, "country": p.country, "state": p.state},
+	}
+	if g.rng.IntN(2) == 0 {
+		rec["action"] = map[string]any{"name": name, "details": `{"status": "active"}`}
+		device["ip"] = map[string]any{"address": g.ip()}
+	} else {
+		rec["action"] = name
+		device["ip"] = g.ip()
+	}
+	rec["access_device"] = device
+	return Record{Type: duo.Activity, Time: at, ID: id, Raw: mustJSON(rec)}
+}
+
+// trustMonitor makes a Trust Monitor event: an auth anomaly with its
+// surfaced authentication, or a bypass-status event.
+func (g *Generator) trustMonitor(at time.Time) Record {
+	at = at.Truncate(time.Millisecond)
+	sekey := "SE" + g.key("")
+	u, admin := pick(g, users), pick(g, users)
+	rec := map[string]any{
+		"sekey":                   sekey,
+		"surfaced_timestamp":      at.UnixMilli(),
+		"priority_event":          g.rng.IntN(4) == 0,
+		"priority_reasons":        []any{},
+		"state":                   pick(g, []string{"new", "triaged", "processed"}),
+		"state_updated_timestamp": nil,
+		"triaged_as_interesting":  false,
+		"from_common_netblock":    true,
+		"from_new_user":           false,
+		"low_risk_ip":             false,
+		"triage_event_uri":        "https://admin-x.duosecurity.com/trust-monitor?sekey=" + sekey,
+	}
+	if g.rng.IntN(3) == 0 {
+		rec["type"] = "bypass_status"
+		rec["bypass_status_enabled"] = at.Unix()
+		rec["enabled_by"] = map[string]any{"key": admin.key, "name": admin.name}
+		rec["enabled_for"] = map[string]any{"key": u.key, "name": u.name}
+		rec["explanations"] = []any{map[string]any{"summary": u.name + " was put in bypass status.", "type": "BYPASS_STATUS_ENABLED"}}
+	} else {
+		a := g.auth(at.Add(-time.Minute))
+		var surfaced map[string]any
+		json.Unmarshal(a.Raw, &surfaced)
+		rec["type"] = "auth"
+		rec["surfaced_auth"] = surfaced
+		rec["explanations"] = []any{
+			map[string]any{"summary": "A new location.", "type": "NEW_COUNTRY"},
+			map[string]any{"summary": "A new browser.", "type": "NEW_BROWSER"},
+		}
+	}
+	return Record{Type: duo.TrustMonitor, Time: at, ID: sekey, Raw: mustJSON(rec)}
 }
 
 // TelephonyV1 makes one legacy telephony record (no id, whole seconds).
@@ -338,9 +417,12 @@ func (g *Generator) Fill(t duo.LogType, from, to time.Time, n int) []Record {
 			id = g.uuid()
 			raw = bytes.Replace(raw, []byte(tmpl.ID), []byte(id), 1)
 		}
-		if tmpl.ID != "" {
+		switch {
+		case t == duo.TrustMonitor:
+			at = at.Truncate(time.Millisecond)
+		case tmpl.ID != "":
 			at = at.Truncate(time.Microsecond)
-		} else {
+		default:
 			at = at.Truncate(time.Second)
 		}
 		recs[i] = Record{Type: t, Time: at, ID: id, Raw: raw}
@@ -355,9 +437,11 @@ func replaceTime(raw []byte, old, at time.Time, t duo.LogType) []byte {
 		at = at.Truncate(time.Microsecond)
 		raw = bytes.Replace(raw, []byte(old.UTC().Format("2006-01-02T15:04:05.000000+00:00")), []byte(at.UTC().Format("2006-01-02T15:04:05.000000+00:00")), 1)
 		return bytes.Replace(raw, fmt.Appendf(nil, `"timestamp":%d`, old.Unix()), fmt.Appendf(nil, `"timestamp":%d`, at.Unix()), 1)
-	case duo.Telephony:
+	case duo.Telephony, duo.Activity:
 		at = at.Truncate(time.Microsecond)
 		return bytes.Replace(raw, []byte(old.UTC().Format("2006-01-02T15:04:05.000000+00:00")), []byte(at.UTC().Format("2006-01-02T15:04:05.000000+00:00")), 1)
+	case duo.TrustMonitor:
+		return bytes.Replace(raw, fmt.Appendf(nil, `"surfaced_timestamp":%d`, old.UnixMilli()), fmt.Appendf(nil, `"surfaced_timestamp":%d`, at.Truncate(time.Millisecond).UnixMilli()), 1)
 	}
 	at = at.Truncate(time.Second)
 	raw = bytes.Replace(raw, []byte(old.UTC().Format("2006-01-02T15:04:05+00:00")), []byte(at.UTC().Format("2006-01-02T15:04:05+00:00")), 1)

@@ -28,22 +28,28 @@ func TestGeneratedRecordsMatchTheirMetadata(t *testing.T) {
 				Timestamp   int64  `json:"timestamp"`
 				TxID        string `json:"txid"`
 				TelephonyID string `json:"telephony_id"`
+				ActivityID  string `json:"activity_id"`
+				SEKey       string `json:"sekey"`
+				Surfaced    int64  `json:"surfaced_timestamp"`
 			}
 			if err := json.Unmarshal(r.Raw, &f); err != nil {
 				t.Fatalf("%s: %v: %s", typ, err, r.Raw)
 			}
 			iso := f.ISO
-			if typ == duo.Telephony {
+			if typ == duo.Telephony || typ == duo.Activity {
 				iso = f.TS
+			}
+			if typ == duo.TrustMonitor {
+				iso = time.UnixMilli(f.Surfaced).UTC().Format(time.RFC3339Nano)
 			}
 			at, err := time.Parse(time.RFC3339Nano, iso)
 			if err != nil || !at.Equal(r.Time) {
 				t.Fatalf("%s: record time %q, metadata %s", typ, iso, r.Time)
 			}
-			if typ != duo.Telephony && f.Timestamp != r.Time.Unix() {
+			if typ != duo.Telephony && typ != duo.Activity && typ != duo.TrustMonitor && f.Timestamp != r.Time.Unix() {
 				t.Fatalf("%s: timestamp %d, metadata %s", typ, f.Timestamp, r.Time)
 			}
-			id := map[duo.LogType]string{duo.Auth: f.TxID, duo.Telephony: f.TelephonyID}[typ]
+			id := map[duo.LogType]string{duo.Auth: f.TxID, duo.Telephony: f.TelephonyID, duo.Activity: f.ActivityID, duo.TrustMonitor: f.SEKey}[typ]
 			if id != r.ID || (id != "" && ids[id]) {
 				t.Fatalf("%s: id %q, metadata %q, duplicate %v", typ, id, r.ID, ids[id])
 			}

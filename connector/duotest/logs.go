@@ -26,14 +26,34 @@ func intParam(q url.Values, name string) (int64, bool, error) {
 	return n, true, err
 }
 
-// serveV2 answers the v2 auth and telephony endpoints: mintime and maxtime
-// in ms, both required and inclusive, limit ≤ 1000, keyset next_offset.
+// v2Endpoint is how one windowed endpoint differs from the others.
+type v2Endpoint struct {
+	records      string // the member holding the records
+	offsetParam  string // the parameter the paging cursor goes back in
+	maxLimit     int64
+	defaultLimit int64
+	stringOffset bool // next_offset as "ms,id", not ["ms","id"]
+	totalObject  bool // total_objects as {value, relation}
+	sortable     bool // takes sort=ts:asc|ts:desc (else ascending)
+}
+
+var v2Endpoints = map[string]v2Endpoint{
+	duo.PathAuthV2:       {records: "authlogs", offsetParam: "next_offset", maxLimit: 1000, defaultLimit: 100, sortable: true},
+	duo.PathTelephonyV2:  {records: "items", offsetParam: "next_offset", maxLimit: 1000, defaultLimit: 100, stringOffset: true, totalObject: true, sortable: true},
+	duo.PathActivity:     {records: "items", offsetParam: "next_offset", maxLimit: 1000, defaultLimit: 100, stringOffset: true, totalObject: true, sortable: true},
+	duo.PathTrustMonitor: {records: "events", offsetParam: "offset", maxLimit: 200, defaultLimit: 50, stringOffset: true},
+}
+
+// serveV2 answers the windowed endpoints (auth, telephony and activity v2,
+// Trust Monitor): mintime and maxtime in ms, both required and inclusive,
+// a limit, a keyset paging cursor.
 func (s *Server) serveV2(r *http.Request, empty bool) ([]byte, int) {
 	q := r.URL.Query()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	req, body, status := parseV2(q, now)
+	ep := v2Endpoints[r.URL.Path]
+	req, body, status := parseV2(q, now, ep)
 	if body != nil {
 		return body, status
 	}
@@ -57,7 +77,7 @@ func (s *Server) serveV2(r *http.Request, empty bool) ([]byte, int) {
 			page = page[:req.limit]
 		}
 	}
-	return writeV2Page(page, req.desc, more, last, total, r.URL.Path == duo.PathTelephonyV2), http.StatusOK
+	return writeV2Page(page, req.desc, more, last, total, ep), http.StatusOK
 }
 
 // v2Request is a v2 request's parameters.
@@ -71,7 +91,7 @@ type v2Request struct {
 
 // parseV2 checks a v2 request's parameters as Duo does; body is set when
 // it answers with an error.
-func parseV2(q url.Values, now time.Time) (req v2Request, body []byte, status int) {
+func parseV2(q url.Values, now time.Time, ep v2Endpoint) (req v2Request, body []byte, status int) {
 	minMs, okMin, err1 := intParam(q, "mintime")
 	maxMs, okMax, err2 := intParam(q, "maxtime")
 	switch {
@@ -91,10 +111,11 @@ func parseV2(q url.Values, now time.Time) (req v2Request, body []byte, status in
 	if body != nil {
 		return req, body, status
 	}
-	req = v2Request{minMs: minMs, maxMs: maxMs, limit: 100, desc: true} // Duo's default order is not documented; clients must ask
+	// Duo's default order is not documented; clients must ask.
+	req = v2Request{minMs: minMs, maxMs: maxMs, limit: ep.defaultLimit, desc: ep.sortable}
 	if l, ok, err := intParam(q, "limit"); ok {
-		if err != nil || l < 1 || l > 1000 {
-			body, status = badRequest("'limit' must be between 1 and 1000")
+		if err != nil || l < 1 || l > ep.maxLimit {
+			body, status = badRequest(fmt.Sprintf("'limit' must be between 1 and %d", ep.maxLimit))
 			return req, body, status
 		}
 		req.limit = l
@@ -107,7 +128,7 @@ func parseV2(q url.Values, now time.Time) (req v2Request, body []byte, status in
 		body, status = badRequest("'sort' must be ts:asc or ts:desc")
 		return req, body, status
 	}
-	if offs := q["next_offset"]; len(offs) > 0 {
+	if offs := q[ep.offsetParam]; len(offs) > 0 {
 		var offMs string
 		if len(offs) == 1 {
 			offMs, req.offID, _ = strings.Cut(offs[0], ",")
@@ -116,7 +137,7 @@ func parseV2(q url.Values, now time.Time) (req v2Request, body []byte, status in
 		}
 		ms, err := strconv.ParseInt(offMs, 10, 64)
 		if err != nil || req.offID == "" {
-			body, status = badRequest("'next_offset' is invalid")
+			body, status = badRequest(fmt.Sprintf("'%s' is invalid", ep.offsetParam))
 			return req, body, status
 		}
 		req.hasOffset, req.offMs = true, ms
@@ -157,14 +178,10 @@ func afterOffset(window []Record, req v2Request) []Record {
 // writeV2Page encodes a page as the endpoint does: records under items
 // (telephony) or authlogs, and next_offset as "ms,id" (telephony) or
 // ["ms","id"], after last when more is set (or the page's own last).
-func writeV2Page(page []Record, desc, more bool, last Record, total int, telephony bool) []byte {
+func writeV2Page(page []Record, desc, more bool, last Record, total int, ep v2Endpoint) []byte {
 	var b bytes.Buffer
 	b.Grow(64 + len(page)*1600)
-	if telephony {
-		b.WriteString(`{"stat":"OK","response":{"items":[`)
-	} else {
-		b.WriteString(`{"stat":"OK","response":{"authlogs":[`)
-	}
+	fmt.Fprintf(&b, `{"stat":"OK","response":{%q:[`, ep.records)
 	for i := range page {
 		rec := page[i]
 		if desc {
@@ -180,12 +197,12 @@ func writeV2Page(page []Record, desc, more bool, last Record, total int, telepho
 	switch {
 	case !more:
 		b.WriteString("null")
-	case telephony:
+	case ep.stringOffset:
 		fmt.Fprintf(&b, `"%d,%s"`, last.Time.UnixMilli(), last.ID)
 	default:
 		fmt.Fprintf(&b, `["%d","%s"]`, last.Time.UnixMilli(), last.ID)
 	}
-	if telephony {
+	if ep.totalObject {
 		fmt.Fprintf(&b, `,"total_objects":{"value":%d,"relation":"eq"}}}}`, total)
 	} else {
 		fmt.Fprintf(&b, `,"total_objects":%d}}}`, total)

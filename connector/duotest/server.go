@@ -310,7 +310,7 @@ func (s *Server) takeFault(path string) *Fault {
 
 var logPaths = map[string]bool{
 	duo.PathAuthV2: true, duo.PathTelephonyV2: true, duo.PathTelephonyV1: true,
-	duo.PathAdmin: true, duo.PathOffline: true,
+	duo.PathAdmin: true, duo.PathOffline: true, duo.PathActivity: true, duo.PathTrustMonitor: true,
 }
 
 // MaxInFlight returns the most requests the server has served at once.
@@ -381,7 +381,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) int {
 	var body []byte
 	var status int
 	switch r.URL.Path {
-	case duo.PathAuthV2, duo.PathTelephonyV2:
+	case duo.PathAuthV2, duo.PathTelephonyV2, duo.PathActivity, duo.PathTrustMonitor:
 		body, status = s.serveV2(r, fault != nil && fault.EmptyWithOffset)
 	default:
 		body, status = s.serveV1(r)

@@ -90,6 +90,10 @@ func pathOf(r Record) string {
 		return duo.PathAdmin
 	case duo.Offline:
 		return duo.PathOffline
+	case duo.Activity:
+		return duo.PathActivity
+	case duo.TrustMonitor:
+		return duo.PathTrustMonitor
 	}
 	if r.ID != "" {
 		return duo.PathTelephonyV2
