@@ -72,7 +72,7 @@ func binary(t testing.TB) string {
 	return binPath
 }
 
-var topics = []string{"duo.auth_log", "duo.admin_log", "duo.offline_log", "duo.telephony_log"}
+var topics = []string{"duo.auth_log", "duo.admin_log", "duo.offline_log", "duo.telephony_log", "duo.activity_log", "duo.trust_monitor_event"}
 
 // world is a fake Duo and a Kafka broker, with the records the fake holds.
 type world struct {
@@ -1049,5 +1049,45 @@ func TestDamagedBackfillCursorHint(t *testing.T) {
 	}
 	if out, code := run("backfill", "--since", since, "--until", until); code != 0 {
 		t.Fatalf("backfill after the reset: %s", out)
+	}
+}
+
+// TestActivityAndTrustMonitor: the two opt-in logs, through 429s and 5xx,
+// arrive in Kafka once each, keyed by activity_id and sekey, as the
+// normalizer maps them, on their own topics; a restart finds nothing new.
+func TestActivityAndTrustMonitor(t *testing.T) {
+	w := newWorld(t, "", map[duo.LogType]int{duo.Activity: 4000, duo.TrustMonitor: 900})
+	cfg := w.config(t, "logs: [activity, trust_monitor]\nnormalize: {mapping: v2}\n")
+	w.duo.Inject(duotest.Fault{Path: duo.PathTrustMonitor, Status: 429, Count: 2}, duotest.Fault{Path: duo.PathActivity, Status: 503})
+	var stderr bytes.Buffer
+	if code := dispatch([]string{"run", "--once", "--config", cfg}, env{nil, io.Discard, &stderr, nil}); code != 0 {
+		t.Fatalf("run --once exited %d: %s", code, stderr.String())
+	}
+	counts, recs := w.consumed(t)
+	if dups := w.checkDelivered(t, counts); len(recs) != 4900 {
+		t.Fatalf("%d messages for 4900 records (duplicates %v)", len(recs), dups)
+	}
+	norm, _ := normalize.New(normalize.Options{Mapping: normalize.V2})
+	byID := map[string][]byte{}
+	for lt, rs := range w.records {
+		for _, r := range rs {
+			doc, _ := norm.Normalize(pipeline.Mark(nil, r.Raw, lt.EventType(), w.duo.Host))
+			byID[eventID(r)] = doc
+		}
+	}
+	for _, r := range recs {
+		if !bytes.Equal(r.Value, byID[string(r.Key)]) {
+			t.Fatalf("document for %s differs from the normalizer's:\n got %s\nwant %s", r.Key, r.Value, byID[string(r.Key)])
+		}
+		want := map[string]string{"duo.activity_log": "activity_log", "duo.trust_monitor_event": "trust_monitor_event"}[r.Topic]
+		if want == "" || string(r.Headers[0].Value) != want || !bytes.Contains(r.Value, []byte(`"dataset":"`+want+`"`)) {
+			t.Fatalf("message on %s with eventtype %s: %s", r.Topic, r.Headers[0].Value, r.Value)
+		}
+	}
+	if code := dispatch([]string{"run", "--once", "--config", cfg}, env{nil, io.Discard, &stderr, nil}); code != 0 {
+		t.Fatalf("second run exited %d: %s", code, stderr.String())
+	}
+	if _, again := w.consumed(t); len(again) != len(recs) {
+		t.Fatalf("second run published %d more messages", len(again)-len(recs))
 	}
 }

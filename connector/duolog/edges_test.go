@@ -199,3 +199,42 @@ func TestQuietLogCheckedThrough(t *testing.T) {
 		})
 	}
 }
+
+// TestTrustMonitorRequestShape: Trust Monitor pages are at most 200
+// events, unsorted requests, and the cursor goes back as offset, not
+// next_offset; activity pages ask for 1000, oldest first, with
+// next_offset.
+func TestTrustMonitorRequestShape(t *testing.T) {
+	e := newEnv(t, nil)
+	now := e.clock.Now()
+	e.srv.Add(e.gen.Spread(duo.TrustMonitor, now.Add(-2*time.Hour), now.Add(-time.Hour), 450)...)
+	e.srv.Add(e.gen.Spread(duo.Activity, now.Add(-2*time.Hour), now.Add(-time.Hour), 1500)...)
+	for _, tc := range []struct {
+		typ           duo.LogType
+		n, pages      int
+		limit, cursor string
+		sorted        bool
+	}{
+		{duo.TrustMonitor, 450, 3, "200", "offset", false},
+		{duo.Activity, 1500, 2, "1000", "next_offset", true},
+	} {
+		e.srv.ResetRequests()
+		got := records(drain(t, e.reader(tc.typ, nil, 3*time.Hour)))
+		if len(got) != tc.n {
+			t.Fatalf("%s: %d records, want %d", tc.typ, len(got), tc.n)
+		}
+		reqs := e.srv.Requests()
+		if len(reqs) != tc.pages {
+			t.Fatalf("%s: %d requests, want %d", tc.typ, len(reqs), tc.pages)
+		}
+		for i, req := range reqs {
+			q := req.Query
+			if q.Get("limit") != tc.limit || (q.Get("sort") == "ts:asc") != tc.sorted {
+				t.Errorf("%s request %d: limit=%q sort=%q", tc.typ, i, q.Get("limit"), q.Get("sort"))
+			}
+			if (i > 0) != (q.Get(tc.cursor) != "") {
+				t.Errorf("%s request %d: %s=%q", tc.typ, i, tc.cursor, q.Get(tc.cursor))
+			}
+		}
+	}
+}
