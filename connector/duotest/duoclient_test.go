@@ -18,8 +18,8 @@ import (
 // first on PATH may be another installation without it.
 const debianPython = "/usr/bin/python3"
 
-// TestDuoPythonClient pages the fake's auth v2, admin, offline and
-// telephony v1 endpoints with Duo's own Python client (Debian's
+// TestDuoPythonClient pages the fake's auth v2, admin, offline, telephony
+// v1, activity and Trust Monitor endpoints with Duo's own Python client (Debian's
 // python3-duo-client), with each signature variant it offers. It proves
 // the fake's signature checks and response shapes match Duo's client.
 func TestDuoPythonClient(t *testing.T) {
@@ -38,9 +38,11 @@ func TestDuoPythonClient(t *testing.T) {
 	from, to := now.Add(-3*time.Hour), now.Add(-10*time.Minute)
 	gen := duotest.NewGenerator(7)
 	want := map[string][]duotest.Record{
-		"auth":    append(gen.Spread(duo.Auth, from, to, 2300), gen.Burst(duo.Auth, from.Add(time.Hour), 1200)...),
-		"admin":   append(gen.Spread(duo.Admin, from, to, 1500), gen.Burst(duo.Admin, from.Add(time.Hour), 1100)...),
-		"offline": gen.Spread(duo.Offline, from, to, 300),
+		"auth":          append(gen.Spread(duo.Auth, from, to, 2300), gen.Burst(duo.Auth, from.Add(time.Hour), 1200)...),
+		"admin":         append(gen.Spread(duo.Admin, from, to, 1500), gen.Burst(duo.Admin, from.Add(time.Hour), 1100)...),
+		"offline":       gen.Spread(duo.Offline, from, to, 300),
+		"activity":      gen.Spread(duo.Activity, from, to, 1700),
+		"trust_monitor": gen.Spread(duo.TrustMonitor, from, to, 450),
 	}
 	for range 1200 {
 		want["telephony_v1"] = append(want["telephony_v1"], gen.TelephonyV1(from.Add(time.Duration(len(want["telephony_v1"]))*5*time.Second)))

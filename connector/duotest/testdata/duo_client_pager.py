@@ -57,6 +57,27 @@ def page_v1(fetch):
         mintime = max(r["timestamp"] for r in page) + 1
 
 
+# Activity logs: next_offset (a string) handed back as the client gets it.
+activity, args = [], dict(mintime=mins * 1000, maxtime=maxs * 1000, limit="1000", sort="ts:asc")
+while True:
+    resp = admin.get_activity_logs(**args)
+    activity += resp["items"]
+    offset = resp["metadata"].get("next_offset")
+    if not offset:
+        break
+    args["next_offset"] = offset
+out["activity"] = strip(activity)
+
+# Trust Monitor: the cursor goes back as offset, pages of at most 200.
+events, offset = [], None
+while True:
+    resp = admin.get_trust_monitor_events_by_offset(mins * 1000, maxs * 1000, limit=200, offset=offset)
+    events += resp["events"]
+    offset = resp["metadata"].get("next_offset")
+    if not offset:
+        break
+out["trust_monitor"] = strip(events)
+
 out["admin"] = strip(page_v1(admin.get_administrator_log))
 out["offline"] = strip(page_v1(admin.get_offline_log))
 out["telephony_v1"] = strip(page_v1(admin.get_telephony_log))
