@@ -35,9 +35,9 @@ func kills(t *testing.T) int {
 // lets one run finish: no record may be lost, and each log may repeat at
 // most one page per kill (the page in flight).
 func TestKillAndRestart(t *testing.T) {
-	w := newWorld(t, "", map[duo.LogType]int{duo.Auth: 30000, duo.Admin: 8000, duo.Offline: 2000, duo.Telephony: 10000})
+	w := newWorld(t, "", map[duo.LogType]int{duo.Auth: 30000, duo.Admin: 8000, duo.Offline: 2000, duo.Telephony: 10000, duo.Activity: 4000, duo.TrustMonitor: 1500})
 	w.rps = 8 // slow enough that the kills land all along the backlog
-	cfg := w.config(t, "")
+	cfg := w.config(t, "logs: [auth, admin, offline, telephony, activity, trust_monitor]")
 	n := kills(t)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	// Kills land within window of the start; a machine so busy that no
