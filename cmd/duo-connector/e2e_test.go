@@ -134,6 +134,20 @@ kafka:
 	return p
 }
 
+// documents is the document the normalizer makes of each record the fake
+// holds, marked as the connector marks it, by event id.
+func (w *world) documents(m normalize.Mapping) map[string][]byte {
+	norm, _ := normalize.New(normalize.Options{Mapping: m})
+	byID := map[string][]byte{}
+	for lt, rs := range w.records {
+		for _, r := range rs {
+			doc, _ := norm.Normalize(pipeline.Mark(nil, r.Raw, lt.EventType(), w.duo.Host))
+			byID[eventID(r)] = doc
+		}
+	}
+	return byID
+}
+
 // eventID is the key the connector gives a record.
 func eventID(r duotest.Record) string {
 	if r.ID != "" {
@@ -208,14 +222,7 @@ func TestRunOnceDeliversEverything(t *testing.T) {
 	if dups := w.checkDelivered(t, counts); len(recs) != 100000 {
 		t.Fatalf("%d messages for 100000 records (duplicates %v)", len(recs), dups)
 	}
-	norm, _ := normalize.New(normalize.Options{})
-	byID := map[string][]byte{}
-	for lt, rs := range w.records {
-		for _, r := range rs {
-			doc, _ := norm.Normalize(pipeline.Mark(nil, r.Raw, lt.EventType(), w.duo.Host))
-			byID[eventID(r)] = doc
-		}
-	}
+	byID := w.documents(normalize.V1)
 	for _, r := range recs {
 		if !bytes.Equal(r.Value, byID[string(r.Key)]) {
 			t.Fatalf("document for %s differs from the normalizer's:\n got %s\nwant %s", r.Key, r.Value, byID[string(r.Key)])
@@ -348,12 +355,17 @@ func TestBackfill(t *testing.T) {
 	since, until := time.Now().Add(-15*time.Hour).Truncate(time.Second), time.Now().Add(-5*time.Hour).Truncate(time.Second)
 	args := []string{"backfill", "--config", cfg, "--since", since.Format(time.RFC3339), "--until", until.Format(time.RFC3339)}
 
-	// Interrupt the first attempt, as a kill would.
+	// Interrupt the first attempt, as a kill would, once it has saved a
+	// cursor (before that, starting over is what it should do).
 	cmd := exec.Command(binary(t), args...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(700 * time.Millisecond)
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if saved, _ := filepath.Glob(filepath.Join(w.stateDir, "backfill", "*", "*.json")); len(saved) > 0 {
+			break
+		}
+	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	_, partial := w.consumed(t)
@@ -1067,14 +1079,7 @@ func TestActivityAndTrustMonitor(t *testing.T) {
 	if dups := w.checkDelivered(t, counts); len(recs) != 4900 {
 		t.Fatalf("%d messages for 4900 records (duplicates %v)", len(recs), dups)
 	}
-	norm, _ := normalize.New(normalize.Options{Mapping: normalize.V2})
-	byID := map[string][]byte{}
-	for lt, rs := range w.records {
-		for _, r := range rs {
-			doc, _ := norm.Normalize(pipeline.Mark(nil, r.Raw, lt.EventType(), w.duo.Host))
-			byID[eventID(r)] = doc
-		}
-	}
+	byID := w.documents(normalize.V2)
 	for _, r := range recs {
 		if !bytes.Equal(r.Value, byID[string(r.Key)]) {
 			t.Fatalf("document for %s differs from the normalizer's:\n got %s\nwant %s", r.Key, r.Value, byID[string(r.Key)])
