@@ -11,6 +11,7 @@ import (
 	"github.com/duo-connector/duo-connector/checkpoint"
 	"github.com/duo-connector/duo-connector/connector/config"
 	"github.com/duo-connector/duo-connector/connector/duo"
+	"github.com/duo-connector/duo-connector/connector/duolog"
 	"github.com/duo-connector/duo-connector/connector/publish"
 )
 
@@ -56,6 +57,16 @@ and default.
 		fmt.Fprintf(e.stdout, "duo: FAILED: %v\n", err)
 	} else {
 		fmt.Fprintf(e.stdout, "duo: ok: signed request to %s accepted, \"Grant read log\" present\n", cfg.Duo.APIHost)
+		// Each log on its own: an account may lack one (Trust Monitor
+		// needs an edition, the activity log is in preview).
+		for _, lt := range cfg.LogTypes() {
+			if err := checkLog(cfg, lt); err != nil {
+				failed = true
+				fmt.Fprintf(e.stdout, "log %s: NOT AVAILABLE: %v\n", lt, err)
+			} else {
+				fmt.Fprintf(e.stdout, "log %s: ok\n", lt)
+			}
+		}
 	}
 	topics := cfg.Topics()
 	if err := checkKafka(cfg, topics); err != nil {
@@ -80,6 +91,19 @@ func checkDuo(cfg config.Config) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return client.Check(ctx)
+}
+
+// checkLog makes one request of a log's endpoint, tried once.
+func checkLog(cfg config.Config, lt duo.LogType) error {
+	dc := cfg.DuoConfig(nil)
+	dc.Retry = duo.RetryConfig{InitialBackoff: time.Second, MaxBackoff: time.Second, MaxAttempts: 1}
+	client, err := duo.NewClient(dc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return duolog.Probe(ctx, client, lt, cfg.Duo.TelephonyV1)
 }
 
 // checkKafka proves the brokers, TLS, SASL and topics with one metadata

@@ -624,6 +624,20 @@ func TestConfigCheck(t *testing.T) {
 	}
 	w.duo.SetReadLogPermission(true)
 
+	// Trust Monitor not licensed: that log is reported, with what is
+	// missing; the others are ok.
+	withTM := w.config(t, "logs: [auth, admin, trust_monitor]")
+	w.duo.SetLicensed(duo.PathTrustMonitor, false)
+	out, code = check(withTM)
+	if code != exitFailure || !strings.Contains(out, "log auth: ok") || !strings.Contains(out, "log admin: ok") ||
+		!strings.Contains(out, "log trust_monitor: NOT AVAILABLE") || !strings.Contains(out, "Premier") {
+		t.Fatalf("Trust Monitor not licensed: %d\n%s", code, out)
+	}
+	w.duo.SetLicensed(duo.PathTrustMonitor, true)
+	if out, code := check(withTM); code != 0 || !strings.Contains(out, "log trust_monitor: ok") {
+		t.Fatalf("Trust Monitor licensed: %d\n%s", code, out)
+	}
+
 	missing := strings.Replace(good, ".yaml", "-missing.yaml", 1)
 	data, _ := os.ReadFile(good)
 	os.WriteFile(missing, []byte(strings.Replace(string(data), "duo.{dataset}", "no-such-topic", 1)), 0o600)

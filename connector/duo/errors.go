@@ -105,6 +105,10 @@ func hint(e *APIError, serverDate, localNow time.Time) string {
 				localNow.UTC().Format(time.RFC1123), serverDate.UTC().Format(time.RFC1123), skew)
 		}
 		return h
+	case (e.StatusCode == http.StatusForbidden || e.StatusCode == http.StatusNotFound) && e.Path == PathTrustMonitor:
+		return `this account may not have Trust Monitor (Duo Premier and Advantage editions), or the Admin API application lacks "Grant read log": check the edition, or remove trust_monitor from logs`
+	case (e.StatusCode == http.StatusForbidden || e.StatusCode == http.StatusNotFound) && e.Path == PathActivity:
+		return `this account may not have the activity log (in preview for some accounts), or the Admin API application lacks "Grant read log": ask Duo support, or remove activity from logs`
 	case e.Code == 40104 || e.Code == 40105:
 		return "the request's Date header was rejected: check the system clock and time zone"
 	case e.Code == 40301 || e.StatusCode == http.StatusForbidden:

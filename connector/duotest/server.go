@@ -67,6 +67,7 @@ type Server struct {
 	logs        map[logKey]*store
 	faults      []*Fault
 	noReadLog   bool
+	unlicensed  map[string]bool
 	requests    []Request
 	keepReqs    bool
 	pageLimitV1 int
@@ -235,6 +236,19 @@ func (s *Server) SetReadLogPermission(granted bool) {
 	s.noReadLog = !granted
 }
 
+// SetLicensed makes one endpoint answer as for an account without the
+// feature (Trust Monitor needs the Premier or Advantage edition; the
+// activity log is in preview): 403, as Duo answers what the account may
+// not read. Duo does not document a code of its own for this case.
+func (s *Server) SetLicensed(path string, licensed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.unlicensed == nil {
+		s.unlicensed = map[string]bool{}
+	}
+	s.unlicensed[path] = !licensed
+}
+
 // Requests returns the requests seen so far.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
@@ -354,7 +368,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) int {
 		return fail(w, http.StatusMethodNotAllowed, 40501, "Method not allowed", "")
 	}
 	s.mu.Lock()
-	skey, noReadLog := s.skey, s.noReadLog
+	skey, noReadLog := s.skey, s.noReadLog || s.unlicensed[r.URL.Path]
 	fault := s.takeFault(r.URL.Path)
 	s.mu.Unlock()
 	if status, code, msg := s.authenticate(r, skey); status != 0 {

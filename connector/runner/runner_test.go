@@ -189,3 +189,21 @@ func TestAliveMeansProgress(t *testing.T) {
 	waitFor(t, func() bool { return !d.r.Alive() })
 	waitFor(t, d.r.Alive) // the request came back: progress again
 }
+
+// TestUnlicensedLogDoesNotStopOthers: an account without Trust Monitor
+// answers its endpoint with a refusal; the log says what is missing at
+// each poll, and the other logs deliver as usual.
+func TestUnlicensedLogDoesNotStopOthers(t *testing.T) {
+	srv, cfg := setup(t, "@every 1s", 10)
+	cfg.Logs = []string{"auth", "trust_monitor"}
+	srv.SetLicensed(duo.PathTrustMonitor, false)
+	d := start(t, cfg)
+	waitFor(t, func() bool { return d.m.State(duo.Auth).Records == 10 })
+	waitFor(t, func() bool { return strings.Contains(d.m.State(duo.TrustMonitor).LastError, "Premier") })
+	if d.stopped() {
+		t.Fatalf("the daemon stopped: %v", d.err)
+	}
+	if err := d.stop(); err != nil {
+		t.Fatal(err)
+	}
+}
