@@ -36,10 +36,10 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-var topics = []string{"duo.auth_log", "duo.admin_log", "duo.offline_log", "duo.telephony_log"}
+var topics = []string{"duo.auth_log", "duo.admin_log", "duo.offline_log", "duo.telephony_log", "duo.activity_log", "duo.trust_monitor_event"}
 
 // perDay is how many records of each log the backlog holds per day.
-var perDay = map[duo.LogType]int{duo.Auth: 6000, duo.Admin: 400, duo.Offline: 150, duo.Telephony: 1500}
+var perDay = map[duo.LogType]int{duo.Auth: 6000, duo.Admin: 400, duo.Offline: 150, duo.Telephony: 1500, duo.Activity: 800, duo.TrustMonitor: 20}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("duo-sandbox", flag.ContinueOnError)
@@ -50,8 +50,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	demo := fs.Bool("demo", false, "run the connector until the backlog is drained, show the results, and stop")
 	connector := fs.String("connector", "bin/duo-connector", "with --demo: the connector binary to run")
 	seed := fs.Uint64("seed", uint64(time.Now().UnixNano()), "random seed of the generated records")
+	logsFlag := fs.String("logs", "auth,admin,offline,telephony", "the logs the fake Duo holds and the configuration reads (add activity,trust_monitor for the opt-in ones)")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: duo-sandbox [--demo] [--days N] [--rate R] [--dir D]\n\n")
+		fmt.Fprint(stderr, "Usage: duo-sandbox [--demo] [--days N] [--rate R] [--dir D] [--logs auth,...]\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -69,7 +70,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		defer os.RemoveAll(d)
 		*dir = d
 	}
-	sb, err := start(*dir, *days, *seed)
+	var logs []duo.LogType
+	for _, part := range strings.Split(*logsFlag, ",") {
+		lt, err := duo.ParseLogType(part)
+		if err != nil {
+			fmt.Fprintf(stderr, "duo-sandbox: --logs: %v\n", err)
+			return 2
+		}
+		logs = append(logs, lt)
+	}
+	sb, err := start(*dir, *days, *seed, logs...)
 	if err != nil {
 		fmt.Fprintf(stderr, "duo-sandbox: %v\n", err)
 		return 1
@@ -96,6 +106,7 @@ type sandbox struct {
 	kafka   *kafkatest.Broker
 	config  string
 	backlog int
+	logs    []duo.LogType
 }
 
 // addrsFile keeps, in a sandbox's directory, the addresses it listened
@@ -108,7 +119,10 @@ type addrs struct {
 	Kafka string `json:"kafka"`
 }
 
-func start(dir string, days float64, seed uint64) (*sandbox, error) {
+func start(dir string, days float64, seed uint64, logs ...duo.LogType) (*sandbox, error) {
+	if len(logs) == 0 {
+		logs = duo.DefaultLogTypes
+	}
 	var prev addrs
 	if data, err := os.ReadFile(filepath.Join(dir, addrsFile)); err == nil {
 		json.Unmarshal(data, &prev)
@@ -138,11 +152,11 @@ func start(dir string, days float64, seed uint64) (*sandbox, error) {
 	if data, err := json.Marshal(addrs{Duo: srv.Host, Kafka: b.Addr}); err == nil {
 		os.WriteFile(filepath.Join(dir, addrsFile), data, 0o600)
 	}
-	sb := &sandbox{duo: srv, kafka: b}
+	sb := &sandbox{duo: srv, kafka: b, logs: logs}
 	gen := duotest.NewGenerator(seed)
 	now := time.Now()
 	from := now.Add(-time.Duration(days * float64(24*time.Hour)))
-	for _, lt := range duo.DefaultLogTypes {
+	for _, lt := range logs {
 		n := int(float64(perDay[lt]) * days)
 		if n == 0 {
 			continue
@@ -180,18 +194,27 @@ duo:
 initial_lookback: %s
 lag: 2m
 schedule: "@every 1m"
+logs: [%s]
 state_dir: %s
 kafka:
   brokers: [%s]
   topic: duo.{dataset}
 http:
   listen: 127.0.0.1:0
-`, srv.Host, srv.IKey, skey, ca, time.Duration(days*float64(24*time.Hour)+float64(time.Hour)).Round(time.Second), filepath.Join(dir, "state"), b.Addr)
+`, srv.Host, srv.IKey, skey, ca, time.Duration(days*float64(24*time.Hour)+float64(time.Hour)).Round(time.Second), joinLogs(logs), filepath.Join(dir, "state"), b.Addr)
 	if err := os.WriteFile(sb.config, []byte(cfg), 0o600); err != nil {
 		sb.stop()
 		return nil, err
 	}
 	return sb, nil
+}
+
+func joinLogs(logs []duo.LogType) string {
+	names := make([]string, len(logs))
+	for i, lt := range logs {
+		names[i] = string(lt)
+	}
+	return strings.Join(names, ", ")
 }
 
 func (sb *sandbox) stop() {
@@ -207,8 +230,8 @@ func (sb *sandbox) generate(ctx context.Context, rate float64, seed uint64) {
 	}
 	gen := duotest.NewGenerator(seed)
 	total := 0
-	for _, n := range perDay {
-		total += n
+	for _, lt := range sb.logs {
+		total += perDay[lt]
 	}
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -218,7 +241,7 @@ func (sb *sandbox) generate(ctx context.Context, rate float64, seed uint64) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			for _, lt := range duo.DefaultLogTypes {
+			for _, lt := range sb.logs {
 				carry[lt] += rate * float64(perDay[lt]) / float64(total)
 				for ; carry[lt] >= 1; carry[lt]-- {
 					sb.duo.Add(gen.Record(lt, now))

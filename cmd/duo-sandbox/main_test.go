@@ -60,3 +60,26 @@ func TestDirReusable(t *testing.T) {
 		}
 	}
 }
+
+// TestDemoOptInLogs: the sandbox with the activity log and Trust Monitor:
+// the connector drains both, and every record comes back from Kafka.
+func TestDemoOptInLogs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow end-to-end test; skipped with -short")
+	}
+	bin := filepath.Join(t.TempDir(), "duo-connector")
+	if out, err := exec.Command("go", "build", "-o", bin, "../duo-connector").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"--demo", "--connector", bin, "--days", "2", "--rate", "0", "--logs", "activity,trust_monitor", "--dir", t.TempDir()}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	out := stdout.String()
+	for _, want := range []string{"duo.activity_log:", "duo.trust_monitor_event:", "1640 of 1640 records in the backlog"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+}
