@@ -756,7 +756,6 @@ func TestBackfillRelativeRangeResumes(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t1 := time.Now()
 	// Kill it once it has delivered more than a page of each log.
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
@@ -778,7 +777,17 @@ func TestBackfillRelativeRangeResumes(t *testing.T) {
 		t.Fatalf("rerun: %v\n%s", err, out)
 	}
 	counts, recs := w.consumed(t)
-	from, to := t1.Add(-15*time.Hour), t0.Add(-5*time.Hour) // surely in the range
+	// The range as the backfill resolved it when it began (a little after
+	// t0): a second inside it was surely read, a second outside surely not.
+	var manifest checkpoint.Backfill
+	raw, err := os.ReadFile(filepath.Join(w.stateDir, "backfill", "15h_ago-5h_ago", "backfill.manifest"))
+	if err != nil || json.Unmarshal(raw, &manifest) != nil {
+		t.Fatalf("backfill description: %v %s", err, raw)
+	}
+	if manifest.Since.Before(t0.Add(-15*time.Hour-time.Second)) || manifest.Until.Before(t0.Add(-5*time.Hour-time.Second)) {
+		t.Fatalf("the backfill began with %s..%s, not 15h..5h before %s", manifest.Since, manifest.Until, t0)
+	}
+	from, to := manifest.Since.Add(time.Second), manifest.Until.Add(-time.Second)
 	for lt, rs := range w.records {
 		got := counts["duo."+lt.EventType()]
 		dups := 0
@@ -792,7 +801,7 @@ func TestBackfillRelativeRangeResumes(t *testing.T) {
 			switch {
 			case !r.Time.Before(from) && !r.Time.After(to) && got[eventID(r)] == 0:
 				t.Fatalf("%s record at %s in the range was not published", lt, r.Time)
-			case (r.Time.Before(t0.Add(-15*time.Hour).Truncate(time.Second)) || r.Time.After(t1.Add(-5*time.Hour))) && got[eventID(r)] != 0:
+			case (r.Time.Before(manifest.Since.Add(-time.Second)) || r.Time.After(manifest.Until.Add(time.Second))) && got[eventID(r)] != 0:
 				t.Fatalf("%s record at %s outside the range was published", lt, r.Time)
 			}
 		}
