@@ -31,15 +31,22 @@ func (e *UnreachableError) Unwrap() error { return e.Err }
 // one-minute window, tried once. It returns nil, an *APIError (Duo's code
 // and the fix) or an *UnreachableError.
 func (c *Client) Check(ctx context.Context) error {
-	if err := c.budget.Wait(ctx); err != nil {
-		return err
-	}
 	end := c.cfg.Now().Add(-5 * time.Minute)
-	_, err := c.do(ctx, PathAuthV2, url.Values{
+	return c.CheckPath(ctx, PathAuthV2, url.Values{
 		"mintime": {strconv.FormatInt(end.Add(-time.Minute).UnixMilli(), 10)},
 		"maxtime": {strconv.FormatInt(end.UnixMilli(), 10)},
 		"limit":   {"1"},
 	})
+}
+
+// CheckPath is Check for any endpoint and parameters: one request, tried
+// once, its failure explained as Check's is.
+func (c *Client) CheckPath(ctx context.Context, path string, params url.Values) error {
+	if err := c.budget.Wait(ctx); err != nil {
+		return err
+	}
+	resp, err := c.do(ctx, path, params)
+	resp.Release()
 	var apiErr *APIError
 	if err == nil || errors.As(err, &apiErr) || ctx.Err() != nil {
 		return err

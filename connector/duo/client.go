@@ -332,6 +332,12 @@ func (c *Client) do(ctx context.Context, path string, params url.Values) (*Respo
 			ct.body = nil
 		}
 	}
+	ok := false // the body goes back to the pool unless a Response keeps it
+	defer func() {
+		if !ok {
+			release()
+		}
+	}()
 	if o := c.cfg.Observer; o != nil {
 		status := 0
 		var rl *rateLimitedError
@@ -344,19 +350,12 @@ func (c *Client) do(ctx context.Context, path string, params url.Values) (*Respo
 		o.Request(path, status, time.Since(start))
 	}
 	if err != nil {
-		release()
 		var rl *rateLimitedError
 		if errors.As(err, &rl) {
 			return nil, rl.apiError(path)
 		}
 		return nil, fmt.Errorf("GET %s: %w", path, unwrapURLError(err))
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			release()
-		}
-	}()
 	serverDate, _ := http.ParseTime(httpResp.Header.Get("Date"))
 	if !serverDate.IsZero() {
 		c.recordSkew(ctx, c.cfg.Now().Sub(serverDate))

@@ -2,16 +2,11 @@ package duolog
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
-	"strconv"
 	"time"
-
-	"github.com/duo-connector/duo-connector/connector/duo"
 )
 
 // Cursor is a reader's resume point. A v2 log (auth, telephony v2) uses
@@ -97,24 +92,4 @@ func ParseCursor(raw []byte) (Cursor, error) {
 		return Cursor{}, errors.New("seen without the second (mintime) it belongs to")
 	}
 	return c, nil
-}
-
-// Probe makes the cheapest request of log t's endpoint, to tell whether
-// this account and application may read it: a one-minute window of one
-// record (v2), or the records of the last few minutes (v1). It is tried
-// once; the error is Duo's, with its hint.
-func Probe(ctx context.Context, client *duo.Client, t duo.LogType, telephonyV1 bool) error {
-	r := NewReader(client, t, nil, Options{TelephonyV1: telephonyV1})
-	end := time.Now().Add(-5 * time.Minute)
-	params := url.Values{"mintime": {strconv.FormatInt(end.Unix(), 10)}}
-	if !r.v1 {
-		params = url.Values{
-			"mintime": {strconv.FormatInt(end.Add(-time.Minute).UnixMilli(), 10)},
-			"maxtime": {strconv.FormatInt(end.UnixMilli(), 10)},
-			"limit":   {"1"},
-		}
-	}
-	resp, err := client.Get(ctx, r.path, params)
-	resp.Release()
-	return err
 }

@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/duo-connector/duo-connector/connector/duo"
@@ -171,6 +173,24 @@ func NewReader(client *duo.Client, t duo.LogType, cur *Cursor, opts Options) *Re
 		r.cur = StartAt(start, r.v1)
 	}
 	return r
+}
+
+// Probe makes the cheapest request of log t's endpoint, to tell whether
+// this account and application may read it: a one-minute window of one
+// record (v2), or the records of the last few minutes (v1). It is tried
+// once, and fails as duo.Client.Check does.
+func Probe(ctx context.Context, client *duo.Client, t duo.LogType, telephonyV1 bool) error {
+	r := NewReader(client, t, nil, Options{TelephonyV1: telephonyV1})
+	end := time.Now().Add(-5 * time.Minute)
+	params := url.Values{"mintime": {strconv.FormatInt(end.Unix(), 10)}}
+	if !r.v1 {
+		params = url.Values{
+			"mintime": {strconv.FormatInt(end.Add(-time.Minute).UnixMilli(), 10)},
+			"maxtime": {strconv.FormatInt(end.UnixMilli(), 10)},
+			"limit":   {"1"},
+		}
+	}
+	return client.CheckPath(ctx, r.path, params)
 }
 
 // IsV1 reports whether log t is read from a v1 endpoint, whose cursors
