@@ -9,9 +9,10 @@ import (
 	"testing"
 )
 
-// TestDemo runs the demo as make demo does, with a smaller backlog: the
-// connector drains it, and every backlog record comes back from Kafka.
-func TestDemo(t *testing.T) {
+// connectorBinary builds the connector for a demo; demos are end-to-end
+// tests and skip with -short.
+func connectorBinary(t *testing.T) string {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("slow end-to-end test; skipped with -short")
 	}
@@ -19,8 +20,14 @@ func TestDemo(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../duo-connector").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// TestDemo runs the demo as make demo does, with a smaller backlog: the
+// connector drains it, and every backlog record comes back from Kafka.
+func TestDemo(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	code := run([]string{"--demo", "--connector", bin, "--days", "0.2", "--rate", "5", "--dir", t.TempDir()}, &stdout, &stderr)
+	code := run([]string{"--demo", "--connector", connectorBinary(t), "--days", "0.2", "--rate", "5", "--dir", t.TempDir()}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
@@ -64,15 +71,8 @@ func TestDirReusable(t *testing.T) {
 // TestDemoOptInLogs: the sandbox with the activity log and Trust Monitor:
 // the connector drains both, and every record comes back from Kafka.
 func TestDemoOptInLogs(t *testing.T) {
-	if testing.Short() {
-		t.Skip("slow end-to-end test; skipped with -short")
-	}
-	bin := filepath.Join(t.TempDir(), "duo-connector")
-	if out, err := exec.Command("go", "build", "-o", bin, "../duo-connector").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
 	var stdout, stderr bytes.Buffer
-	code := run([]string{"--demo", "--connector", bin, "--days", "2", "--rate", "0", "--logs", "activity,trust_monitor", "--dir", t.TempDir()}, &stdout, &stderr)
+	code := run([]string{"--demo", "--connector", connectorBinary(t), "--days", "2", "--rate", "0", "--logs", "activity,trust_monitor", "--dir", t.TempDir()}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
