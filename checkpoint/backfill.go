@@ -74,6 +74,13 @@ func (s *FileStore) SaveBackfill(b Backfill) error {
 	return nil
 }
 
+// BackfillExists reports whether the backfill named name has a directory
+// (cursors, a description, or both).
+func (s *FileStore) BackfillExists(name string) bool {
+	fi, err := os.Stat(s.backfillDir(name))
+	return err == nil && fi.IsDir()
+}
+
 // DeleteBackfill removes a backfill: its description and its cursors.
 func (s *FileStore) DeleteBackfill(name string) error {
 	dir := s.backfillDir(name)

@@ -113,60 +113,45 @@ func orAll(logs string) string {
 	return logs
 }
 
-// reset deletes the daemon's cursors of the logs named, or a backfill's.
+// reset deletes the daemon's cursors of the logs named, or a backfill's
+// (the named logs' cursors, or the whole backfill).
 func (f *checkpointFlags) reset(store *checkpoint.FileStore, e env) int {
 	fail := func(err error) int {
 		fmt.Fprintf(e.stderr, "duo-connector checkpoint reset: %v\n", err)
 		return exitFailure
 	}
+	var b checkpoint.Backfill
+	var described bool
 	if f.backfill != "" {
-		b, ok, err := store.LoadBackfill(f.backfill)
-		if err != nil && len(f.logs) > 0 {
-			return fail(err)
-		}
-		if !ok && err == nil && !f.backfillHasCursors(store) {
+		if !store.BackfillExists(f.backfill) {
 			return fail(fmt.Errorf("no backfill named %q: 'checkpoint show --backfills' lists them", f.backfill))
 		}
-		if len(f.logs) == 0 {
+		if len(f.logs) == 0 { // a damaged description too goes with the rest
 			if err := store.DeleteBackfill(f.backfill); err != nil {
 				return fail(err)
 			}
 			fmt.Fprintf(e.stdout, "reset backfill %s (all its cursors)\n", f.backfill)
 			return exitOK
 		}
-		for _, lt := range f.logs {
-			key := checkpoint.Key{Account: f.cfg.Account(), Log: string(lt), Scope: f.backfill}
-			if err := store.Delete(context.Background(), key); err != nil {
-				return fail(err)
-			}
-			delete(b.Finished, string(lt))
-			fmt.Fprintf(e.stdout, "reset %s (%s)\n", key, store.Path(key))
+		var err error
+		if b, described, err = store.LoadBackfill(f.backfill); err != nil {
+			return fail(err)
 		}
-		if ok {
-			if err := store.SaveBackfill(b); err != nil {
-				return fail(err)
-			}
-		}
-		return exitOK
 	}
 	for _, lt := range f.logs {
-		key := checkpoint.Key{Account: f.cfg.Account(), Log: string(lt)}
+		key := checkpoint.Key{Account: f.cfg.Account(), Log: string(lt), Scope: f.backfill}
 		if err := store.Delete(context.Background(), key); err != nil {
 			return fail(err)
 		}
+		delete(b.Finished, string(lt)) // the log is no longer finished
 		fmt.Fprintf(e.stdout, "reset %s (%s)\n", key, store.Path(key))
 	}
-	return exitOK
-}
-
-func (f *checkpointFlags) backfillHasCursors(store *checkpoint.FileStore) bool {
-	bs, _ := store.Backfills()
-	for _, b := range bs {
-		if b.Name == f.backfill {
-			return true
+	if described {
+		if err := store.SaveBackfill(b); err != nil {
+			return fail(err)
 		}
 	}
-	return false
+	return exitOK
 }
 
 // cursorRow is one cursor as show prints it.
