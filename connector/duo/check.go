@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
 	"time"
@@ -45,7 +46,7 @@ func (c *Client) CheckPath(ctx context.Context, path string, params url.Values) 
 	if err := c.budget.Wait(ctx); err != nil {
 		return err
 	}
-	resp, err := c.do(ctx, path, params)
+	resp, err := c.do(ctx, http.MethodGet, path, c.withAccount(params))
 	resp.Release()
 	var apiErr *APIError
 	if err == nil || errors.As(err, &apiErr) || ctx.Err() != nil {

@@ -182,7 +182,7 @@ type Client struct {
 	budget    *Budget
 	logger    *slog.Logger
 
-	bodies     bodyPool     // response bodies, reused
+	bodies     *bodyPool    // response bodies, reused (shared with ForAccount's clients)
 	skew       atomic.Int64 // local minus Duo, ns; valid once skewKnown
 	skewKnown  atomic.Bool
 	skewWarned atomic.Int64 // the skew last warned about, ns
@@ -235,8 +235,50 @@ func NewClient(cfg Config) (*Client, error) {
 		transport: transport,
 		budget:    NewBudget(cfg.RequestsPerSecond),
 		logger:    cfg.Logger,
+		bodies:    new(bodyPool),
 	}, nil
 }
+
+// Account is what sets one Duo account's client apart from another's:
+// where requests go, how they are signed, the MSP child they are for,
+// and the account's own request budget.
+type Account struct {
+	APIHost, IKey, SKey string
+	// AccountID, when set, is sent as account_id (an MSP child account,
+	// with the parent's Accounts API keys).
+	AccountID string
+	// RequestsPerSecond is the account's budget (0: the client's).
+	RequestsPerSecond float64
+}
+
+// ForAccount returns a client for another account that shares c's HTTP
+// transport (its connections, trusted roots and proxy), response buffers,
+// timeouts, retry policy and observer, with a request budget and a clock
+// skew of its own: Duo limits each account on its own, and a thousand
+// accounts need not mean a thousand connection pools.
+func (c *Client) ForAccount(a Account) (*Client, error) {
+	cfg := c.cfg
+	cfg.APIHost, cfg.IKey, cfg.SKey, cfg.AccountID = a.APIHost, a.IKey, a.SKey, a.AccountID
+	if a.RequestsPerSecond != 0 {
+		cfg.RequestsPerSecond = a.RequestsPerSecond
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	api := duoapi.NewDuoApi(cfg.IKey, cfg.SKey, cfg.APIHost, cfg.UserAgent)
+	api.SetCustomHTTPClient(nil) // every call sets its own; drop the library's transport
+	return &Client{
+		cfg:       cfg,
+		api:       api,
+		transport: c.transport,
+		budget:    NewBudget(cfg.RequestsPerSecond),
+		logger:    c.logger,
+		bodies:    c.bodies,
+	}, nil
+}
+
+// APIHost returns the host the client sends to.
+func (c *Client) APIHost() string { return c.cfg.APIHost }
 
 // Response is a successful call's result.
 type Response struct {
@@ -263,19 +305,30 @@ func (r *Response) Release() {
 // "response" member on success, an *APIError for errors Duo reports as
 // permanent, or a *TransientError once the retries are spent.
 func (c *Client) Get(ctx context.Context, path string, params url.Values) (*Response, error) {
+	return c.call(ctx, http.MethodGet, path, c.withAccount(params))
+}
+
+// withAccount adds the MSP child's account_id, when the client has one.
+func (c *Client) withAccount(params url.Values) url.Values {
 	if params == nil {
 		params = url.Values{}
 	}
 	if c.cfg.AccountID != "" {
 		params.Set("account_id", c.cfg.AccountID)
 	}
+	return params
+}
+
+// call makes a signed call, waiting for the budget and retrying transient
+// failures.
+func (c *Client) call(ctx context.Context, method, path string, params url.Values) (*Response, error) {
 	bo := backoff.Backoff{Initial: c.cfg.Retry.InitialBackoff, Max: c.cfg.Retry.MaxBackoff}
 	for attempt := 1; ; attempt++ {
 		liveness.Mark(ctx)
 		if err := c.budget.Wait(ctx); err != nil {
 			return nil, err
 		}
-		resp, err := c.do(ctx, path, params)
+		resp, err := c.do(ctx, method, path, params)
 		if err == nil {
 			resp.Attempts = attempt
 			return resp, nil
@@ -306,11 +359,11 @@ func (c *Client) Get(ctx context.Context, path string, params url.Values) (*Resp
 }
 
 // do makes one request.
-func (c *Client) do(ctx context.Context, path string, params url.Values) (*Response, error) {
+func (c *Client) do(ctx context.Context, method, path string, params url.Values) (*Response, error) {
 	// The library has no context: bind this call's context with a
 	// per-call copy whose transport carries it.
 	api := *c.api
-	ct := &callTransport{ctx: ctx, base: c.transport, bodies: &c.bodies}
+	ct := &callTransport{ctx: ctx, base: c.transport, bodies: c.bodies}
 	api.SetCustomHTTPClient(&http.Client{Transport: ct, Timeout: c.cfg.Timeout})
 	// SignedCall sorts the value slices in place; sign a copy.
 	p := make(url.Values, len(params))
@@ -318,7 +371,7 @@ func (c *Client) do(ctx context.Context, path string, params url.Values) (*Respo
 		p[k] = append([]string(nil), v...)
 	}
 	start := time.Now()
-	httpResp, _, err := api.SignedCall(http.MethodGet, path, p, duoapi.UseTimeout)
+	httpResp, _, err := api.SignedCall(method, path, p, duoapi.UseTimeout)
 	// The body was read by the transport, into a pooled buffer: the
 	// library's ReadAll would grow a page's megabytes 1.25 times at a
 	// time, some ten megabytes of garbage for each.
@@ -354,7 +407,7 @@ func (c *Client) do(ctx context.Context, path string, params url.Values) (*Respo
 		if errors.As(err, &rl) {
 			return nil, rl.apiError(path)
 		}
-		return nil, fmt.Errorf("GET %s: %w", path, unwrapURLError(err))
+		return nil, fmt.Errorf("%s %s: %w", method, path, unwrapURLError(err))
 	}
 	serverDate, _ := http.ParseTime(httpResp.Header.Get("Date"))
 	if !serverDate.IsZero() {
@@ -366,7 +419,7 @@ func (c *Client) do(ctx context.Context, path string, params url.Values) (*Respo
 	stat, response, err := decodeEnvelope(body)
 	if err != nil {
 		// A cut connection or a proxy's error page: worth retrying.
-		return nil, fmt.Errorf("GET %s: undecodable response body (%d bytes): %w", path, len(body), err)
+		return nil, fmt.Errorf("%s %s: undecodable response body (%d bytes): %w", method, path, len(body), err)
 	}
 	if stat != "OK" {
 		return nil, newAPIError(path, httpResp.StatusCode, body, serverDate, time.Now())

@@ -24,7 +24,11 @@ type APIError struct {
 
 func (e *APIError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "duo GET %s: HTTP %d", e.Path, e.StatusCode)
+	method := http.MethodGet
+	if e.Path == PathAccountList {
+		method = http.MethodPost
+	}
+	fmt.Fprintf(&b, "duo %s %s: HTTP %d", method, e.Path, e.StatusCode)
 	if e.Code != 0 {
 		fmt.Fprintf(&b, ", code %d", e.Code)
 	}

@@ -12,6 +12,7 @@ package duotest
 
 import (
 	"crypto/tls"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -75,6 +77,8 @@ type Server struct {
 	addr        string
 	inFlight    int
 	maxInFlight int
+	children    []duo.ChildAccount
+	revoked     map[string]bool
 }
 
 type logKey struct {
@@ -249,6 +253,35 @@ func (s *Server) SetLicensed(path string, licensed bool) {
 	s.unlicensed[path] = !licensed
 }
 
+// AddChild adds an MSP child account to the Accounts API's listing. Its
+// api_hostname is this server (children are told apart by account_id);
+// its records are added with AddForAccount.
+func (s *Server) AddChild(accountID, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.children = append(s.children, duo.ChildAccount{AccountID: accountID, Name: name, APIHostname: s.Host})
+}
+
+// RemoveChild removes a child account from the listing (its records stay
+// readable, as a child's do until Duo deletes it).
+func (s *Server) RemoveChild(accountID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.children = slices.DeleteFunc(s.children, func(c duo.ChildAccount) bool { return c.AccountID == accountID })
+}
+
+// SetRevoked makes every request for one account (by account_id; "" is
+// the account of the keys themselves) answer 403, as when the customer
+// removes the application's access.
+func (s *Server) SetRevoked(accountID string, revoked bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.revoked == nil {
+		s.revoked = map[string]bool{}
+	}
+	s.revoked[accountID] = revoked
+}
+
 // Requests returns the requests seen so far.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
@@ -267,6 +300,9 @@ func (s *Server) ResetRequests() {
 // endpoint when empty) get it instead of their normal answer.
 type Fault struct {
 	Path string
+	// Account, when set, limits the fault to requests with that
+	// account_id.
+	Account string
 	// Count is how many requests get the fault (default 1).
 	Count int
 	// Status, when set, is answered with Duo's error body for that status
@@ -307,9 +343,9 @@ func (s *Server) PendingFaults() int {
 }
 
 // takeFault returns the first queued fault matching path.
-func (s *Server) takeFault(path string) *Fault {
+func (s *Server) takeFault(path, account string) *Fault {
 	for i, f := range s.faults {
-		if f.Path != "" && f.Path != path {
+		if f.Path != "" && f.Path != path || f.Account != "" && f.Account != account {
 			continue
 		}
 		f.Count--
@@ -361,6 +397,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) int {
 	now := s.now()
 	s.mu.Unlock()
 	w.Header().Set("Date", now.UTC().Format(http.TimeFormat)) // Duo's clock is the fake's
+	if r.URL.Path == duo.PathAccountList {
+		return s.serveAccountList(w, r)
+	}
 	if !logPaths[r.URL.Path] {
 		return fail(w, http.StatusNotFound, 40401, "Resource not found", "")
 	}
@@ -368,8 +407,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) int {
 		return fail(w, http.StatusMethodNotAllowed, 40501, "Method not allowed", "")
 	}
 	s.mu.Lock()
-	skey, noReadLog := s.skey, s.noReadLog || s.unlicensed[r.URL.Path]
-	fault := s.takeFault(r.URL.Path)
+	account := r.URL.Query().Get("account_id")
+	skey, noReadLog := s.skey, s.noReadLog || s.unlicensed[r.URL.Path] || s.revoked[account]
+	fault := s.takeFault(r.URL.Path, account)
 	s.mu.Unlock()
 	if status, code, msg := s.authenticate(r, skey); status != 0 {
 		return fail(w, status, code, msg, "")
@@ -407,6 +447,26 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) int {
 	w.WriteHeader(status)
 	w.Write(body)
 	return status
+}
+
+// serveAccountList answers the Accounts API's child listing.
+func (s *Server) serveAccountList(w http.ResponseWriter, r *http.Request) int {
+	if r.Method != http.MethodPost {
+		return fail(w, http.StatusMethodNotAllowed, 40501, "Method not allowed", "")
+	}
+	s.mu.Lock()
+	skey := s.skey
+	fault := s.takeFault(r.URL.Path, "")
+	body, _ := json.Marshal(map[string]any{"stat": "OK", "response": append([]duo.ChildAccount{}, s.children...)})
+	s.mu.Unlock()
+	if status, code, msg := s.authenticate(r, skey); status != 0 {
+		return fail(w, status, code, msg, "")
+	}
+	if fault != nil && fault.Status != 0 {
+		return fail(w, fault.Status, fault.Status*100+1, http.StatusText(fault.Status), "")
+	}
+	w.Write(body)
+	return http.StatusOK
 }
 
 // fail writes Duo's error envelope.
