@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,22 +13,24 @@ import (
 	"time"
 
 	"github.com/duo-connector/duo-connector/checkpoint"
+	"github.com/duo-connector/duo-connector/connector/accounts"
 	"github.com/duo-connector/duo-connector/connector/config"
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/duolog"
 	"github.com/duo-connector/duo-connector/connector/runner"
 )
 
-const checkpointUsage = `Usage: duo-connector checkpoint show  --config FILE [--json] [--logs auth,...] [--backfills]
-       duo-connector checkpoint reset --config FILE --logs auth,... --yes
-       duo-connector checkpoint reset --config FILE --backfill NAME [--logs auth,...] --yes
+const checkpointUsage = `Usage: duo-connector checkpoint show  --config FILE [--json] [--logs auth,...] [--account NAME] [--backfills]
+       duo-connector checkpoint reset --config FILE --logs auth,... [--account NAME] --yes
+       duo-connector checkpoint reset --config FILE --backfill NAME [--logs auth,...] [--account NAME] --yes
 
 show prints every saved cursor: how far each log has been delivered; with
 --backfills, every backfill too (its range, progress, whether finished).
 reset deletes the daemon's cursors of the logs named, so the next run starts
 initial_lookback ago; with --backfill, it deletes that backfill's cursors of
 the logs named, or the whole backfill. It needs --yes, and the connector
-must be stopped (the state directory is locked).
+must be stopped (the state directory is locked). With several accounts,
+--account names the one (its name, child account id or API host).
 `
 
 // checkpointFlags are the flags of both subcommands.
@@ -38,6 +41,7 @@ type checkpointFlags struct {
 	asJSON    bool
 	backfills bool
 	backfill  string
+	account   string
 	yes       bool
 }
 
@@ -58,6 +62,7 @@ func runCheckpoint(args []string, e env) int {
 	fs.BoolVar(&f.asJSON, "json", false, "show: print JSON")
 	fs.BoolVar(&f.backfills, "backfills", false, "show: include backfills and their cursors")
 	fs.StringVar(&f.backfill, "backfill", "", "reset: the backfill (as 'checkpoint show --backfills' names it) to reset")
+	fs.StringVar(&f.account, "account", "", "the account (name, child account id or API host); reset: required when there are several")
 	fs.BoolVar(&f.yes, "yes", false, "reset: confirm deleting the cursors")
 	if code := parseFlags(fs, args[1:]); code >= 0 {
 		return code
@@ -138,12 +143,16 @@ func (f *checkpointFlags) reset(store *checkpoint.FileStore, e env) int {
 			return fail(err)
 		}
 	}
+	account, err := f.accountKey(store)
+	if err != nil {
+		return fail(err)
+	}
 	for _, lt := range f.logs {
-		key := checkpoint.Key{Account: f.cfg.Account(), Log: string(lt), Scope: f.backfill}
+		key := checkpoint.Key{Account: account, Log: string(lt), Scope: f.backfill}
 		if err := store.Delete(context.Background(), key); err != nil {
 			return fail(err)
 		}
-		delete(b.Finished, string(lt)) // the log is no longer finished
+		delete(b.Finished, runner.FinishedKey(f.cfg, account, lt)) // the log is no longer finished
 		fmt.Fprintf(e.stdout, "reset %s (%s)\n", key, store.Path(key))
 	}
 	if described {
@@ -152,6 +161,53 @@ func (f *checkpointFlags) reset(store *checkpoint.FileStore, e env) int {
 		}
 	}
 	return exitOK
+}
+
+// accountKey is the key of the account whose cursors reset deletes: the
+// one --account names among the configured accounts, or among the saved
+// cursors' (an MSP child, found by its id); without --account, the only
+// account configured.
+func (f *checkpointFlags) accountKey(store *checkpoint.FileStore) (string, error) {
+	static := f.cfg.Accounts()
+	_, _, discover := f.cfg.Discovery()
+	if f.account == "" {
+		if len(static) == 1 && !discover {
+			return static[0].Key(), nil
+		}
+		return "", errors.New("several accounts are configured: name the one with --account (its name, child account id or API host; 'checkpoint show' lists them)")
+	}
+	if sel, err := accounts.Select(static, []string{f.account}); err == nil {
+		return sel[0].Key(), nil
+	}
+	entries, _ := store.List(true)
+	var found []string
+	for _, en := range entries {
+		a := en.Key.Account
+		if (a == f.account || strings.HasSuffix(a, "/"+f.account)) && !slices.Contains(found, a) {
+			found = append(found, a)
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		return "", fmt.Errorf("no account %q is configured or has cursors ('checkpoint show' lists them)", f.account)
+	}
+	return "", fmt.Errorf("--account %q matches several accounts (%s): give the full one", f.account, strings.Join(found, ", "))
+}
+
+// matchesAccount reports whether a cursor's account is the one --account
+// names (any when unset).
+func (f *checkpointFlags) matchesAccount(key string) bool {
+	if f.account == "" {
+		return true
+	}
+	for _, a := range f.cfg.Accounts() {
+		if a.Matches(f.account) && a.Key() == key {
+			return true
+		}
+	}
+	return key == f.account || strings.HasSuffix(key, "/"+f.account)
 }
 
 // cursorRow is one cursor as show prints it.
@@ -198,7 +254,7 @@ func (f *checkpointFlags) show(store *checkpoint.FileStore, e env) int {
 	var errs []string
 	now := time.Now()
 	for _, en := range entries {
-		if len(want) > 0 && !want[en.Key.Log] {
+		if len(want) > 0 && !want[en.Key.Log] || !f.matchesAccount(en.Key.Account) {
 			continue
 		}
 		row := cursorRow{Account: en.Key.Account, Log: en.Key.Log, Scope: en.Key.Scope, Updated: en.Updated, Path: en.Path, Cursor: en.Cursor}
@@ -214,7 +270,7 @@ func (f *checkpointFlags) show(store *checkpoint.FileStore, e env) int {
 		end := now
 		if b, ok := byName[en.Key.Scope]; ok && en.Key.Scope != "" && !b.Until.IsZero() {
 			end = b.Until
-			if _, done := b.Finished[en.Key.Log]; done {
+			if _, done := b.Finished[runner.FinishedKey(f.cfg, en.Key.Account, duo.LogType(en.Key.Log))]; done {
 				end = row.Delivered
 			}
 		}
@@ -223,7 +279,7 @@ func (f *checkpointFlags) show(store *checkpoint.FileStore, e env) int {
 	}
 	var brows []backfillRow
 	for _, b := range backfills {
-		brows = append(brows, backfillProgress(b, rows, f.logs))
+		brows = append(brows, backfillProgress(f.cfg, b, rows, f.logs))
 	}
 	if f.asJSON {
 		f.printJSON(e.stdout, rows, brows)
@@ -249,7 +305,7 @@ func errorLines(errs ...error) []string {
 }
 
 // backfillProgress is how much of its range each of b's logs delivered.
-func backfillProgress(b checkpoint.Backfill, rows []cursorRow, logs []duo.LogType) backfillRow {
+func backfillProgress(cfg config.Config, b checkpoint.Backfill, rows []cursorRow, logs []duo.LogType) backfillRow {
 	r := backfillRow{Name: b.Name, Range: b.Range, Since: b.Since, Until: b.Until, Finished: b.Finished, Progress: map[string]float64{}}
 	span := b.Until.Sub(b.Since)
 	for _, row := range rows {
@@ -257,7 +313,7 @@ func backfillProgress(b checkpoint.Backfill, rows []cursorRow, logs []duo.LogTyp
 			continue
 		}
 		p := float64(row.Delivered.Sub(b.Since)) / float64(span)
-		r.Progress[row.Log] = min(max(p, 0), 1)
+		r.Progress[runner.FinishedKey(cfg, row.Account, duo.LogType(row.Log))] = min(max(p, 0), 1)
 	}
 	for l := range b.Finished {
 		r.Progress[l] = 1

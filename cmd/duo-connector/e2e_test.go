@@ -227,7 +227,8 @@ func TestRunOnceDeliversEverything(t *testing.T) {
 		if !bytes.Equal(r.Value, byID[string(r.Key)]) {
 			t.Fatalf("document for %s differs from the normalizer's:\n got %s\nwant %s", r.Key, r.Value, byID[string(r.Key)])
 		}
-		if len(r.Headers) != 3 || r.Headers[2].Key != "event.id" || string(r.Headers[2].Value) != string(r.Key) {
+		if len(r.Headers) != 4 || r.Headers[2].Key != "event.id" || string(r.Headers[2].Value) != string(r.Key) ||
+			r.Headers[3].Key != "duo.account_id" || string(r.Headers[3].Value) != w.duo.Host {
 			t.Fatalf("headers %v", r.Headers)
 		}
 	}
@@ -551,15 +552,15 @@ func TestDaemonOperations(t *testing.T) {
 	waitFor(t, func() bool { code, _ := get("/readyz"); return code == 200 })
 	waitFor(t, func() bool {
 		_, body := get("/metrics")
-		return strings.Contains(body, `duo_connector_records_published_total{duo_host="`+w.duo.Host+`",log="auth"} 3000`)
+		return strings.Contains(body, `duo_connector_records_published_total{log="auth"} 3000`)
 	})
 	_, body := get("/metrics")
 	for _, want := range []string{
-		`duo_connector_records_read_total{duo_host="` + w.duo.Host + `",log="admin"} 500`,
-		`duo_connector_api_requests_total{duo_host="` + w.duo.Host + `",endpoint="/admin/v2/logs/authentication",status="200"}`,
+		`duo_connector_records_read_total{log="admin"} 500`,
+		`duo_connector_api_requests_total{endpoint="/admin/v2/logs/authentication",status="200"}`,
 		`duo_connector_kafka_write_duration_seconds_bucket`,
-		`duo_connector_cursor_lag_seconds{duo_host="` + w.duo.Host + `",log="auth"}`,
-		`duo_connector_last_successful_poll_timestamp_seconds{duo_host="` + w.duo.Host + `",log="admin"}`,
+		`duo_connector_cursor_lag_seconds{account="` + w.duo.Host + `",log="auth"}`,
+		`duo_connector_last_successful_poll_timestamp_seconds{account="` + w.duo.Host + `",log="admin"}`,
 		`duo_connector_records_failed_normalize_total`,
 	} {
 		if !strings.Contains(body, want) {

@@ -142,7 +142,7 @@ func startProgress(out io.Writer, lw *logWriter, logger *slog.Logger, m *metrics
 		wg.Wait()
 		update()
 		for i, lt := range logs {
-			if st := m.State(lt); st.LastError == "" && !st.LastSuccess.IsZero() {
+			if st := m.Log(lt); st.LastError == "" && !st.LastSuccess.IsZero() {
 				bars[i].SetTotal(scale, true) // finished: the whole range
 			} else {
 				bars[i].Abort(false) // failed or stopped: keep it as it stands
@@ -162,7 +162,7 @@ type progress struct {
 }
 
 func progressOf(m *metrics.Metrics, lt duo.LogType, b runner.Backfill, start time.Time) progress {
-	st := m.State(lt)
+	st := m.Log(lt)
 	elapsed := time.Since(start)
 	p := progress{records: st.Records, rate: float64(st.Records) / max(elapsed.Seconds(), 1e-3), covered: st.CursorTime}
 	if st.Checked.After(p.covered) {
@@ -188,7 +188,7 @@ func summarize(logger *slog.Logger, m *metrics.Metrics, logs []duo.LogType, d ti
 	total := 0
 	attrs := []any{}
 	for _, lt := range logs {
-		st := m.State(lt)
+		st := m.Log(lt)
 		total += st.Records
 		attrs = append(attrs, string(lt), st.Records)
 	}

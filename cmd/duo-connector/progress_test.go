@@ -42,8 +42,11 @@ func TestProgressBars(t *testing.T) {
 	since := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	b := runner.Backfill{Since: since, Until: since.Add(10 * 24 * time.Hour)}
 	logs := []duo.LogType{duo.Auth, duo.Admin}
-	m := metrics.New("api-x", logs)
-	m.PagePublished(duo.Auth, 5000, 0, time.Millisecond, since.Add(5*24*time.Hour))
+	m := metrics.New()
+	for _, lt := range logs {
+		m.Track("api-x", lt)
+	}
+	m.PagePublished("api-x", duo.Auth, 5000, 0, time.Millisecond, since.Add(5*24*time.Hour))
 	var out lockedBuffer
 	lw := &logWriter{out: &out}
 	logger := slog.New(slog.NewTextHandler(lw, nil))
@@ -63,10 +66,10 @@ func TestProgressBars(t *testing.T) {
 	}
 	// Both logs finish: the v1 log's cursor stays at its last record, but
 	// it was checked through the end of the range.
-	m.CursorAt(duo.Auth, b.Until, b.Until)
-	m.CursorAt(duo.Admin, since.Add(24*time.Hour), b.Until)
-	m.PollFinished(duo.Auth, nil)
-	m.PollFinished(duo.Admin, nil)
+	m.CursorAt("api-x", duo.Auth, b.Until, b.Until)
+	m.CursorAt("api-x", duo.Admin, since.Add(24*time.Hour), b.Until)
+	m.PollFinished("api-x", duo.Auth, nil)
+	m.PollFinished("api-x", duo.Admin, nil)
 	stop()
 	logger.Info("summary", "total", 5000)
 	final := out.String()
@@ -83,8 +86,8 @@ func TestProgressBars(t *testing.T) {
 func TestProgressETA(t *testing.T) {
 	since := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	b := runner.Backfill{Since: since, Until: since.Add(10 * 24 * time.Hour)}
-	m := metrics.New("api-x", []duo.LogType{duo.Auth})
-	m.PagePublished(duo.Auth, 5000, 0, time.Millisecond, since.Add(5*24*time.Hour))
+	m := metrics.New()
+	m.PagePublished("api-x", duo.Auth, 5000, 0, time.Millisecond, since.Add(5*24*time.Hour))
 	p := progressOf(m, duo.Auth, b, time.Now().Add(-10*time.Second))
 	if p.fraction != 0.5 || p.eta <= 0 || p.eta > time.Minute {
 		t.Fatalf("progress %+v after 10 s at 50%%", p)

@@ -28,8 +28,9 @@ func runRun(args []string, e env) int {
 	cfgPath := configFlag(fs, e)
 	once := fs.Bool("once", false, "drain every configured log up to now - lag, then exit")
 	logs := fs.String("logs", "", "comma-separated log types to run (default: the configuration's logs)")
+	accts := fs.String("accounts", "", "comma-separated accounts to run, by name, child account id or API host (default: every account)")
 	fs.Usage = func() {
-		fmt.Fprint(e.stderr, `Usage: duo-connector run --config FILE [--once] [--logs auth,...]
+		fmt.Fprint(e.stderr, `Usage: duo-connector run --config FILE [--once] [--logs auth,...] [--accounts NAME,...]
 
 Runs the connector: polls the Duo Admin API on the configured schedule and
 publishes every record, normalized, to Kafka. With --once, drains each log
@@ -52,7 +53,7 @@ Flags:
 		fmt.Fprintf(e.stderr, "duo-connector run: --logs: %v\n", err)
 		return exitUsage
 	}
-	return execute(cfg, e, runner.Options{Logs: lts}, *once)
+	return execute(cfg, e, runner.Options{Logs: lts, Accounts: splitList(*accts)}, *once)
 }
 
 // onceKafkaPatience is how long run --once and backfill keep retrying a
@@ -67,11 +68,7 @@ func execute(cfg config.Config, e env, opts runner.Options, once bool) int {
 	defer stop()
 	defer ignoreSIGHUP(logger)()
 	notifier := sdnotify.New(e.environ)
-	logs := opts.Logs
-	if len(logs) == 0 {
-		logs = cfg.LogTypes()
-	}
-	m := metrics.New(cfg.Account(), logs)
+	m := metrics.New()
 	opts.Metrics = m
 	if once {
 		// The daemon waits out any Kafka outage; a one-shot run ends
@@ -93,7 +90,7 @@ func execute(cfg config.Config, e env, opts runner.Options, once bool) int {
 		return exitFailure
 	}
 	defer r.Close()
-	logs = r.Logs()
+	logs := r.Logs()
 	if once {
 		if err := r.Preflight(ctx); err != nil {
 			logger.Error("cannot start", "error", err)
@@ -109,7 +106,13 @@ func execute(cfg config.Config, e env, opts runner.Options, once bool) int {
 		defer srv.Close()
 		logger.Info("serving metrics and health", "listen", srv.Addr)
 	}
-	logger.Info("duo-connector started", "version", version, "account", cfg.Account(), "logs", logs, "once", once)
+	started := []any{"version", version, "logs", logs, "once", once}
+	if accts := r.Accounts(); len(accts) == 1 {
+		started = append(started, "account", accts[0].Label())
+	} else {
+		started = append(started, "accounts", len(accts))
+	}
+	logger.Info("duo-connector started", started...)
 	notifier.Notify("READY=1")
 	context.AfterFunc(ctx, func() { notifier.Notify("STOPPING=1") })
 	wdCtx, stopWatchdog := context.WithCancel(ctx)
@@ -182,10 +185,11 @@ func runBackfill(args []string, e env) int {
 	since := fs.String("since", "", "start of the range (required): RFC 3339 time, date (2026-11-20), or a duration ago (30d, 36h, 1d12h)")
 	until := fs.String("until", "", "end of the range: RFC 3339 time, date, or a duration ago (default: now)")
 	logs := fs.String("logs", "", "comma-separated log types (default: the configuration's logs)")
+	accts := fs.String("accounts", "", "comma-separated accounts to backfill, by name, child account id or API host (default: every account)")
 	eventTime := fs.Bool("event-time", false, "stamp Kafka messages with the records' time instead of the time of publishing")
 	again := fs.Bool("again", false, "start this backfill over from its beginning, even if it finished")
 	fs.Usage = func() {
-		fmt.Fprint(e.stderr, `Usage: duo-connector backfill --config FILE --since T [--until T] [--logs auth,...] [--again]
+		fmt.Fprint(e.stderr, `Usage: duo-connector backfill --config FILE --since T [--until T] [--logs auth,...] [--accounts NAME,...] [--again]
 
 Publishes every record of a closed time range, once, then exits. A backfill
 keeps cursors of its own, named after the range as given: rerun the same
@@ -245,7 +249,18 @@ Flags:
 		EventTime: *eventTime,
 		Again:     *again,
 	}
-	return execute(cfg, e, runner.Options{Logs: lts, Backfill: b}, true)
+	return execute(cfg, e, runner.Options{Logs: lts, Accounts: splitList(*accts), Backfill: b}, true)
+}
+
+// splitList splits a comma-separated flag value.
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
 }
 
 // duoHorizon is how long Duo keeps logs.

@@ -19,6 +19,7 @@ import (
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
+	"github.com/duo-connector/duo-connector/connector/accounts"
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/duolog"
 	"github.com/duo-connector/duo-connector/connector/publish"
@@ -33,6 +34,9 @@ const EnvPrefix = "DUO_CONNECTOR_"
 // Config is the whole configuration.
 type Config struct {
 	Duo Duo `yaml:"duo"`
+	// AccountList are accounts read with keys of their own, besides (or
+	// instead of) the one of duo.*.
+	AccountList []Account `yaml:"accounts"`
 	// Logs are the log types to collect (default all four).
 	Logs []string `yaml:"logs"`
 	// InitialLookback is how far back a log without a cursor starts.
@@ -47,6 +51,9 @@ type Config struct {
 	StateDir string `yaml:"state_dir"`
 	// PagesInFlight bounds the pages held in memory at once, across logs.
 	PagesInFlight int `yaml:"pages_in_flight"`
+	// ConcurrentPolls bounds the polls (one log of one account) running
+	// at once.
+	ConcurrentPolls int `yaml:"concurrent_polls"`
 	// ShutdownTimeout bounds how long a stop waits for the page in flight.
 	ShutdownTimeout Duration  `yaml:"shutdown_timeout"`
 	Normalize       Normalize `yaml:"normalize"`
@@ -68,6 +75,30 @@ type Duo struct {
 	RequestsPerSecond float64  `yaml:"requests_per_second"`
 	TelephonyV1       bool     `yaml:"telephony_v1"`
 	Retry             Retry    `yaml:"retry"`
+	// ChildAccounts, when enabled, reads every child account of an MSP:
+	// the keys above are then the parent's Accounts API application.
+	ChildAccounts ChildAccounts `yaml:"child_accounts"`
+}
+
+// ChildAccounts configures the discovery of an MSP's child accounts.
+type ChildAccounts struct {
+	Enabled bool     `yaml:"enabled"`
+	Refresh Duration `yaml:"refresh"`
+	Include []string `yaml:"include"`
+	Exclude []string `yaml:"exclude"`
+}
+
+// Account is one item of the accounts list: a Duo account with keys of
+// its own.
+type Account struct {
+	Name              string   `yaml:"name"`
+	APIHost           string   `yaml:"api_host"`
+	IKey              string   `yaml:"ikey"`
+	SKey              Secret   `yaml:"skey"`
+	SKeyFile          string   `yaml:"skey_file"`
+	AccountID         string   `yaml:"account_id"`
+	Logs              []string `yaml:"logs"`
+	RequestsPerSecond float64  `yaml:"requests_per_second"`
 }
 
 // Retry is the Duo client's backoff.
@@ -202,6 +233,7 @@ func Default() Config {
 				MaxBackoff:     Duration(d.Retry.MaxBackoff),
 				MaxAttempts:    d.Retry.MaxAttempts,
 			},
+			ChildAccounts: ChildAccounts{Refresh: Duration(15 * time.Minute)},
 		},
 		Logs:            []string{"auth", "admin", "offline", "telephony"},
 		InitialLookback: Duration(24 * time.Hour),
@@ -210,6 +242,7 @@ func Default() Config {
 		Jitter:          Duration(5 * time.Second),
 		StateDir:        "/var/lib/duo-connector",
 		PagesInFlight:   2,
+		ConcurrentPolls: 16,
 		ShutdownTimeout: Duration(30 * time.Second),
 		Normalize:       Normalize{Mapping: string(normalize.V1)},
 		Kafka: Kafka{
@@ -381,6 +414,10 @@ func (c *Config) readSecretFiles() error {
 		*dst = Secret(strings.TrimSpace(string(b)))
 	}
 	read("duo.skey", c.Duo.SKeyFile, &c.Duo.SKey)
+	for i := range c.AccountList {
+		a := &c.AccountList[i]
+		read(fmt.Sprintf("accounts[%d].skey", i), a.SKeyFile, &a.SKey)
+	}
 	read("kafka.sasl.password", c.Kafka.SASL.PasswordFile, &c.Kafka.SASL.Password)
 	return errors.Join(errs...)
 }
@@ -411,7 +448,22 @@ func prefixed(section string, err error) []error {
 }
 
 func (c Config) validateDuo() error {
-	errs := prefixed("duo", c.DuoConfig(nil).Validate())
+	var errs []error
+	if c.Duo.APIHost != "" || c.Duo.IKey != "" || c.Duo.SKey != "" || len(c.AccountList) == 0 || c.Duo.ChildAccounts.Enabled {
+		errs = prefixed("duo", c.DuoConfig(nil).Validate())
+	}
+	if ch := c.Duo.ChildAccounts; ch.Enabled {
+		if c.Duo.AccountID != "" {
+			errs = append(errs, errors.New("duo.account_id and duo.child_accounts.enabled are both set: discovery reads every child; choose them with duo.child_accounts.include instead"))
+		}
+		if ch.Refresh.D() < time.Minute {
+			errs = append(errs, errors.New("duo.child_accounts.refresh must be at least 1m (default 15m)"))
+		}
+		if err := (accounts.Filter{Include: ch.Include, Exclude: ch.Exclude}).Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("duo.child_accounts.include/exclude: %v", err))
+		}
+	}
+	errs = append(errs, c.validateAccountList()...)
 	// Zero would be the client's default; written in the file it is a
 	// mistake (the file has no way to ask for "unlimited").
 	if c.Duo.RequestsPerSecond <= 0 {
@@ -424,6 +476,58 @@ func (c Config) validateDuo() error {
 		errs = append(errs, errors.New("duo.retry: initial_backoff and max_backoff must be above 0, max_attempts at least 1"))
 	}
 	return errors.Join(errs...)
+}
+
+var accountName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// validateAccountList checks each item of accounts, named by its index
+// and name, and that no two read the same Duo account.
+func (c Config) validateAccountList() []error {
+	var errs []error
+	names := map[string]int{}
+	for i, a := range c.AccountList {
+		where := fmt.Sprintf("accounts[%d]", i)
+		if a.Name != "" {
+			where += " (" + a.Name + ")"
+		}
+		switch j, dup := names[strings.ToLower(a.Name)]; {
+		case a.Name == "":
+			errs = append(errs, fmt.Errorf("%s.name is missing: give each account a short name (letters, digits, . _ -), used in logs, metrics, --account and its environment variables", where))
+		case !accountName.MatchString(a.Name):
+			errs = append(errs, fmt.Errorf("%s.name %q: use letters, digits, '.', '_' and '-' only", where, a.Name))
+		case dup:
+			errs = append(errs, fmt.Errorf("%s.name is also the name of accounts[%d]: names must differ", where, j))
+		default:
+			names[strings.ToLower(a.Name)] = i
+		}
+		d := c.DuoConfig(nil)
+		d.APIHost, d.IKey, d.SKey, d.AccountID = a.APIHost, a.IKey, a.SKey.Value(), a.AccountID
+		for _, e := range unjoin(d.Validate()) {
+			if e != nil {
+				errs = append(errs, fmt.Errorf("%s.%v", where, e))
+			}
+		}
+		if a.RequestsPerSecond < 0 {
+			errs = append(errs, fmt.Errorf("%s.requests_per_second must be above 0 (default: duo.requests_per_second)", where))
+		}
+		seen := map[string]bool{}
+		for _, l := range a.Logs {
+			if _, err := duo.ParseLogType(l); err != nil {
+				errs = append(errs, fmt.Errorf("%s.logs: %v", where, err))
+			} else if seen[l] {
+				errs = append(errs, fmt.Errorf("%s.logs: %s is listed twice", where, l))
+			}
+			seen[l] = true
+		}
+	}
+	keys := map[string]string{}
+	for _, a := range c.Accounts() {
+		if other, ok := keys[a.Key()]; ok {
+			errs = append(errs, fmt.Errorf("accounts: %s and %s read the same Duo account (%s): keep one", other, a.Label(), a.Key()))
+		}
+		keys[a.Key()] = a.Label()
+	}
+	return errs
 }
 
 func (c Config) validateLogs() error {
@@ -465,6 +569,9 @@ func (c Config) validateSchedule() error {
 	}
 	if c.PagesInFlight < 1 {
 		errs = append(errs, errors.New("pages_in_flight must be at least 1 (default 2)"))
+	}
+	if c.ConcurrentPolls < 1 {
+		errs = append(errs, errors.New("concurrent_polls must be at least 1 (default 16)"))
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("shutdown_timeout must be above 0"))
@@ -518,9 +625,11 @@ func ParseSchedule(spec string) (cron.Schedule, error) {
 }
 
 // LogTypes returns the configured log types.
-func (c Config) LogTypes() []duo.LogType {
-	out := make([]duo.LogType, 0, len(c.Logs))
-	for _, l := range c.Logs {
+func (c Config) LogTypes() []duo.LogType { return parseLogTypes(c.Logs) }
+
+func parseLogTypes(logs []string) []duo.LogType {
+	out := make([]duo.LogType, 0, len(logs))
+	for _, l := range logs {
 		if t, err := duo.ParseLogType(l); err == nil {
 			out = append(out, t)
 		}
@@ -556,25 +665,54 @@ func (c Config) PublishConfig(logger *slog.Logger) publish.Config {
 	}
 }
 
-// Topics lists the Kafka topics the configured logs are written to.
-func (c Config) Topics() []string {
+// Topics lists the Kafka topics the given accounts' logs are written to.
+func (c Config) Topics(accts []accounts.Account) []string {
 	seen := map[string]bool{}
 	var out []string
-	for _, lt := range c.LogTypes() {
-		t := publish.TopicFor(c.Kafka.Topic, lt.EventType(), string(lt))
-		if !seen[t] {
-			seen[t] = true
-			out = append(out, t)
+	for _, a := range accts {
+		for _, lt := range a.Logs {
+			t := publish.TopicFor(c.Kafka.Topic, lt.EventType(), string(lt), a.TopicName())
+			if !seen[t] {
+				seen[t] = true
+				out = append(out, t)
+			}
 		}
 	}
 	return out
 }
 
-// Account names the Duo account the configuration reads, for cursors and
-// logs: the API host, plus the MSP child account when set.
-func (c Config) Account() string {
-	if c.Duo.AccountID != "" {
-		return c.Duo.APIHost + "/" + c.Duo.AccountID
+// Accounts lists the accounts named in the configuration itself: the one
+// of duo.* (unless its keys are an MSP parent's, whose children are
+// found by Discovery, or it is left empty for an accounts list), then
+// the accounts list, in its order.
+func (c Config) Accounts() []accounts.Account {
+	var out []accounts.Account
+	if c.Duo.APIHost != "" && !c.Duo.ChildAccounts.Enabled {
+		out = append(out, accounts.Account{
+			ID: c.Duo.AccountID, APIHost: c.Duo.APIHost, IKey: c.Duo.IKey, SKey: c.Duo.SKey.Value(), Logs: c.LogTypes(),
+		})
 	}
-	return c.Duo.APIHost
+	for _, a := range c.AccountList {
+		acct := accounts.Account{
+			Name: a.Name, ID: a.AccountID, APIHost: a.APIHost, IKey: a.IKey, SKey: a.SKey.Value(),
+			Logs: c.LogTypes(), RequestsPerSecond: a.RequestsPerSecond,
+		}
+		if len(a.Logs) > 0 {
+			acct.Logs = parseLogTypes(a.Logs)
+		}
+		out = append(out, acct)
+	}
+	return out
+}
+
+// Discovery returns the parent account whose children are read (its
+// keys, logs and budget, given to each child) and the filter choosing
+// them, or false when child accounts are not enabled.
+func (c Config) Discovery() (parent accounts.Account, f accounts.Filter, ok bool) {
+	ch := c.Duo.ChildAccounts
+	if !ch.Enabled {
+		return parent, f, false
+	}
+	parent = accounts.Account{APIHost: c.Duo.APIHost, IKey: c.Duo.IKey, SKey: c.Duo.SKey.Value(), Logs: c.LogTypes()}
+	return parent, accounts.Filter{Include: ch.Include, Exclude: ch.Exclude}, true
 }

@@ -26,9 +26,42 @@ func Keys() []Key {
 	var out []Key
 	walk(reflect.ValueOf(Default()), nil, func(path []string, v reflect.Value) {
 		p := strings.Join(path, ".")
+		if isList(v) {
+			// A list of sections: each item's keys, under path[].
+			out = append(out, Key{Path: p, Doc: docs[p]})
+			walk(reflect.New(v.Type().Elem()).Elem(), nil, func(item []string, iv reflect.Value) {
+				ip := p + "[]." + strings.Join(item, ".")
+				k := Key{Path: ip, Default: formatDefault(iv), Doc: docs[ip]}
+				if ip == "accounts[].skey" {
+					k.Env = AccountSecretEnv("<NAME>")
+				}
+				out = append(out, k)
+			})
+			return
+		}
 		out = append(out, Key{Path: p, Env: envName(path), Default: formatDefault(v), Doc: docs[p]})
 	})
 	return out
+}
+
+// isList reports a list of sections (accounts).
+func isList(v reflect.Value) bool {
+	return v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Struct
+}
+
+// AccountSecretEnv is the environment variable holding the secret key of
+// the account named name in the accounts list: the name in capitals, any
+// character but letters and digits as '_'.
+func AccountSecretEnv(name string) string {
+	return EnvPrefix + "ACCOUNTS_" + strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z':
+			return r - 'a' + 'A'
+		case r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '<', r == '>':
+			return r
+		}
+		return '_'
+	}, name) + "_SKEY"
 }
 
 // formatDefault writes a default value as the file would.
@@ -87,7 +120,18 @@ func applyEnv(cfg *Config, environ []string) error {
 	}
 	var errs []error
 	known := map[string]bool{}
+	for i := range cfg.AccountList {
+		a := &cfg.AccountList[i]
+		name := AccountSecretEnv(a.Name)
+		known[name] = true
+		if val, ok := env[name]; ok && a.Name != "" {
+			a.SKey = Secret(val)
+		}
+	}
 	walk(reflect.ValueOf(cfg).Elem(), nil, func(path []string, fv reflect.Value) {
+		if isList(fv) {
+			return // set in the file; their secrets above
+		}
 		name := envName(path)
 		known[name] = true
 		val, ok := env[name]

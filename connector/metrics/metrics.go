@@ -22,6 +22,11 @@ import (
 // Metrics implements the Duo client's and the pipelines' observers and
 // keeps what the runner reports of its polls. It is safe for concurrent
 // use.
+//
+// Per-account series (lag, cursor time, last successful poll, polls by
+// result) carry an account label: one series per account and log, so a
+// thousand accounts make some four thousand of each. The counters of
+// records and requests are by log and endpoint only.
 type Metrics struct {
 	reg *prometheus.Registry
 	now func() time.Time
@@ -37,12 +42,18 @@ type Metrics struct {
 	polls            *prometheus.CounterVec
 	skew             prometheus.Gauge
 
-	mu   sync.Mutex
-	logs map[duo.LogType]*LogState
-	reqs struct{ total, retries, rateLimited int }
+	mu    sync.Mutex
+	units map[Unit]*LogState
+	reqs  struct{ total, retries, rateLimited int }
 }
 
-// LogState is what is known of one log.
+// Unit is one log of one account.
+type Unit struct {
+	Account string
+	Log     duo.LogType
+}
+
+// LogState is what is known of one log of one account.
 type LogState struct {
 	Records, Malformed int
 	// CursorTime is how far the log has been delivered (for v1 logs, the
@@ -60,89 +71,132 @@ type LogState struct {
 	Unready string
 }
 
-// New returns Metrics for the given logs, with the host label fixed.
-func New(host string, logs []duo.LogType) *Metrics {
+// New returns empty Metrics; the runner tracks each account's logs.
+func New() *Metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	constLabels := prometheus.Labels{"duo_host": host}
 	m := &Metrics{
 		reg: reg,
 		now: time.Now,
 		recordsRead: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "duo_connector_records_read_total", Help: "Records read from the Duo Admin API.", ConstLabels: constLabels,
+			Name: "duo_connector_records_read_total", Help: "Records read from the Duo Admin API.",
 		}, []string{"log"}),
 		recordsPublished: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "duo_connector_records_published_total", Help: "Records published to Kafka and acknowledged.", ConstLabels: constLabels,
+			Name: "duo_connector_records_published_total", Help: "Records published to Kafka and acknowledged.",
 		}, []string{"log"}),
 		recordsMalformed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "duo_connector_records_failed_normalize_total", Help: "Records that were not JSON objects, published with error.message.", ConstLabels: constLabels,
+			Name: "duo_connector_records_failed_normalize_total", Help: "Records that were not JSON objects, published with error.message.",
 		}, []string{"log"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "duo_connector_api_requests_total", Help: "Duo Admin API requests by endpoint and HTTP status (0: no response).", ConstLabels: constLabels,
+			Name: "duo_connector_api_requests_total", Help: "Duo Admin API requests by endpoint and HTTP status (0: no response).",
 		}, []string{"endpoint", "status"}),
 		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "duo_connector_api_request_duration_seconds", Help: "Duo Admin API request duration.", ConstLabels: constLabels,
+			Name: "duo_connector_api_request_duration_seconds", Help: "Duo Admin API request duration.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 10),
 		}, []string{"endpoint"}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "duo_connector_api_rate_limited_total", Help: "Duo Admin API answers 429 Too Many Requests.", ConstLabels: constLabels,
+			Name: "duo_connector_api_rate_limited_total", Help: "Duo Admin API answers 429 Too Many Requests.",
 		}, []string{"endpoint"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "duo_connector_api_retries_total", Help: "Duo Admin API requests retried after a failure.", ConstLabels: constLabels,
+			Name: "duo_connector_api_retries_total", Help: "Duo Admin API requests retried after a failure.",
 		}, []string{"endpoint"}),
 		writeLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "duo_connector_kafka_write_duration_seconds", Help: "Time from publishing a page to its acknowledgement by Kafka, retries included.", ConstLabels: constLabels,
+			Name: "duo_connector_kafka_write_duration_seconds", Help: "Time from publishing a page to its acknowledgement by Kafka, retries included.",
 			Buckets: prometheus.ExponentialBuckets(0.002, 2.5, 12),
 		}, []string{"log"}),
 		polls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "duo_connector_polls_total", Help: "Polls by log and result (ok, error).", ConstLabels: constLabels,
-		}, []string{"log", "result"}),
+			Name: "duo_connector_polls_total", Help: "Polls by account, log and result (ok, error).",
+		}, []string{"account", "log", "result"}),
 		skew: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "duo_connector_clock_skew_seconds", Help: "Local clock minus Duo's, from the last response's Date header.", ConstLabels: constLabels,
+			Name: "duo_connector_clock_skew_seconds", Help: "Local clock minus Duo's, from the last response's Date header.",
 		}),
-		logs: map[duo.LogType]*LogState{},
+		units: map[Unit]*LogState{},
 	}
 	reg.MustRegister(m.skew, m.recordsRead, m.recordsPublished, m.recordsMalformed, m.requests, m.requestDuration,
-		m.rateLimited, m.retries, m.writeLatency, m.polls)
-	for _, lt := range logs {
-		m.logs[lt] = &LogState{}
-		for _, c := range []*prometheus.CounterVec{m.recordsRead, m.recordsPublished, m.recordsMalformed} {
-			c.WithLabelValues(string(lt))
-		}
-		lt := lt
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "duo_connector_cursor_lag_seconds", Help: "Now minus how far Duo has been checked (every record up to it delivered); small and steady on a quiet healthy log.", ConstLabels: prometheus.Labels{"duo_host": host, "log": string(lt)},
-		}, func() float64 {
-			st := m.State(lt)
-			through := st.Checked
-			if st.CursorTime.After(through) {
-				through = st.CursorTime
-			}
-			if through.IsZero() {
-				return 0
-			}
-			return m.now().Sub(through).Seconds()
-		}))
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "duo_connector_cursor_timestamp_seconds", Help: "Unix time of the cursor: for admin, offline and telephony v1, the newest delivered record's second.", ConstLabels: prometheus.Labels{"duo_host": host, "log": string(lt)},
-		}, func() float64 {
-			st := m.State(lt)
-			if st.CursorTime.IsZero() {
-				return 0
-			}
-			return float64(st.CursorTime.Unix())
-		}))
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "duo_connector_last_successful_poll_timestamp_seconds", Help: "Unix time of the last poll that finished without error.", ConstLabels: prometheus.Labels{"duo_host": host, "log": string(lt)},
-		}, func() float64 {
-			st := m.State(lt)
-			if st.LastSuccess.IsZero() {
-				return 0
-			}
-			return float64(st.LastSuccess.UnixNano()) / 1e9
-		}))
-	}
+		m.rateLimited, m.retries, m.writeLatency, m.polls, unitCollector{m})
 	return m
+}
+
+var (
+	lagDesc = prometheus.NewDesc("duo_connector_cursor_lag_seconds",
+		"Now minus how far Duo has been checked (every record up to it delivered); small and steady on a quiet healthy log.", []string{"account", "log"}, nil)
+	cursorDesc = prometheus.NewDesc("duo_connector_cursor_timestamp_seconds",
+		"Unix time of the cursor: for admin, offline and telephony v1, the newest delivered record's second.", []string{"account", "log"}, nil)
+	lastSuccessDesc = prometheus.NewDesc("duo_connector_last_successful_poll_timestamp_seconds",
+		"Unix time of the last poll that finished without error.", []string{"account", "log"}, nil)
+	accountsDesc = prometheus.NewDesc("duo_connector_accounts",
+		"Duo accounts read, by state: ok (every log's last poll succeeded) or failing.", []string{"state"}, nil)
+)
+
+// unitCollector reports the per-unit gauges from the units' states, so
+// that accounts found or removed while running need no registration.
+type unitCollector struct{ m *Metrics }
+
+func (c unitCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- lagDesc
+	ch <- cursorDesc
+	ch <- lastSuccessDesc
+	ch <- accountsDesc
+}
+
+func (c unitCollector) Collect(ch chan<- prometheus.Metric) {
+	m := c.m
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	failing := map[string]bool{}
+	for u, st := range m.units {
+		through := st.Checked
+		if st.CursorTime.After(through) {
+			through = st.CursorTime
+		}
+		lag, cursor, last := 0.0, 0.0, 0.0
+		if !through.IsZero() {
+			lag = now.Sub(through).Seconds()
+		}
+		if !st.CursorTime.IsZero() {
+			cursor = float64(st.CursorTime.Unix())
+		}
+		if !st.LastSuccess.IsZero() {
+			last = float64(st.LastSuccess.UnixNano()) / 1e9
+		}
+		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, lag, u.Account, string(u.Log))
+		ch <- prometheus.MustNewConstMetric(cursorDesc, prometheus.GaugeValue, cursor, u.Account, string(u.Log))
+		ch <- prometheus.MustNewConstMetric(lastSuccessDesc, prometheus.GaugeValue, last, u.Account, string(u.Log))
+		failing[u.Account] = failing[u.Account] || st.LastError != "" || st.Unready != ""
+	}
+	ok, bad := 0, 0
+	for _, f := range failing {
+		if f {
+			bad++
+		} else {
+			ok++
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(accountsDesc, prometheus.GaugeValue, float64(ok), "ok")
+	ch <- prometheus.MustNewConstMetric(accountsDesc, prometheus.GaugeValue, float64(bad), "failing")
+}
+
+// Track starts reporting one log of an account (before its first poll).
+func (m *Metrics) Track(account string, lt duo.LogType) {
+	m.mu.Lock()
+	m.state(account, lt)
+	m.mu.Unlock()
+	for _, c := range []*prometheus.CounterVec{m.recordsRead, m.recordsPublished, m.recordsMalformed} {
+		c.WithLabelValues(string(lt))
+	}
+}
+
+// Forget stops reporting an account (no longer read).
+func (m *Metrics) Forget(account string) {
+	m.mu.Lock()
+	for u := range m.units {
+		if u.Account == account {
+			delete(m.units, u)
+		}
+	}
+	m.mu.Unlock()
+	m.polls.DeletePartialMatch(prometheus.Labels{"account": account})
 }
 
 // Request implements duo.Observer.
@@ -172,7 +226,7 @@ func (m *Metrics) Retry(path string, _ error) {
 func (m *Metrics) Skew(d time.Duration) { m.skew.Set(d.Seconds()) }
 
 // PagePublished implements pipeline.Observer.
-func (m *Metrics) PagePublished(lt duo.LogType, records, malformed int, publish time.Duration, cursorTime time.Time) {
+func (m *Metrics) PagePublished(account string, lt duo.LogType, records, malformed int, publish time.Duration, cursorTime time.Time) {
 	l := string(lt)
 	m.recordsRead.WithLabelValues(l).Add(float64(records))
 	m.recordsPublished.WithLabelValues(l).Add(float64(records))
@@ -180,7 +234,7 @@ func (m *Metrics) PagePublished(lt duo.LogType, records, malformed int, publish 
 	m.writeLatency.WithLabelValues(l).Observe(publish.Seconds())
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	st := m.state(lt)
+	st := m.state(account, lt)
 	st.Records += records
 	st.Malformed += malformed
 	st.CursorTime = cursorTime
@@ -188,18 +242,18 @@ func (m *Metrics) PagePublished(lt duo.LogType, records, malformed int, publish 
 
 // CursorAt records where a log stands: its cursor, and how far Duo has
 // been checked (at start and after every poll).
-func (m *Metrics) CursorAt(lt duo.LogType, cursor, checked time.Time) {
+func (m *Metrics) CursorAt(account string, lt duo.LogType, cursor, checked time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	st := m.state(lt)
+	st := m.state(account, lt)
 	st.CursorTime, st.Checked = cursor, checked
 }
 
 // PollFinished records the outcome of a poll (the runner calls it).
-func (m *Metrics) PollFinished(lt duo.LogType, err error) {
+func (m *Metrics) PollFinished(account string, lt duo.LogType, err error) {
 	result := "ok"
 	m.mu.Lock()
-	st := m.state(lt)
+	st := m.state(account, lt)
 	if err != nil {
 		result = "error"
 		st.LastError = err.Error()
@@ -208,31 +262,70 @@ func (m *Metrics) PollFinished(lt duo.LogType, err error) {
 		st.LastError, st.Unready = "", ""
 	}
 	m.mu.Unlock()
-	m.polls.WithLabelValues(string(lt), result).Inc()
+	m.polls.WithLabelValues(account, string(lt), result).Inc()
 }
 
 // CursorNotSaved makes a log unready until a poll succeeds: Kafka has its
 // pages, but its cursor cannot be saved, so they repeat every poll.
-func (m *Metrics) CursorNotSaved(lt duo.LogType, err error) {
+func (m *Metrics) CursorNotSaved(account string, lt duo.LogType, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.state(lt).Unready = err.Error()
+	m.state(account, lt).Unready = err.Error()
 }
 
-func (m *Metrics) state(lt duo.LogType) *LogState {
-	st := m.logs[lt]
+func (m *Metrics) state(account string, lt duo.LogType) *LogState {
+	u := Unit{account, lt}
+	st := m.units[u]
 	if st == nil {
 		st = &LogState{}
-		m.logs[lt] = st
+		m.units[u] = st
 	}
 	return st
 }
 
 // State returns a copy of one log's state.
-func (m *Metrics) State(lt duo.LogType) LogState {
+func (m *Metrics) State(account string, lt duo.LogType) LogState {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return *m.state(lt)
+	return *m.state(account, lt)
+}
+
+// Log returns one log's state over every account: records summed, and
+// the cursor, check, and last success of the account furthest behind
+// (zero if one has none), and an error of one failing.
+func (m *Metrics) Log(lt duo.LogType) LogState {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out LogState
+	first := true
+	earliest := func(a, b time.Time) time.Time {
+		if a.IsZero() || b.IsZero() {
+			return time.Time{}
+		}
+		if b.Before(a) {
+			return b
+		}
+		return a
+	}
+	for u, st := range m.units {
+		if u.Log != lt {
+			continue
+		}
+		out.Records += st.Records
+		out.Malformed += st.Malformed
+		if first {
+			out.CursorTime, out.Checked, out.LastSuccess = st.CursorTime, st.Checked, st.LastSuccess
+			first = false
+		} else {
+			out.CursorTime = earliest(out.CursorTime, st.CursorTime)
+			out.Checked = earliest(out.Checked, st.Checked)
+			out.LastSuccess = earliest(out.LastSuccess, st.LastSuccess)
+		}
+		if out.LastError == "" && st.LastError != "" {
+			out.LastError = u.Account + ": " + st.LastError
+		}
+	}
+	return out
 }
 
 // Requests returns the Duo requests, retries and 429s so far.
@@ -252,6 +345,77 @@ type Health struct {
 	Kafka func(context.Context) error
 }
 
+// logReport is one log's readiness.
+type logReport struct {
+	Ready       bool      `json:"ready"`
+	LastSuccess time.Time `json:"last_successful_poll,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
+}
+
+// accountReport is one account's readiness.
+type accountReport struct {
+	Ready bool                 `json:"ready"`
+	Logs  map[string]logReport `json:"logs"`
+}
+
+// readinessReport is /readyz's answer. With one account its logs are at
+// the top (as before there were several); with several, each account is
+// under accounts.
+type readinessReport struct {
+	Ready    bool                     `json:"ready"`
+	Kafka    string                   `json:"kafka"`
+	Logs     map[string]logReport     `json:"logs,omitempty"`
+	Accounts map[string]accountReport `json:"accounts,omitempty"`
+	// Failing lists the accounts with a log not ready.
+	Failing []string `json:"failing_accounts,omitempty"`
+}
+
+// readiness decides readiness. One account is ready when every log of it
+// polled successfully within window. With several, one customer's revoked
+// application must not take the whole connector out of service: it is
+// ready while some account is, and no log is unready for a reason of the
+// connector's own (cursors not saved); the failing accounts are listed.
+func (m *Metrics) readiness(window time.Duration) readinessReport {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	accts := map[string]accountReport{}
+	local := false
+	for u, st := range m.units {
+		ok := !st.LastSuccess.IsZero() && now.Sub(st.LastSuccess) <= window && st.Unready == ""
+		local = local || st.Unready != ""
+		a, seen := accts[u.Account]
+		if !seen {
+			a = accountReport{Ready: true, Logs: map[string]logReport{}}
+		}
+		a.Logs[string(u.Log)] = logReport{Ready: ok, LastSuccess: st.LastSuccess, LastError: st.LastError}
+		a.Ready = a.Ready && ok
+		accts[u.Account] = a
+	}
+	report := readinessReport{Ready: true, Kafka: "ok"}
+	anyReady := false
+	for name, a := range accts {
+		anyReady = anyReady || a.Ready
+		if !a.Ready {
+			report.Failing = append(report.Failing, name)
+		}
+	}
+	sort.Strings(report.Failing)
+	switch len(accts) {
+	case 0:
+		report.Ready = false
+	case 1:
+		for _, a := range accts {
+			report.Logs, report.Ready = a.Logs, a.Ready
+		}
+		report.Failing = nil
+	default:
+		report.Accounts = accts
+		report.Ready = anyReady && !local
+	}
+	return report
+}
+
 // Handler serves /metrics, /healthz and /readyz.
 func (m *Metrics) Handler(h Health) http.Handler {
 	if h.Intervals <= 0 {
@@ -267,30 +431,7 @@ func (m *Metrics) Handler(h Health) http.Handler {
 	var kafkaChecked time.Time
 	var kafkaErr error
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		type logReport struct {
-			Ready       bool      `json:"ready"`
-			LastSuccess time.Time `json:"last_successful_poll,omitzero"`
-			LastError   string    `json:"last_error,omitempty"`
-		}
-		report := struct {
-			Ready bool                 `json:"ready"`
-			Kafka string               `json:"kafka"`
-			Logs  map[string]logReport `json:"logs"`
-		}{Ready: true, Kafka: "ok", Logs: map[string]logReport{}}
-		now := m.now()
-		m.mu.Lock()
-		names := make([]duo.LogType, 0, len(m.logs))
-		for lt := range m.logs {
-			names = append(names, lt)
-		}
-		sort.Slice(names, func(i, j int) bool { return names[i] < names[j] })
-		for _, lt := range names {
-			st := m.logs[lt]
-			ok := !st.LastSuccess.IsZero() && now.Sub(st.LastSuccess) <= time.Duration(h.Intervals)*h.Interval && st.Unready == ""
-			report.Logs[string(lt)] = logReport{Ready: ok, LastSuccess: st.LastSuccess, LastError: st.LastError}
-			report.Ready = report.Ready && ok
-		}
-		m.mu.Unlock()
+		report := m.readiness(time.Duration(h.Intervals) * h.Interval)
 		if h.Kafka != nil {
 			kafkaMu.Lock()
 			if time.Since(kafkaChecked) > 10*time.Second {

@@ -25,7 +25,7 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 // TestReadiness: ready only when every log polled successfully within the
 // allowed intervals and Kafka answers.
 func TestReadiness(t *testing.T) {
-	m := metrics.New("api-x", []duo.LogType{duo.Auth, duo.Admin})
+	m := newMetrics("api-x", []duo.LogType{duo.Auth, duo.Admin})
 	kafkaErr := error(nil)
 	h := m.Handler(metrics.Health{Interval: time.Minute, Intervals: 3, Kafka: func(context.Context) error { return kafkaErr }})
 	if code, _ := get(t, h, "/healthz"); code != 200 {
@@ -34,8 +34,8 @@ func TestReadiness(t *testing.T) {
 	if code, body := get(t, h, "/readyz"); code != 503 || !strings.Contains(body, `"auth":{"ready":false}`) {
 		t.Fatalf("before any poll: %d %s", code, body)
 	}
-	m.PollFinished(duo.Auth, nil)
-	m.PollFinished(duo.Admin, errors.New("duo GET /admin/v1/logs/administrator: HTTP 403, code 40301"))
+	m.PollFinished("api-x", duo.Auth, nil)
+	m.PollFinished("api-x", duo.Admin, errors.New("duo GET /admin/v1/logs/administrator: HTTP 403, code 40301"))
 	code, body := get(t, h, "/readyz")
 	var report struct {
 		Ready bool
@@ -48,7 +48,7 @@ func TestReadiness(t *testing.T) {
 	if code != 503 || report.Ready || !report.Logs["auth"].Ready || report.Logs["admin"].Ready || !strings.Contains(report.Logs["admin"].LastError, "40301") {
 		t.Fatalf("one log failing: %d %s", code, body)
 	}
-	m.PollFinished(duo.Admin, nil)
+	m.PollFinished("api-x", duo.Admin, nil)
 	if code, body := get(t, h, "/readyz"); code != 200 {
 		t.Fatalf("all polls ok: %d %s", code, body)
 	}
@@ -56,22 +56,22 @@ func TestReadiness(t *testing.T) {
 
 // TestMetricsExposed: the counters move with what the observers report.
 func TestMetricsExposed(t *testing.T) {
-	m := metrics.New("api-x", []duo.LogType{duo.Auth})
+	m := newMetrics("api-x", []duo.LogType{duo.Auth})
 	m.Request(duo.PathAuthV2, 200, 30*time.Millisecond)
 	m.Request(duo.PathAuthV2, 429, 10*time.Millisecond)
 	m.Retry(duo.PathAuthV2, errors.New("429"))
-	m.PagePublished(duo.Auth, 1000, 2, 50*time.Millisecond, time.Now().Add(-3*time.Minute))
+	m.PagePublished("api-x", duo.Auth, 1000, 2, 50*time.Millisecond, time.Now().Add(-3*time.Minute))
 	m.Skew(42 * time.Second)
 	_, body := get(t, m.Handler(metrics.Health{Interval: time.Minute}), "/metrics")
 	for _, want := range []string{
-		`duo_connector_api_requests_total{duo_host="api-x",endpoint="/admin/v2/logs/authentication",status="429"} 1`,
-		`duo_connector_api_rate_limited_total{duo_host="api-x",endpoint="/admin/v2/logs/authentication"} 1`,
-		`duo_connector_api_retries_total{duo_host="api-x",endpoint="/admin/v2/logs/authentication"} 1`,
-		`duo_connector_records_published_total{duo_host="api-x",log="auth"} 1000`,
-		`duo_connector_records_failed_normalize_total{duo_host="api-x",log="auth"} 2`,
-		`duo_connector_kafka_write_duration_seconds_count{duo_host="api-x",log="auth"} 1`,
-		`duo_connector_clock_skew_seconds{duo_host="api-x"} 42`,
-		`duo_connector_cursor_lag_seconds{duo_host="api-x",log="auth"} 18`,
+		`duo_connector_api_requests_total{endpoint="/admin/v2/logs/authentication",status="429"} 1`,
+		`duo_connector_api_rate_limited_total{endpoint="/admin/v2/logs/authentication"} 1`,
+		`duo_connector_api_retries_total{endpoint="/admin/v2/logs/authentication"} 1`,
+		`duo_connector_records_published_total{log="auth"} 1000`,
+		`duo_connector_records_failed_normalize_total{log="auth"} 2`,
+		`duo_connector_kafka_write_duration_seconds_count{log="auth"} 1`,
+		`duo_connector_clock_skew_seconds 42`,
+		`duo_connector_cursor_lag_seconds{account="api-x",log="auth"} 18`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
@@ -85,13 +85,13 @@ func TestMetricsExposed(t *testing.T) {
 // TestLagOnQuietLog: a log whose newest record is days old but which was
 // checked through a minute ago is a minute behind, not days.
 func TestLagOnQuietLog(t *testing.T) {
-	m := metrics.New("api-x", []duo.LogType{duo.Admin})
+	m := newMetrics("api-x", []duo.LogType{duo.Admin})
 	now := time.Now()
-	m.CursorAt(duo.Admin, now.Add(-72*time.Hour), now.Add(-150*time.Second))
+	m.CursorAt("api-x", duo.Admin, now.Add(-72*time.Hour), now.Add(-150*time.Second))
 	_, body := get(t, m.Handler(metrics.Health{Interval: time.Minute}), "/metrics")
 	var lag float64
 	for _, line := range strings.Split(body, "\n") {
-		if strings.HasPrefix(line, `duo_connector_cursor_lag_seconds{duo_host="api-x",log="admin"}`) {
+		if strings.HasPrefix(line, `duo_connector_cursor_lag_seconds{account="api-x",log="admin"}`) {
 			fmt.Sscan(strings.Fields(line)[1], &lag)
 		}
 	}
@@ -106,17 +106,26 @@ func TestLagOnQuietLog(t *testing.T) {
 // TestUnreadyWhenCursorNotSaved: a log whose cursor cannot be saved is
 // unready at once, not three intervals later; a good poll clears it.
 func TestUnreadyWhenCursorNotSaved(t *testing.T) {
-	m := metrics.New("api-x", []duo.LogType{duo.Auth})
+	m := newMetrics("api-x", []duo.LogType{duo.Auth})
 	h := m.Handler(metrics.Health{Interval: time.Minute})
-	m.PollFinished(duo.Auth, nil)
+	m.PollFinished("api-x", duo.Auth, nil)
 	err := errors.New("published 1000 records to Kafka, cursor not saved")
-	m.PollFinished(duo.Auth, err)
-	m.CursorNotSaved(duo.Auth, err)
+	m.PollFinished("api-x", duo.Auth, err)
+	m.CursorNotSaved("api-x", duo.Auth, err)
 	if code, body := get(t, h, "/readyz"); code != 503 || !strings.Contains(body, "cursor not saved") {
 		t.Fatalf("cursor not saved: %d %s", code, body)
 	}
-	m.PollFinished(duo.Auth, nil)
+	m.PollFinished("api-x", duo.Auth, nil)
 	if code, body := get(t, h, "/readyz"); code != 200 {
 		t.Fatalf("after a good poll: %d %s", code, body)
 	}
+}
+
+// newMetrics returns Metrics tracking the logs of one account.
+func newMetrics(account string, logs []duo.LogType) *metrics.Metrics {
+	m := metrics.New()
+	for _, lt := range logs {
+		m.Track(account, lt)
+	}
+	return m
 }

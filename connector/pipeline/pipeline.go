@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/duo-connector/duo-connector/checkpoint"
+	"github.com/duo-connector/duo-connector/connector/accounts"
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/duolog"
 	"github.com/duo-connector/duo-connector/connector/internal/liveness"
@@ -36,6 +37,9 @@ var _ Sink = (*publish.Publisher)(nil)
 type Options struct {
 	// Host is the Admin API host, added to every record as "host".
 	Host string
+	// Account is the Duo account read: its name in metrics and Kafka
+	// headers, in {account} of the topic.
+	Account accounts.Account
 	// Key is where the cursor is kept.
 	Key checkpoint.Key
 	// Topic is the topic or topic template (see publish.TopicFor).
@@ -62,7 +66,7 @@ type Options struct {
 type Observer interface {
 	// PagePublished reports a delivered page: its records, how many could
 	// not be normalized, how long Kafka took, and the cursor's time.
-	PagePublished(lt duo.LogType, records, malformed int, publish time.Duration, cursorTime time.Time)
+	PagePublished(account string, lt duo.LogType, records, malformed int, publish time.Duration, cursorTime time.Time)
 }
 
 // Pipeline runs one log.
@@ -123,7 +127,7 @@ func New(ctx context.Context, client *duo.Client, lt duo.LogType, norm *normaliz
 		sink:   sink,
 		store:  store,
 		opts:   opts,
-		topic:  publish.TopicFor(opts.Topic, lt.EventType(), string(lt)),
+		topic:  publish.TopicFor(opts.Topic, lt.EventType(), string(lt), opts.Account.TopicName()),
 		saved:  saved,
 		suffix: markSuffix(lt.EventType(), opts.Host),
 	}, nil
@@ -158,26 +162,34 @@ type Stats struct {
 // page in flight is finished within the shutdown timeout first) or an
 // error occurs. Stats count what was published and saved.
 func (p *Pipeline) Drain(ctx context.Context) (Stats, error) {
+	st, _, err := p.DrainPages(ctx, 0)
+	return st, err
+}
+
+// DrainPages is Drain that stops after maxPages pages (0: no limit), and
+// reports whether the log has more to read then: a scheduler serving many
+// logs gives each a turn of some pages, so that one log's backlog does
+// not hold the others back.
+func (p *Pipeline) DrainPages(ctx context.Context, maxPages int) (st Stats, more bool, err error) {
 	ctx = logctx.With(ctx, p.opts.Logger)
-	var st Stats
-	for {
+	for turn := 1; ; turn++ {
 		if err := ctx.Err(); err != nil {
-			return st, err
+			return st, false, err
 		}
 		liveness.Mark(ctx)
 		page, err := p.reader.Next(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				return st, ctx.Err()
+				return st, false, ctx.Err()
 			}
-			return st, err
+			return st, false, err
 		}
 		// The slot is taken once the page is read: a log waiting on Duo
 		// (a 429 backoff can last minutes) must not hold up the others.
 		pb, err := p.opts.InFlight.acquire(ctx)
 		if err != nil {
 			page.Release()
-			return st, err
+			return st, false, err
 		}
 		malformed, published, err := p.deliver(ctx, page, pb)
 		page.Release() // its records are in the page's messages now
@@ -189,7 +201,7 @@ func (p *Pipeline) Drain(ctx context.Context) (Stats, error) {
 			st.Malformed += malformed
 		}
 		if err != nil {
-			return st, err
+			return st, false, err
 		}
 		p.reader.Advance(page.Cursor)
 		if page.Through.After(p.through) {
@@ -202,7 +214,10 @@ func (p *Pipeline) Drain(ctx context.Context) (Stats, error) {
 			p.opts.Logger.Debug("page delivered", "records", len(page.Records), "cursor", page.Cursor.Time(p.reader.V1()).UTC())
 		}
 		if !page.More {
-			return st, nil
+			return st, false, nil
+		}
+		if maxPages > 0 && turn >= maxPages {
+			return st, true, nil
 		}
 	}
 }
@@ -239,7 +254,7 @@ func (p *Pipeline) deliver(ctx context.Context, page duolog.Page, pb *pageBuffer
 			return 0, false, fmt.Errorf("publish %s page: %w", p.lt, err)
 		}
 		if o := p.opts.Observer; o != nil {
-			o.PagePublished(p.lt, len(page.Records), malformed, time.Since(start), page.Cursor.Time(p.reader.V1()))
+			o.PagePublished(p.opts.Account.Label(), p.lt, len(page.Records), malformed, time.Since(start), page.Cursor.Time(p.reader.V1()))
 		}
 	}
 	cur, err := json.Marshal(page.Cursor)
@@ -288,9 +303,17 @@ func (p *Pipeline) messages(pb *pageBuffers, recs []json.RawMessage, hashes []st
 	}
 	buf := pb.buf[:0]
 	pb.msgs = slices.Grow(pb.msgs[:0], len(recs))[:len(recs)]
-	pb.headers = slices.Grow(pb.headers[:0], 3*len(recs))[:3*len(recs)]
+	nh := 4
+	if p.opts.Account.Name != "" {
+		nh = 5
+	}
+	pb.headers = slices.Grow(pb.headers[:0], nh*len(recs))[:nh*len(recs)]
 	pb.spans = slices.Grow(pb.spans[:0], len(recs))[:len(recs)]
 	hostHeader, typeHeader := []byte(p.opts.Host), []byte(p.lt.EventType())
+	accountID, accountName := []byte(p.opts.Account.ID), []byte(p.opts.Account.Name)
+	if len(accountID) == 0 {
+		accountID = []byte(p.opts.Account.Key())
+	}
 	malformed := 0
 	now := p.opts.Reader.Now()
 	for i, raw := range recs {
@@ -324,10 +347,14 @@ func (p *Pipeline) messages(pb *pageBuffers, recs []json.RawMessage, hashes []st
 	for i := range pb.msgs {
 		sp := pb.spans[i]
 		key := buf[sp.key[0]:sp.key[1]:sp.key[1]]
-		h := pb.headers[3*i : 3*i+3 : 3*i+3]
+		h := pb.headers[nh*i : nh*i+nh : nh*i+nh]
 		h[0] = publish.Header{Key: "duo.eventtype", Value: typeHeader}
 		h[1] = publish.Header{Key: "duo.host", Value: hostHeader}
 		h[2] = publish.Header{Key: "event.id", Value: key}
+		h[3] = publish.Header{Key: "duo.account_id", Value: accountID}
+		if nh == 5 {
+			h[4] = publish.Header{Key: "duo.account_name", Value: accountName}
+		}
 		pb.msgs[i].Key = key
 		pb.msgs[i].Value = buf[sp.value[0]:sp.value[1]:sp.value[1]]
 		pb.msgs[i].Headers = h

@@ -36,7 +36,8 @@ type Config struct {
 	// Brokers are the bootstrap brokers, host:port.
 	Brokers []string
 	// Topic is the topic, or a template: {dataset} is replaced by the
-	// record's dataset (auth_log, admin_log, ...), {log} by its log type.
+	// record's dataset (auth_log, admin_log, ...), {log} by its log type,
+	// {account} by the Duo account's name.
 	Topic string
 	// RequiredAcks: "all" (default), "one" or "none".
 	RequiredAcks string
@@ -145,8 +146,8 @@ func (c Config) Validate() error {
 	}
 	if strings.TrimSpace(c.Topic) == "" {
 		errs = append(errs, errors.New("topic is empty: name the topic, or a template such as duo.{dataset}"))
-	} else if rest := strings.NewReplacer("{dataset}", "", "{log}", "").Replace(c.Topic); strings.ContainsAny(rest, "{}") {
-		errs = append(errs, fmt.Errorf("topic %q: the only placeholders are {dataset} and {log}", c.Topic))
+	} else if rest := strings.NewReplacer("{dataset}", "", "{log}", "", "{account}", "").Replace(c.Topic); strings.ContainsAny(rest, "{}") {
+		errs = append(errs, fmt.Errorf("topic %q: the only placeholders are {dataset}, {log} and {account}", c.Topic))
 	}
 	if _, ok := acks[strings.ToLower(c.RequiredAcks)]; !ok {
 		errs = append(errs, fmt.Errorf("required_acks %q: use all, one or none", c.RequiredAcks))
@@ -270,18 +271,14 @@ func mechanism(c SASLConfig) (sasl.Mechanism, error) {
 	return nil, fmt.Errorf("kafka sasl.mechanism %q is not supported", c.Mechanism)
 }
 
-// Topic returns the topic for a record of dataset (auth_log, ...) and log
-// type (auth, ...).
-func (p *Publisher) Topic(dataset, log string) string {
-	return TopicFor(p.cfg.Topic, dataset, log)
-}
 
-// TopicFor expands a topic template.
-func TopicFor(template, dataset, log string) string {
+// TopicFor expands a topic template: {dataset}, {log} and {account} (a
+// topic-safe name of the Duo account, see accounts.Account.TopicName).
+func TopicFor(template, dataset, log, account string) string {
 	if !strings.Contains(template, "{") {
 		return template
 	}
-	return strings.NewReplacer("{dataset}", dataset, "{log}", log).Replace(template)
+	return strings.NewReplacer("{dataset}", dataset, "{log}", log, "{account}", account).Replace(template)
 }
 
 // FatalError is a write failure that retrying will not fix: the

@@ -94,13 +94,13 @@ func TestPublishEveryCodec(t *testing.T) {
 }
 
 func TestTopicTemplate(t *testing.T) {
-	if got := publish.TopicFor("duo.{dataset}", "auth_log", "auth"); got != "duo.auth_log" {
+	if got := publish.TopicFor("duo.{dataset}", "auth_log", "auth", "acme"); got != "duo.auth_log" {
 		t.Errorf("TopicFor = %q", got)
 	}
-	if got := publish.TopicFor("logs-{log}", "auth_log", "auth"); got != "logs-auth" {
+	if got := publish.TopicFor("logs-{log}", "auth_log", "auth", "acme"); got != "logs-auth" {
 		t.Errorf("TopicFor = %q", got)
 	}
-	if got := publish.TopicFor("duo", "auth_log", "auth"); got != "duo" {
+	if got := publish.TopicFor("duo", "auth_log", "auth", "acme"); got != "duo" {
 		t.Errorf("TopicFor = %q", got)
 	}
 }

@@ -14,9 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/robfig/cron/v3"
-
 	"github.com/duo-connector/duo-connector/checkpoint"
+	"github.com/duo-connector/duo-connector/connector/accounts"
 	"github.com/duo-connector/duo-connector/connector/config"
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/duolog"
@@ -53,6 +52,10 @@ type Backfill struct {
 	EventTime bool
 	// Again starts the backfill over even if it exists (finished or not).
 	Again bool
+
+	// finished are the units a continued backfill has delivered.
+	finished map[string]bool
+	record   checkpoint.Backfill
 }
 
 // FinishedError reports a backfill that has already delivered its whole
@@ -70,6 +73,9 @@ func (e *FinishedError) Error() string {
 type Options struct {
 	// Logs, when set, restricts the run to these log types.
 	Logs []duo.LogType
+	// Accounts, when set, restricts the run to the accounts these name
+	// (see accounts.Account.Matches).
+	Accounts []string
 	// Backfill, when set, makes this a backfill.
 	Backfill *Backfill
 	// Now is the clock (default time.Now).
@@ -84,23 +90,62 @@ type Options struct {
 	GiveUpAfter time.Duration
 }
 
-// Runner runs the configured logs.
+// Runner runs the configured logs of the configured accounts: every
+// (account, log) is a unit with its own cursor, polled by a fixed set of
+// workers in turns, so that memory and goroutines do not grow with the
+// accounts and no account's backlog starves the others.
 type Runner struct {
 	cfg       config.Config
 	logger    *slog.Logger
 	store     *checkpoint.FileStore
-	client    *duo.Client
+	base      *duo.Client // the transport every account's client shares
 	publisher *publish.Publisher
-	pipelines []*pipeline.Pipeline
-	logs      []duo.LogType
+	norm      *normalize.Normalizer
+	inFlight  *pipeline.InFlight
 	opts      Options
 	daemon    bool // Run, not Once: failed polls are tried again
+	logs      []duo.LogType
+	queue     *queue
 	beats     []*liveness.Beat
+
+	// discovery, when set, finds the accounts: an MSP's children.
+	discovery *discovery
+
+	mu       sync.Mutex
+	accounts map[string]*account // by accounts.Account.Key
+	order    []*account
 }
 
-// New builds a Runner: it takes the state directory's lock and loads every
-// cursor, so a second daemon or an unreadable cursor fails here, before
-// anything is read or written.
+// account is one account's client and units.
+type account struct {
+	acct    accounts.Account
+	client  *duo.Client
+	units   []*unit
+	removed bool // no longer listed: its units are not polled again
+}
+
+// unit is one log of one account.
+type unit struct {
+	acct *account
+	lt   duo.LogType
+	p    *pipeline.Pipeline
+	// scheduling (guarded by the queue's lock)
+	due    time.Time
+	seq    uint64
+	index  int
+	queued bool
+	// err is the last poll's error (Once).
+	err error
+}
+
+// turnPages is how many pages a unit publishes before the others get a
+// turn.
+const turnPages = 8
+
+// New builds a Runner: it takes the state directory's lock, finds the
+// accounts (listing an MSP's children) and loads every cursor, so a second
+// daemon or an unreadable cursor fails here, before anything is read or
+// written.
 func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Options) (*Runner, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -108,20 +153,22 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	if opts.StallAfter <= 0 {
 		opts.StallAfter = DefaultStallAfter
 	}
-	logs := cfg.LogTypes()
-	if len(opts.Logs) > 0 {
-		logs = opts.Logs
-	}
 	norm, err := normalize.New(normalize.Options{Mapping: normalize.Mapping(cfg.Normalize.Mapping)})
 	if err != nil {
 		return nil, err
 	}
+	static := cfg.Accounts()
+	parent, filter, discover := cfg.Discovery()
 	duoCfg := cfg.DuoConfig(logger)
+	if !discover && len(static) > 0 {
+		a := static[0]
+		duoCfg.APIHost, duoCfg.IKey, duoCfg.SKey, duoCfg.AccountID = a.APIHost, a.IKey, a.SKey, a.ID
+	}
 	duoCfg.Now = opts.Now
 	if opts.Metrics != nil {
 		duoCfg.Observer = opts.Metrics
 	}
-	client, err := duo.NewClient(duoCfg)
+	base, err := duo.NewClient(duoCfg)
 	if err != nil {
 		return nil, fmt.Errorf("duo client: %w", err)
 	}
@@ -136,7 +183,35 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		store.Close()
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
-	r := &Runner{cfg: cfg, logger: logger, store: store, client: client, publisher: pub, logs: logs, opts: opts}
+	r := &Runner{
+		cfg: cfg, logger: logger, store: store, base: base, publisher: pub, norm: norm, opts: opts,
+		inFlight: pipeline.NewInFlight(cfg.PagesInFlight), queue: newQueue(),
+		accounts: map[string]*account{},
+	}
+	for range cfg.ConcurrentPolls {
+		r.beats = append(r.beats, liveness.NewBeat())
+	}
+	all := static
+	if discover {
+		r.discovery = &discovery{parent: parent, filter: filter, refresh: cfg.Duo.ChildAccounts.Refresh.D()}
+		children, err := r.listChildren(ctx)
+		if err != nil {
+			r.Close()
+			return nil, err
+		}
+		all = append(all, children...)
+	}
+	if len(opts.Accounts) > 0 {
+		if all, err = accounts.Select(all, opts.Accounts); err != nil {
+			r.Close()
+			return nil, err
+		}
+	}
+	if len(all) == 0 && !discover {
+		r.Close()
+		return nil, errors.New("no Duo account to read: set duo.api_host, ikey and skey, or list accounts")
+	}
+	r.logs = logsOf(all, opts.Logs)
 	if b := opts.Backfill; b != nil {
 		if err := r.beginBackfill(b); err != nil {
 			r.Close()
@@ -147,45 +222,161 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 				"since", b.Since.UTC().Format(time.RFC3339), "horizon", horizon.UTC().Format(time.RFC3339))
 		}
 	}
-	inFlight := pipeline.NewInFlight(cfg.PagesInFlight)
-	for _, lt := range r.logs {
+	if err := r.addAccounts(ctx, all); err != nil {
+		r.Close()
+		return nil, err
+	}
+	if b := opts.Backfill; b != nil && b.finished != nil && r.units() == 0 {
+		r.Close()
+		return nil, &FinishedError{Backfill: b.record}
+	}
+	return r, nil
+}
+
+// units counts the units of the accounts read.
+func (r *Runner) units() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, a := range r.order {
+		n += len(a.units)
+	}
+	return n
+}
+
+// logsOf lists the log types any of the accounts reads, restricted to only
+// when set, in duo.LogTypes order.
+func logsOf(all []accounts.Account, only []duo.LogType) []duo.LogType {
+	var out []duo.LogType
+	for _, lt := range duo.LogTypes {
+		if len(only) > 0 && !slices.Contains(only, lt) {
+			continue
+		}
+		for _, a := range all {
+			if slices.Contains(a.Logs, lt) {
+				out = append(out, lt)
+				break
+			}
+		}
+	}
+	if len(only) > 0 && len(out) == 0 {
+		return only
+	}
+	return out
+}
+
+// addAccounts starts reading the accounts not read yet (and again those
+// removed and now listed again), their units queued log by log, so that
+// the first polls of many accounts interleave rather than wait on one
+// account's budget.
+func (r *Runner) addAccounts(ctx context.Context, all []accounts.Account) error {
+	var added []*account
+	for _, a := range all {
+		r.mu.Lock()
+		have := r.accounts[a.Key()]
+		r.mu.Unlock()
+		if have != nil {
+			if have.removed {
+				r.logger.Info("account listed again; reading it again", "account", have.acct.Label())
+				have.removed = false
+				added = append(added, have)
+			}
+			continue
+		}
+		acct, err := r.newAccount(ctx, a)
+		if err != nil {
+			return err
+		}
+		if len(acct.units) == 0 {
+			continue
+		}
+		r.mu.Lock()
+		r.accounts[a.Key()] = acct
+		r.order = append(r.order, acct)
+		r.mu.Unlock()
+		added = append(added, acct)
+	}
+	now := r.opts.Now()
+	for _, lt := range duo.LogTypes {
+		for _, acct := range added {
+			for _, u := range acct.units {
+				if u.lt == lt {
+					r.queue.push(u, now)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// newAccount makes an account's client and loads its units' cursors.
+func (r *Runner) newAccount(ctx context.Context, a accounts.Account) (*account, error) {
+	client, err := r.base.ForAccount(a.DuoAccount())
+	if err != nil {
+		return nil, fmt.Errorf("account %s: %w", a.Label(), err)
+	}
+	acct := &account{acct: a, client: client}
+	for _, lt := range a.Logs {
+		if !slices.Contains(r.logs, lt) {
+			continue
+		}
+		if b := r.opts.Backfill; b != nil && b.finished[r.finishedKey(a, lt)] {
+			continue
+		}
 		popts := pipeline.Options{
-			InFlight:        inFlight,
-			Host:            cfg.Duo.APIHost,
-			Key:             checkpoint.Key{Account: cfg.Account(), Log: string(lt)},
-			Topic:           cfg.Kafka.Topic,
-			PublishTime:     cfg.Kafka.MessageTimestamp == "publish",
-			ShutdownTimeout: cfg.ShutdownTimeout.D(),
+			InFlight:        r.inFlight,
+			Host:            a.APIHost,
+			Account:         a,
+			Key:             checkpoint.Key{Account: a.Key(), Log: string(lt)},
+			Topic:           r.cfg.Kafka.Topic,
+			PublishTime:     r.cfg.Kafka.MessageTimestamp == "publish",
+			ShutdownTimeout: r.cfg.ShutdownTimeout.D(),
 			Reader: duolog.Options{
-				Lag:             cfg.Lag.D(),
-				InitialLookback: cfg.InitialLookback.D(),
-				TelephonyV1:     cfg.Duo.TelephonyV1,
-				Now:             opts.Now,
+				Lag:             r.cfg.Lag.D(),
+				InitialLookback: r.cfg.InitialLookback.D(),
+				TelephonyV1:     r.cfg.Duo.TelephonyV1,
+				Now:             r.opts.Now,
 			},
-			Logger: logger.With("account", cfg.Account(), "log", string(lt)),
+			Logger: r.logger.With("account", a.Label(), "log", string(lt)),
 		}
-		if opts.Metrics != nil {
-			popts.Observer = opts.Metrics
+		if r.opts.Metrics != nil {
+			popts.Observer = r.opts.Metrics
 		}
-		if b := opts.Backfill; b != nil {
+		if b := r.opts.Backfill; b != nil {
 			popts.Key.Scope = b.Name
 			popts.PublishTime = !b.EventTime
 			popts.Reader.Until = b.Until
 			// With no backfill cursor yet, start at Since.
-			popts.Reader.InitialLookback = max(opts.Now().Sub(b.Since), time.Second)
+			popts.Reader.InitialLookback = max(r.opts.Now().Sub(b.Since), time.Second)
 		}
-		p, err := pipeline.New(ctx, client, lt, norm, pub, store, popts)
+		p, err := pipeline.New(ctx, client, lt, r.norm, r.publisher, r.store, popts)
 		if err != nil {
-			r.Close()
 			return nil, err
 		}
-		r.pipelines = append(r.pipelines, p)
-		r.beats = append(r.beats, liveness.NewBeat())
-		if opts.Metrics != nil {
-			opts.Metrics.CursorAt(lt, p.CursorTime(), p.CheckedThrough())
+		acct.units = append(acct.units, &unit{acct: acct, lt: lt, p: p})
+		if m := r.opts.Metrics; m != nil {
+			m.Track(a.Label(), lt)
+			m.CursorAt(a.Label(), lt, p.CursorTime(), p.CheckedThrough())
 		}
 	}
-	return r, nil
+	return acct, nil
+}
+
+// finishedKey names a unit in a backfill's record of finished logs.
+func (r *Runner) finishedKey(a accounts.Account, lt duo.LogType) string {
+	return FinishedKey(r.cfg, a.Key(), lt)
+}
+
+// FinishedKey names one log of one account (by its key) in a backfill's
+// record of finished logs: the log alone for the account of duo.* (as
+// before there were several accounts), else the account's key and the log.
+func FinishedKey(cfg config.Config, accountKey string, lt duo.LogType) string {
+	if _, _, discover := cfg.Discovery(); !discover && cfg.Duo.APIHost != "" {
+		if accountKey == cfg.Accounts()[0].Key() {
+			return string(lt)
+		}
+	}
+	return accountKey + " " + string(lt)
 }
 
 // beginBackfill continues the backfill b names, with the range it was
@@ -206,24 +397,18 @@ func (r *Runner) beginBackfill(b *Backfill) error {
 		rec = checkpoint.Backfill{Name: b.Name, Range: b.Range, Since: b.Since, Until: b.Until, Created: r.opts.Now().UTC()}
 		return r.store.SaveBackfill(rec)
 	}
-	b.Since, b.Until = rec.Since, rec.Until
-	var todo []duo.LogType
-	for _, lt := range r.logs {
-		if _, done := rec.Finished[string(lt)]; !done {
-			todo = append(todo, lt)
-		}
+	b.Since, b.Until, b.record = rec.Since, rec.Until, rec
+	b.finished = map[string]bool{}
+	for k := range rec.Finished {
+		b.finished[k] = true
 	}
-	if len(todo) == 0 {
-		return &FinishedError{Backfill: rec}
-	}
-	r.logger.Info("continuing backfill", "backfill", b.Name, "since", b.Since.UTC().Format(time.RFC3339), "until", b.Until.UTC().Format(time.RFC3339), "logs", todo)
-	r.logs = todo
+	r.logger.Info("continuing backfill", "backfill", b.Name, "since", b.Since.UTC().Format(time.RFC3339), "until", b.Until.UTC().Format(time.RFC3339))
 	return nil
 }
 
-// finishBackfill records the logs that delivered the backfill's whole
+// finishBackfill records the units that delivered the backfill's whole
 // range.
-func (r *Runner) finishBackfill(done []duo.LogType) error {
+func (r *Runner) finishBackfill(done []*unit) error {
 	b := r.opts.Backfill
 	rec, ok, err := r.store.LoadBackfill(b.Name)
 	if err != nil || !ok {
@@ -232,8 +417,8 @@ func (r *Runner) finishBackfill(done []duo.LogType) error {
 	if rec.Finished == nil {
 		rec.Finished = map[string]time.Time{}
 	}
-	for _, lt := range done {
-		rec.Finished[string(lt)] = r.opts.Now().UTC()
+	for _, u := range done {
+		rec.Finished[r.finishedKey(u.acct.acct, u.lt)] = r.opts.Now().UTC()
 	}
 	return r.store.SaveBackfill(rec)
 }
@@ -243,23 +428,27 @@ func (r *Runner) finishBackfill(done []duo.LogType) error {
 // resolve, a refused connection, a certificate not trusted, a refused
 // credential or topic) fails it at once with its fix, instead of after
 // minutes of retries. Trouble that may pass is only logged: the run's own
-// retries are patient with it.
+// retries are patient with it. With several accounts, one account's
+// refusal is only logged: the run reads the others and reports it.
 func (r *Runner) Preflight(ctx context.Context) error {
 	var errs []error
-	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err := r.client.Check(dctx)
-	cancel()
-	var apiErr *duo.APIError
-	var ue *duo.UnreachableError
-	switch {
-	case err == nil:
-	case errors.As(err, &apiErr) && !apiErr.Temporary(), errors.As(err, &ue) && ue.Permanent:
-		errs = append(errs, fmt.Errorf("duo: %w", err))
-	default:
-		r.logger.Warn("duo did not answer the first request; retrying as the run goes", "error", err)
+	accts := r.Accounts()
+	if len(accts) == 1 {
+		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := r.client(accts[0]).Check(dctx)
+		cancel()
+		var apiErr *duo.APIError
+		var ue *duo.UnreachableError
+		switch {
+		case err == nil:
+		case errors.As(err, &apiErr) && !apiErr.Temporary(), errors.As(err, &ue) && ue.Permanent:
+			errs = append(errs, fmt.Errorf("duo: %w", err))
+		default:
+			r.logger.Warn("duo did not answer the first request; retrying as the run goes", "error", err)
+		}
 	}
 	kctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = r.publisher.Check(kctx, r.Topics()...)
+	err := r.publisher.Check(kctx, r.Topics()...)
 	cancel()
 	var fe *publish.FatalError
 	var pue *publish.UnreachableError
@@ -273,8 +462,27 @@ func (r *Runner) Preflight(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+func (r *Runner) client(a accounts.Account) *duo.Client {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.accounts[a.Key()].client
+}
+
 // Logs returns the log types the runner runs.
 func (r *Runner) Logs() []duo.LogType { return r.logs }
+
+// Accounts returns the accounts the runner reads (not those removed).
+func (r *Runner) Accounts() []accounts.Account {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []accounts.Account
+	for _, a := range r.order {
+		if !a.removed {
+			out = append(out, a.acct)
+		}
+	}
+	return out
+}
 
 // Close releases the publisher and the state directory.
 func (r *Runner) Close() error {
@@ -287,32 +495,39 @@ func (r *Runner) Publisher() *publish.Publisher { return r.publisher }
 
 // Topics returns the Kafka topics the runner writes to.
 func (r *Runner) Topics() []string {
-	c := r.cfg
-	c.Logs = nil
-	for _, lt := range r.logs {
-		c.Logs = append(c.Logs, string(lt))
+	accts := r.Accounts()
+	for i := range accts {
+		accts[i].Logs = slices.DeleteFunc(slices.Clone(accts[i].Logs), func(lt duo.LogType) bool { return !slices.Contains(r.logs, lt) })
 	}
-	return c.Topics()
+	return r.cfg.Topics(accts)
 }
 
-// Once drains every log up to now − lag (or the backfill's end),
-// concurrently, and returns the errors of the logs that failed.
+// Once drains every unit up to now − lag (or the backfill's end), and
+// returns the errors of the units that failed.
 func (r *Runner) Once(ctx context.Context) error {
-	var wg sync.WaitGroup
-	errs := make([]error, len(r.pipelines))
-	for i, p := range r.pipelines {
-		wg.Go(func() {
-			errs[i] = r.poll(liveness.With(ctx, r.beats[i]), r.logs[i], p)
-		})
+	var units []*unit
+	r.mu.Lock()
+	for _, a := range r.order {
+		units = append(units, a.units...)
 	}
-	wg.Wait()
-	if r.opts.Backfill != nil {
-		var done []duo.LogType
-		for i, err := range errs {
-			if err == nil && ctx.Err() == nil {
-				done = append(done, r.logs[i])
-			}
+	r.mu.Unlock()
+	r.queue.closeWhenIdle()
+	r.work(ctx, func(u *unit, err error, more bool) {
+		u.err = err
+		if more && err == nil {
+			r.queue.push(u, r.opts.Now())
 		}
+	})
+	var errs []error
+	var done []*unit
+	for _, u := range units {
+		if u.err != nil {
+			errs = append(errs, u.err)
+		} else if ctx.Err() == nil {
+			done = append(done, u)
+		}
+	}
+	if r.opts.Backfill != nil {
 		if err := r.finishBackfill(done); err != nil {
 			errs = append(errs, err)
 		}
@@ -320,44 +535,69 @@ func (r *Runner) Once(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// poll drains one log and logs the outcome.
-func (r *Runner) poll(ctx context.Context, lt duo.LogType, p *pipeline.Pipeline) error {
+// work runs the workers until the queue closes or ctx ends; after each
+// turn, next decides what becomes of the unit.
+func (r *Runner) work(ctx context.Context, next func(u *unit, err error, more bool)) {
+	var wg sync.WaitGroup
+	for _, beat := range r.beats {
+		wg.Go(func() {
+			ctx := liveness.With(ctx, beat)
+			for {
+				u, ok := r.queue.pop(ctx, r.opts.Now)
+				if !ok {
+					return
+				}
+				more, err := r.poll(ctx, u)
+				next(u, err, more)
+				r.queue.finished()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// poll gives one unit a turn and logs the outcome.
+func (r *Runner) poll(ctx context.Context, u *unit) (more bool, err error) {
 	start := time.Now()
-	st, err := p.Drain(ctx)
-	if m := r.opts.Metrics; m != nil {
-		m.PollFinished(lt, err)
+	st, more, err := u.p.DrainPages(ctx, turnPages)
+	label, lt, p := u.acct.acct.Label(), u.lt, u.p
+	if m := r.opts.Metrics; m != nil && !more {
+		m.PollFinished(label, lt, err)
 		if nse := (*pipeline.CursorNotSavedError)(nil); errors.As(err, &nse) {
-			m.CursorNotSaved(lt, err)
-		}
-		if err == nil {
-			m.CursorAt(lt, p.CursorTime(), p.CheckedThrough())
+			m.CursorNotSaved(label, lt, err)
 		}
 	}
-	attrs := []any{"account", r.cfg.Account(), "log", string(lt), "records", st.Records, "pages", st.Pages,
+	if m := r.opts.Metrics; m != nil && err == nil {
+		m.CursorAt(label, lt, p.CursorTime(), p.CheckedThrough())
+	}
+	attrs := []any{"account", label, "log", string(lt), "records", st.Records, "pages", st.Pages,
 		"malformed", st.Malformed, "duration", time.Since(start).Round(time.Millisecond),
 		"cursor", p.CursorTime().UTC().Format(time.RFC3339)}
 	switch {
+	case err == nil && more:
+		r.logger.Debug("turn finished; more to read", attrs...)
 	case err == nil:
 		r.logger.Info("poll finished", attrs...)
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
 		r.logger.Info("poll stopped", attrs...)
-		return nil
+		return false, nil
 	case r.daemon && !pipeline.IsFatal(err):
 		r.logger.Error("poll failed; will try again on the next poll", append(attrs, "error", err)...)
-		return fmt.Errorf("%s: %w", lt, err)
+		return false, fmt.Errorf("%s %s: %w", label, lt, err)
 	default:
 		r.logger.Error("poll failed", append(attrs, "error", err)...)
-		return fmt.Errorf("%s: %w", lt, err)
+		return false, fmt.Errorf("%s %s: %w", label, lt, err)
 	}
-	return nil
+	return more, nil
 }
 
-// Run is the daemon: each log is polled on the schedule, in its own
-// goroutine, so a slow or failing log holds up no other. A poll still
-// running when its next tick comes is not stacked: the tick is skipped.
-// Transient and Duo-side errors are logged and retried at the next tick;
-// fatal errors (Kafka refusing the configuration, unreadable cursors)
-// stop the daemon. Run returns nil when ctx is cancelled.
+// Run is the daemon: each unit is polled on the schedule by the workers;
+// a unit with more to read is queued again at once, behind the units
+// already due, and a caught-up one at its next tick. Transient and
+// Duo-side errors (one account's revoked keys among them) are logged and
+// retried at the unit's next tick; fatal errors (Kafka refusing the
+// configuration, unreadable cursors) stop the daemon. Run returns nil
+// when ctx is cancelled.
 func (r *Runner) Run(ctx context.Context) error {
 	sched, err := config.ParseSchedule(r.cfg.Schedule)
 	if err != nil {
@@ -367,11 +607,27 @@ func (r *Runner) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
-	for i, p := range r.pipelines {
-		wg.Go(func() {
-			r.loop(liveness.With(ctx, r.beats[i]), cancel, sched, r.logs[i], p)
-		})
+	if r.discovery != nil {
+		wg.Go(func() { r.rediscover(ctx, cancel) })
 	}
+	r.work(ctx, func(u *unit, err error, more bool) {
+		switch {
+		case err != nil && pipeline.IsFatal(err):
+			cancel(err)
+			return
+		case u.acct.removed:
+			return
+		case more:
+			r.queue.push(u, r.opts.Now())
+			return
+		}
+		now := r.opts.Now()
+		due := sched.Next(now)
+		if j := r.cfg.Jitter.D(); j > 0 {
+			due = due.Add(time.Duration(rand.Int64N(int64(j))))
+		}
+		r.queue.push(u, due)
+	})
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
@@ -379,21 +635,70 @@ func (r *Runner) Run(ctx context.Context) error {
 	return nil
 }
 
-func (r *Runner) loop(ctx context.Context, stop context.CancelCauseFunc, sched cron.Schedule, lt duo.LogType, p *pipeline.Pipeline) {
+// discovery is an MSP parent whose children are read.
+type discovery struct {
+	parent  accounts.Account
+	filter  accounts.Filter
+	refresh time.Duration
+}
+
+// listChildren lists the parent's children, filtered.
+func (r *Runner) listChildren(ctx context.Context) ([]accounts.Account, error) {
+	list, err := r.base.ChildAccounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return accounts.Children(list, r.discovery.parent, r.discovery.filter), nil
+}
+
+// rediscover lists the children again every refresh: a new child starts
+// at initial_lookback, a child no longer listed (or excluded) stops being
+// polled; its cursors stay, so that it resumes where it stopped if it
+// comes back. A failed listing keeps the accounts as they are.
+func (r *Runner) rediscover(ctx context.Context, stop context.CancelCauseFunc) {
+	t := time.NewTicker(r.discovery.refresh)
+	defer t.Stop()
 	for {
-		err := r.poll(ctx, lt, p)
-		if err != nil && pipeline.IsFatal(err) {
-			stop(err)
+		select {
+		case <-ctx.Done():
 			return
+		case <-t.C:
 		}
-		now := r.opts.Now()
-		next := sched.Next(now)
-		wait := next.Sub(now)
-		if j := r.cfg.Jitter.D(); j > 0 {
-			wait += time.Duration(rand.Int64N(int64(j)))
+		children, err := r.listChildren(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.logger.Error("listing child accounts failed; reading the accounts known so far", "error", err)
+			}
+			continue
 		}
-		if err := sleepAlive(ctx, wait); err != nil {
-			return
+		if len(r.opts.Accounts) > 0 {
+			children, _ = accounts.Select(children, r.opts.Accounts)
+		}
+		listed := map[string]bool{}
+		for _, c := range children {
+			listed[c.Key()] = true
+		}
+		r.mu.Lock()
+		for _, a := range r.order {
+			if !a.removed && !listed[a.acct.Key()] {
+				a.removed = true
+				r.logger.Info("child account no longer listed (or excluded); it is not read any more, its cursors are kept", "account", a.acct.Label())
+				if m := r.opts.Metrics; m != nil {
+					m.Forget(a.acct.Label())
+				}
+			}
+		}
+		r.mu.Unlock()
+		before := len(r.Accounts())
+		if err := r.addAccounts(ctx, children); err != nil {
+			if pipeline.IsFatal(err) {
+				stop(err)
+				return
+			}
+			r.logger.Error("starting a child account failed", "error", err)
+		}
+		if n := len(r.Accounts()); n != before {
+			r.logger.Info("child accounts refreshed", "accounts", n)
 		}
 	}
 }

@@ -70,7 +70,7 @@ func start(t *testing.T, cfg config.Config) *daemon {
 
 func startWith(t *testing.T, cfg config.Config, opts runner.Options) *daemon {
 	t.Helper()
-	d := &daemon{m: metrics.New(cfg.Account(), cfg.LogTypes()), done: make(chan struct{})}
+	d := &daemon{m: metrics.New(), done: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	opts.Metrics = d.m
@@ -100,8 +100,8 @@ func waitFor(t *testing.T, cond func() bool) {
 func TestCatchUpWithinOnePoll(t *testing.T) {
 	_, cfg := setup(t, "@every 1h", 5000)
 	d := start(t, cfg)
-	waitFor(t, func() bool { return !d.m.State(duo.Auth).LastSuccess.IsZero() })
-	if got := d.m.State(duo.Auth).Records; got != 5000 {
+	waitFor(t, func() bool { return !d.m.Log(duo.Auth).LastSuccess.IsZero() })
+	if got := d.m.Log(duo.Auth).Records; got != 5000 {
 		t.Fatalf("first poll delivered %d records, want the whole backlog of 5000", got)
 	}
 }
@@ -133,13 +133,13 @@ func TestDuoErrorsDoNotStopDaemon(t *testing.T) {
 	srv, cfg := setup(t, "@every 1s", 10)
 	srv.SetReadLogPermission(false)
 	d := start(t, cfg)
-	waitFor(t, func() bool { return strings.Contains(d.m.State(duo.Auth).LastError, "40301") })
+	waitFor(t, func() bool { return strings.Contains(d.m.Log(duo.Auth).LastError, "40301") })
 	waitFor(t, func() bool { return len(srv.Requests()) >= 2 }) // a second poll
 	if d.stopped() {
 		t.Fatalf("daemon stopped on a Duo 403: %v", d.err)
 	}
 	srv.SetReadLogPermission(true)
-	waitFor(t, func() bool { return d.m.State(duo.Auth).Records == 10 })
+	waitFor(t, func() bool { return d.m.Log(duo.Auth).Records == 10 })
 	if err := d.stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +180,7 @@ func TestAliveMeansProgress(t *testing.T) {
 	srv, cfg := setup(t, "@every 1s", 10)
 	cfg.Duo.Timeout = config.Duration(time.Minute)
 	d := startWith(t, cfg, runner.Options{StallAfter: 2 * time.Second})
-	waitFor(t, func() bool { return d.m.State(duo.Auth).Records == 10 })
+	waitFor(t, func() bool { return d.m.Log(duo.Auth).Records == 10 })
 	time.Sleep(2500 * time.Millisecond) // idle between ticks: still alive
 	if !d.r.Alive() {
 		t.Fatal("not alive while idle between polls")
@@ -198,8 +198,8 @@ func TestUnlicensedLogDoesNotStopOthers(t *testing.T) {
 	cfg.Logs = []string{"auth", "trust_monitor"}
 	srv.SetLicensed(duo.PathTrustMonitor, false)
 	d := start(t, cfg)
-	waitFor(t, func() bool { return d.m.State(duo.Auth).Records == 10 })
-	waitFor(t, func() bool { return strings.Contains(d.m.State(duo.TrustMonitor).LastError, "Premier") })
+	waitFor(t, func() bool { return d.m.Log(duo.Auth).Records == 10 })
+	waitFor(t, func() bool { return strings.Contains(d.m.Log(duo.TrustMonitor).LastError, "Premier") })
 	if d.stopped() {
 		t.Fatalf("the daemon stopped: %v", d.err)
 	}

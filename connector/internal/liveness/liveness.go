@@ -11,7 +11,10 @@ import (
 )
 
 // Beat is the last time a loop showed progress.
-type Beat struct{ last atomic.Int64 }
+type Beat struct {
+	last atomic.Int64
+	idle atomic.Bool
+}
 
 // NewBeat returns a Beat marked now.
 func NewBeat() *Beat {
@@ -23,8 +26,13 @@ func NewBeat() *Beat {
 // Mark records progress now.
 func (b *Beat) Mark() { b.last.Store(time.Now().UnixNano()) }
 
-// Since is how long ago progress was last marked.
-func (b *Beat) Since() time.Duration { return time.Since(time.Unix(0, b.last.Load())) }
+// Since is how long ago progress was last marked (zero while idle).
+func (b *Beat) Since() time.Duration {
+	if b.idle.Load() {
+		return 0
+	}
+	return time.Since(time.Unix(0, b.last.Load()))
+}
 
 type key struct{}
 
@@ -32,6 +40,15 @@ type key struct{}
 func With(ctx context.Context, b *Beat) context.Context { return context.WithValue(ctx, key{}, b) }
 
 // Mark marks the Beat ctx carries, if any.
+// Idle marks the loop of ctx's beat as waiting for work (idle true) or
+// working again: an idle loop is not stuck, however long it waits.
+func Idle(ctx context.Context, idle bool) {
+	if b, ok := ctx.Value(key{}).(*Beat); ok {
+		b.Mark()
+		b.idle.Store(idle)
+	}
+}
+
 func Mark(ctx context.Context) {
 	if b, ok := ctx.Value(key{}).(*Beat); ok {
 		b.Mark()

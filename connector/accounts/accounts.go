@@ -1,0 +1,152 @@
+// Package accounts names the Duo accounts one connector reads: the
+// account of its own keys, an explicit list of accounts with keys of their
+// own, and an MSP's child accounts as the Accounts API lists them, chosen
+// by include and exclude globs.
+package accounts
+
+import (
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/duo-connector/duo-connector/connector/duo"
+)
+
+// Account is one Duo account to read.
+type Account struct {
+	// Name is what people call it (logs, metrics, headers); may be empty.
+	Name string
+	// ID is the MSP child account id sent as account_id ("" for an
+	// account read with keys of its own).
+	ID string
+	// APIHost, IKey and SKey reach and sign for the account's Admin API
+	// (for a child: its api_hostname and the parent's keys).
+	APIHost, IKey, SKey string
+	// Logs are the log types read from it.
+	Logs []duo.LogType
+	// RequestsPerSecond is its request budget (0: the default).
+	RequestsPerSecond float64
+}
+
+// Key identifies the account's cursors: its API host, and the child id
+// when there is one. It does not change when the account is renamed.
+func (a Account) Key() string {
+	if a.ID != "" {
+		return a.APIHost + "/" + a.ID
+	}
+	return a.APIHost
+}
+
+// Label is the account's name, or its key when it has none.
+func (a Account) Label() string {
+	if a.Name != "" {
+		return a.Name
+	}
+	return a.Key()
+}
+
+// TopicName is the account in Kafka topic names ({account}): its child
+// id, else its name, else its API host, with any character a topic name
+// may not hold replaced by '_'.
+func (a Account) TopicName() string {
+	n := a.ID
+	if n == "" {
+		n = a.Name
+	}
+	if n == "" {
+		n = a.APIHost
+	}
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-' {
+			return r
+		}
+		return '_'
+	}, n)
+}
+
+// Matches reports whether s names the account: its name, its child id,
+// its API host or its key.
+func (a Account) Matches(s string) bool {
+	return s != "" && (s == a.Name || s == a.ID || s == a.APIHost || s == a.Key())
+}
+
+// DuoAccount is what the Duo client needs of it.
+func (a Account) DuoAccount() duo.Account {
+	return duo.Account{APIHost: a.APIHost, IKey: a.IKey, SKey: a.SKey, AccountID: a.ID, RequestsPerSecond: a.RequestsPerSecond}
+}
+
+// Filter chooses child accounts by globs (path.Match syntax) matched
+// against a child's id or name: a child is read when it matches an
+// include pattern (or there are none) and no exclude pattern.
+type Filter struct {
+	Include, Exclude []string
+}
+
+// Validate reports malformed patterns.
+func (f Filter) Validate() error {
+	for _, p := range slices.Concat(f.Include, f.Exclude) {
+		if _, err := path.Match(p, ""); err != nil {
+			return fmt.Errorf("%q is not a glob (use * and ?, [a-z], \\ to escape)", p)
+		}
+	}
+	return nil
+}
+
+// Keep reports whether the child with this id and name is read.
+func (f Filter) Keep(id, name string) bool {
+	match := func(patterns []string) bool {
+		for _, p := range patterns {
+			if ok, _ := path.Match(p, id); ok {
+				return true
+			}
+			if ok, _ := path.Match(p, name); ok {
+				return true
+			}
+		}
+		return false
+	}
+	return (len(f.Include) == 0 || match(f.Include)) && !match(f.Exclude)
+}
+
+// Children turns the Accounts API's listing into accounts read with the
+// parent's keys, the filter applied, in the listing's order.
+func Children(list []duo.ChildAccount, parent Account, f Filter) []Account {
+	var out []Account
+	for _, c := range list {
+		if !f.Keep(c.AccountID, c.Name) {
+			continue
+		}
+		a := parent
+		a.Name, a.ID, a.APIHost = c.Name, c.AccountID, c.APIHostname
+		out = append(out, a)
+	}
+	return out
+}
+
+// Select returns the accounts each of names matches (see Matches), in
+// the order of all; an unknown name is an error listing the known ones.
+func Select(all []Account, names []string) ([]Account, error) {
+	var out []Account
+	for _, n := range names {
+		i := slices.IndexFunc(all, func(a Account) bool { return a.Matches(n) })
+		if i < 0 {
+			known := make([]string, 0, len(all))
+			for _, a := range all {
+				known = append(known, a.Label())
+			}
+			if len(known) > 10 {
+				known = append(known[:10], "...")
+			}
+			return nil, fmt.Errorf("no account is named %q (known: %s)", n, strings.Join(known, ", "))
+		}
+		if !slices.ContainsFunc(out, func(a Account) bool { return a.Key() == all[i].Key() }) {
+			out = append(out, all[i])
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Account) int {
+		return slices.IndexFunc(all, func(x Account) bool { return x.Key() == a.Key() }) -
+			slices.IndexFunc(all, func(x Account) bool { return x.Key() == b.Key() })
+	})
+	return out, nil
+}
