@@ -271,7 +271,6 @@ func mechanism(c SASLConfig) (sasl.Mechanism, error) {
 	return nil, fmt.Errorf("kafka sasl.mechanism %q is not supported", c.Mechanism)
 }
 
-
 // TopicFor expands a topic template: {dataset}, {log} and {account} (a
 // topic-safe name of the Duo account, see accounts.Account.TopicName).
 func TopicFor(template, dataset, log, account string) string {
