@@ -456,8 +456,8 @@ func (c Config) validateDuo() error {
 		if c.Duo.AccountID != "" {
 			errs = append(errs, errors.New("duo.account_id and duo.child_accounts.enabled are both set: discovery reads every child; choose them with duo.child_accounts.include instead"))
 		}
-		if ch.Refresh.D() < time.Minute {
-			errs = append(errs, errors.New("duo.child_accounts.refresh must be at least 1m (default 15m)"))
+		if ch.Refresh <= 0 {
+			errs = append(errs, errors.New("duo.child_accounts.refresh must be above 0 (default 15m)"))
 		}
 		if err := (accounts.Filter{Include: ch.Include, Exclude: ch.Exclude}).Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("duo.child_accounts.include/exclude: %v", err))

@@ -414,7 +414,7 @@ func (c *Client) do(ctx context.Context, method, path string, params url.Values)
 		c.recordSkew(ctx, c.cfg.Now().Sub(serverDate))
 	}
 	if httpResp.StatusCode != http.StatusOK {
-		return nil, newAPIError(path, httpResp.StatusCode, body, serverDate, time.Now())
+		return nil, c.apiError(path, httpResp.StatusCode, body, serverDate)
 	}
 	stat, response, err := decodeEnvelope(body)
 	if err != nil {
@@ -422,10 +422,20 @@ func (c *Client) do(ctx context.Context, method, path string, params url.Values)
 		return nil, fmt.Errorf("%s %s: undecodable response body (%d bytes): %w", method, path, len(body), err)
 	}
 	if stat != "OK" {
-		return nil, newAPIError(path, httpResp.StatusCode, body, serverDate, time.Now())
+		return nil, c.apiError(path, httpResp.StatusCode, body, serverDate)
 	}
 	ok = true
 	return &Response{Body: response, ServerDate: serverDate, release: release}, nil
+}
+
+// apiError is newAPIError, with the hint for an MSP child account: its
+// refusal is about the parent's access to it, not the keys' permissions.
+func (c *Client) apiError(path string, status int, body []byte, serverDate time.Time) *APIError {
+	e := newAPIError(path, status, body, serverDate, time.Now())
+	if c.cfg.AccountID != "" && (e.StatusCode == http.StatusForbidden || e.StatusCode == http.StatusUnauthorized) {
+		e.Hint = fmt.Sprintf("child account %s refused the parent's Accounts API application: the child may have been removed or moved, or the application lacks access to it (or \"Grant read log\"); check the child in the parent's Duo Admin Panel, or exclude it with duo.child_accounts.exclude", c.cfg.AccountID)
+	}
+	return e
 }
 
 // recordSkew keeps the latest skew to Duo's clock and warns when it is

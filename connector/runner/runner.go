@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/duo-connector/duo-connector/checkpoint"
@@ -121,7 +122,7 @@ type account struct {
 	acct    accounts.Account
 	client  *duo.Client
 	units   []*unit
-	removed bool // no longer listed: its units are not polled again
+	removed atomic.Bool // no longer listed: its units are not polled again
 }
 
 // unit is one log of one account.
@@ -276,9 +277,9 @@ func (r *Runner) addAccounts(ctx context.Context, all []accounts.Account) error 
 		have := r.accounts[a.Key()]
 		r.mu.Unlock()
 		if have != nil {
-			if have.removed {
+			if have.removed.Load() {
 				r.logger.Info("account listed again; reading it again", "account", have.acct.Label())
-				have.removed = false
+				have.removed.Store(false)
 				added = append(added, have)
 			}
 			continue
@@ -477,7 +478,7 @@ func (r *Runner) Accounts() []accounts.Account {
 	defer r.mu.Unlock()
 	var out []accounts.Account
 	for _, a := range r.order {
-		if !a.removed {
+		if !a.removed.Load() {
 			out = append(out, a.acct)
 		}
 	}
@@ -547,6 +548,10 @@ func (r *Runner) work(ctx context.Context, next func(u *unit, err error, more bo
 				if !ok {
 					return
 				}
+				if u.acct.removed.Load() { // queued before it was removed
+					r.queue.finished()
+					continue
+				}
 				more, err := r.poll(ctx, u)
 				next(u, err, more)
 				r.queue.finished()
@@ -615,7 +620,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		case err != nil && pipeline.IsFatal(err):
 			cancel(err)
 			return
-		case u.acct.removed:
+		case u.acct.removed.Load():
 			return
 		case more:
 			r.queue.push(u, r.opts.Now())
@@ -680,8 +685,8 @@ func (r *Runner) rediscover(ctx context.Context, stop context.CancelCauseFunc) {
 		}
 		r.mu.Lock()
 		for _, a := range r.order {
-			if !a.removed && !listed[a.acct.Key()] {
-				a.removed = true
+			if !a.removed.Load() && !listed[a.acct.Key()] {
+				a.removed.Store(true)
 				r.logger.Info("child account no longer listed (or excluded); it is not read any more, its cursors are kept", "account", a.acct.Label())
 				if m := r.opts.Metrics; m != nil {
 					m.Forget(a.acct.Label())

@@ -1,0 +1,304 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/duo-connector/duo-connector/connector/duo"
+	"github.com/duo-connector/duo-connector/connector/duotest"
+	"github.com/duo-connector/duo-connector/connector/kafkatest"
+)
+
+// childRecords gives one account of the fake its own records of every
+// default log (account "" is the account of the keys themselves).
+func childRecords(srv *duotest.Server, account string, seed uint64, n int) map[string]bool {
+	gen := duotest.NewGenerator(seed)
+	now := time.Now()
+	ids := map[string]bool{}
+	for _, lt := range duo.DefaultLogTypes {
+		recs := gen.Fill(lt, now.Add(-20*time.Hour), now.Add(-10*time.Minute), n)
+		srv.AddForAccount(account, recs...)
+		for _, r := range recs {
+			ids[eventID(r)] = true
+		}
+	}
+	return ids
+}
+
+// byAccount counts the messages of each event id, by the duo.account_id
+// header, and checks duo.account_name where names are expected.
+func byAccount(t *testing.T, recs []*kgo.Record, names map[string]string) map[string]map[string]int {
+	t.Helper()
+	out := map[string]map[string]int{}
+	for _, r := range recs {
+		var id, name string
+		for _, h := range r.Headers {
+			switch h.Key {
+			case "duo.account_id":
+				id = string(h.Value)
+			case "duo.account_name":
+				name = string(h.Value)
+			}
+		}
+		if want, ok := names[id]; ok && name != want {
+			t.Errorf("account %s: duo.account_name %q, want %q", id, name, want)
+		}
+		if out[id] == nil {
+			out[id] = map[string]int{}
+		}
+		out[id][string(r.Key)]++
+	}
+	return out
+}
+
+// exactlyOnce checks that every id of want arrived once, and nothing else.
+func exactlyOnce(t *testing.T, account string, got map[string]int, want map[string]bool) {
+	t.Helper()
+	missing, dups := 0, 0
+	for id := range want {
+		if got[id] == 0 {
+			missing++
+		}
+	}
+	for id, n := range got {
+		if !want[id] {
+			t.Errorf("%s: unexpected message %s", account, id)
+		}
+		dups += n - 1
+	}
+	if missing > 0 || dups > 0 {
+		t.Errorf("%s: %d of %d records lost, %d duplicates", account, missing, len(want), dups)
+	}
+}
+
+// TestChildAccountsDaemon: an MSP's children, found through the Accounts
+// API and read with the parent's keys at their own API hostname. Every
+// record of every readable child arrives exactly once, tagged with the
+// child's id and name; a child whose customer revoked access fails alone
+// (reported by name, /readyz stays ready and lists it); a rate-limited
+// child slows only itself; a child added while running is picked up
+// without a restart, and a child removed stops being read.
+func TestChildAccountsDaemon(t *testing.T) {
+	bin := binary(t)
+	srv := duotest.New(t)
+	broker, err := kafkatest.Start(2, topics, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(broker.Stop)
+	names := map[string]string{"DA1": "Alpha Corp", "DA2": "Bravo Ltd", "DA3": "Charlie GmbH", "DA4": "Delta Inc", "DA5": "Echo Test"}
+	want := map[string]map[string]bool{}
+	for i, id := range []string{"DA1", "DA2", "DA3", "DA5"} {
+		srv.AddChild(id, names[id])
+		want[id] = childRecords(srv, id, uint64(100+i), 150)
+	}
+	srv.SetRevoked("DA2", true)
+	srv.Inject(duotest.Fault{Account: "DA3", Status: http.StatusTooManyRequests, Count: 6})
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	skeyFile := filepath.Join(t.TempDir(), "skey")
+	os.WriteFile(skeyFile, []byte(srv.SKey), 0o600)
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`
+duo:
+  api_host: %s
+  ikey: %s
+  skey_file: %s
+  ca_file: %s
+  requests_per_second: 1000
+  retry: {initial_backoff: 10ms, max_backoff: 100ms, max_attempts: 50}
+  child_accounts: {enabled: true, refresh: 1s, exclude: ["Echo*"]}
+state_dir: %s
+schedule: "@every 1s"
+jitter: 0s
+http: {listen: "%s"}
+kafka: {brokers: [%s], topic: "duo.{dataset}"}
+`, srv.Host, srv.IKey, skeyFile, srv.CAFile, t.TempDir(), addr, broker.Addr)), 0o600)
+
+	cmd := exec.Command(bin, "run", "--config", cfg)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	delivered := func(ids ...string) bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		recs, err := kafkatest.ReadAll(ctx, broker.Addr, topics...)
+		if err != nil {
+			return false
+		}
+		got := byAccount(t, recs, names)
+		for _, id := range ids {
+			if len(got[id]) < len(want[id]) {
+				return false
+			}
+		}
+		return true
+	}
+	waitFor(t, func() bool { return delivered("DA1", "DA3") })
+	waitFor(t, func() bool {
+		code, body := get("/readyz")
+		return code == 200 && strings.Contains(body, `"failing_accounts":["Bravo Ltd"]`)
+	})
+	if !strings.Contains(stderr.String(), "account=\"Bravo Ltd\"") || !strings.Contains(stderr.String(), "40301") {
+		t.Errorf("the revoked child is not reported by name:\n%s", tail(stderr.String(), 2000))
+	}
+	_, metricsBody := get("/metrics")
+	for _, m := range []string{`duo_connector_cursor_lag_seconds{account="Alpha Corp",log="auth"}`, `duo_connector_polls_total{account="Bravo Ltd",log="auth",result="error"}`, `duo_connector_accounts{state="failing"} 1`} {
+		if !strings.Contains(metricsBody, m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
+
+	// A new customer, found at the next listing; a customer leaving.
+	srv.AddChild("DA4", names["DA4"])
+	want["DA4"] = childRecords(srv, "DA4", 104, 150)
+	waitFor(t, func() bool { return delivered("DA4") })
+	srv.RemoveChild("DA3")
+	waitFor(t, func() bool { return strings.Contains(stderr.String(), "child account no longer listed") })
+	childRecords(srv, "DA3", 999, 5) // written after it left: not read
+	time.Sleep(3 * time.Second)      // three polls of everyone else
+
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		os.WriteFile("/tmp/child-stderr.log", []byte(stderr.String()), 0o644)
+		t.Fatalf("exit: %v\n%s", err, tail(stderr.String(), 3000))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	recs, err := kafkatest.ReadAll(ctx, broker.Addr, topics...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := byAccount(t, recs, names)
+	for _, id := range []string{"DA1", "DA3", "DA4"} {
+		exactlyOnce(t, id, got[id], want[id])
+	}
+	for _, id := range []string{"DA2", "DA5"} {
+		if len(got[id]) > 0 {
+			t.Errorf("%s (%s): %d messages from a child that is revoked or excluded", id, names[id], len(got[id]))
+		}
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// TestExplicitAccounts: two Duo deployments, each with keys of its own
+// (one secret from a file, one from its environment variable), to topics
+// named after the account; config check says one line per account;
+// checkpoint show and reset work on one account by name.
+func TestExplicitAccounts(t *testing.T) {
+	bin := binary(t)
+	east := duotest.New(t, duotest.WithKeys("DIEAST0000000000000", "east-secret"))
+	west := duotest.New(t, duotest.WithKeys("DIWEST0000000000000", "west-secret"))
+	wantEast := childRecords(east, "", 201, 300)
+	wantWest := childRecords(west, "", 202, 300)
+	var accountTopics []string
+	for _, a := range []string{"east", "west"} {
+		for _, lt := range duo.DefaultLogTypes {
+			accountTopics = append(accountTopics, "duo."+a+"."+lt.EventType())
+		}
+	}
+	broker, err := kafkatest.Start(2, accountTopics, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(broker.Stop)
+	eastKey := filepath.Join(t.TempDir(), "east.skey")
+	os.WriteFile(eastKey, []byte("east-secret\n"), 0o600)
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`
+duo:
+  ca_file: %s
+  requests_per_second: 1000
+  retry: {initial_backoff: 10ms, max_backoff: 100ms, max_attempts: 50}
+accounts:
+  - {name: east, api_host: %s, ikey: %s, skey_file: %s}
+  - {name: west, api_host: %s, ikey: %s, logs: [auth, admin, offline, telephony]}
+state_dir: %s
+kafka: {brokers: [%s], topic: "duo.{account}.{dataset}"}
+`, east.CAFile, east.Host, east.IKey, eastKey, west.Host, west.IKey, t.TempDir(), broker.Addr)), 0o600)
+	// Both fakes have certificates of their own: trust both.
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	a, _ := os.ReadFile(east.CAFile)
+	b, _ := os.ReadFile(west.CAFile)
+	os.WriteFile(ca, append(a, b...), 0o600)
+	data, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(data), east.CAFile, ca, 1)), 0o600)
+	env := append(os.Environ(), "DUO_CONNECTOR_ACCOUNTS_WEST_SKEY=west-secret")
+
+	run := func(args ...string) (string, error) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := run("config", "check", "--config", cfg)
+	if err != nil || !strings.Contains(out, "account east: duo: ok") || !strings.Contains(out, "account west: duo: ok") {
+		t.Fatalf("config check: %v\n%s", err, out)
+	}
+	if out, err := run("run", "--once", "--config", cfg); err != nil {
+		t.Fatalf("run --once: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	recs, err := kafkatest.ReadAll(ctx, broker.Addr, accountTopics...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if !strings.HasPrefix(r.Topic, "duo.east.") && !strings.HasPrefix(r.Topic, "duo.west.") {
+			t.Fatalf("message in topic %s", r.Topic)
+		}
+	}
+	got := byAccount(t, recs, nil)
+	exactlyOnce(t, "east", got[east.Host], wantEast)
+	exactlyOnce(t, "west", got[west.Host], wantWest)
+
+	out, err = run("checkpoint", "show", "--config", cfg, "--account", "west")
+	if err != nil || strings.Contains(out, east.Host) || strings.Count(out, west.Host) != 4 {
+		t.Fatalf("checkpoint show --account west: %v\n%s", err, out)
+	}
+	if out, err := run("checkpoint", "reset", "--config", cfg, "--logs", "auth", "--yes"); err == nil || !strings.Contains(out, "--account") {
+		t.Fatalf("reset without --account among several: %v\n%s", err, out)
+	}
+	if out, err := run("checkpoint", "reset", "--config", cfg, "--logs", "auth", "--account", "west", "--yes"); err != nil || !strings.Contains(out, west.Host) {
+		t.Fatalf("reset --account west: %v\n%s", err, out)
+	}
+	out, _ = run("checkpoint", "show", "--config", cfg)
+	if strings.Count(out, west.Host) != 3 || strings.Count(out, east.Host) != 4 {
+		t.Fatalf("after resetting west's auth:\n%s", out)
+	}
+}
