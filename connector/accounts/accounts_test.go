@@ -1,0 +1,38 @@
+package accounts_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/duo-connector/duo-connector/connector/accounts"
+	"github.com/duo-connector/duo-connector/connector/duo"
+)
+
+func TestChildrenAndSelect(t *testing.T) {
+	parent := accounts.Account{APIHost: "api-parent", IKey: "DIP", SKey: "s", Logs: []duo.LogType{duo.Auth}}
+	list := []duo.ChildAccount{
+		{AccountID: "DA1", Name: "Acme Corp", APIHostname: "api-1"},
+		{AccountID: "DA2", Name: "Beta / Test", APIHostname: "api-2"},
+		{AccountID: "DA3", Name: "Gamma", APIHostname: "api-3"},
+	}
+	kids := accounts.Children(list, parent, accounts.Filter{Exclude: []string{"*Test"}})
+	if len(kids) != 2 || kids[1].ID != "DA3" || kids[1].APIHost != "api-3" || kids[1].IKey != "DIP" || kids[1].Logs[0] != duo.Auth {
+		t.Fatalf("children %+v", kids)
+	}
+	if kids[0].Key() != "api-1/DA1" || kids[0].Label() != "Acme Corp" || kids[0].TopicName() != "DA1" {
+		t.Errorf("child naming: %s %s %s", kids[0].Key(), kids[0].Label(), kids[0].TopicName())
+	}
+	if got := (accounts.Account{Name: "x y", APIHost: "h:443"}).TopicName(); got != "x_y" {
+		t.Errorf("TopicName = %q", got)
+	}
+	if got := (accounts.Account{APIHost: "h:443"}).TopicName(); got != "h_443" {
+		t.Errorf("TopicName = %q", got)
+	}
+	sel, err := accounts.Select(kids, []string{"Gamma", "DA1", "api-3/DA3"})
+	if err != nil || len(sel) != 2 || sel[0].ID != "DA1" || sel[1].ID != "DA3" {
+		t.Fatalf("Select: %+v %v", sel, err)
+	}
+	if _, err := accounts.Select(kids, []string{"Delta"}); err == nil || !strings.Contains(err.Error(), `no account is named "Delta" (known: Acme Corp, Gamma)`) {
+		t.Fatalf("unknown account: %v", err)
+	}
+}
