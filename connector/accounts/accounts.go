@@ -5,8 +5,9 @@
 package accounts
 
 import (
+	"errors"
 	"fmt"
-	"path"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -76,8 +77,9 @@ func (a Account) DuoAccount() duo.Account {
 	return duo.Account{APIHost: a.APIHost, IKey: a.IKey, SKey: a.SKey, AccountID: a.ID, RequestsPerSecond: a.RequestsPerSecond}
 }
 
-// Filter chooses child accounts by globs (path.Match syntax) matched
-// against a child's id or name: a child is read when it matches an
+// Filter chooses child accounts by globs matched against a child's id or
+// name: * is any run of characters (slashes too), ? one character, [a-z]
+// a class; matching ignores case. A child is read when it matches an
 // include pattern (or there are none) and no exclude pattern.
 type Filter struct {
 	Include, Exclude []string
@@ -86,7 +88,7 @@ type Filter struct {
 // Validate reports malformed patterns.
 func (f Filter) Validate() error {
 	for _, p := range slices.Concat(f.Include, f.Exclude) {
-		if _, err := path.Match(p, ""); err != nil {
+		if _, err := globRegexp(p); err != nil {
 			return fmt.Errorf("%q is not a glob (use * and ?, [a-z], \\ to escape)", p)
 		}
 	}
@@ -97,16 +99,49 @@ func (f Filter) Validate() error {
 func (f Filter) Keep(id, name string) bool {
 	match := func(patterns []string) bool {
 		for _, p := range patterns {
-			if ok, _ := path.Match(p, id); ok {
-				return true
-			}
-			if ok, _ := path.Match(p, name); ok {
+			re, err := globRegexp(p)
+			if err == nil && (re.MatchString(id) || re.MatchString(name)) {
 				return true
 			}
 		}
 		return false
 	}
 	return (len(f.Include) == 0 || match(f.Include)) && !match(f.Exclude)
+}
+
+// globRegexp translates a glob into an anchored, case-insensitive regexp.
+func globRegexp(glob string) (*regexp.Regexp, error) {
+	var b strings.Builder
+	b.WriteString("(?is)^")
+	for i := 0; i < len(glob); i++ {
+		switch c := glob[i]; c {
+		case '*':
+			b.WriteString(".*")
+		case '?':
+			b.WriteString(".")
+		case '\\':
+			if i+1 == len(glob) {
+				return nil, errors.New("trailing backslash")
+			}
+			i++
+			b.WriteString(regexp.QuoteMeta(glob[i : i+1]))
+		case '[':
+			j := strings.IndexByte(glob[i:], ']')
+			if j < 2 {
+				return nil, errors.New("unterminated class")
+			}
+			class := glob[i+1 : i+j]
+			if class[0] == '!' {
+				class = "^" + class[1:]
+			}
+			b.WriteString("[" + class + "]")
+			i += j
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	b.WriteString("$")
+	return regexp.Compile(b.String())
 }
 
 // Children turns the Accounts API's listing into accounts read with the

@@ -22,7 +22,7 @@ var docs = map[string]string{
 	"accounts[].requests_per_second": "Its request budget (default: `duo.requests_per_second`).",
 	"duo.child_accounts.enabled":     "Read every child account of an MSP: `duo.api_host`/`ikey`/`skey` are then the parent's Accounts API application.",
 	"duo.child_accounts.refresh":     "How often the children are listed again (new ones start at `initial_lookback`; removed ones stop, cursors kept).",
-	"duo.child_accounts.include":     "Globs matched against a child's id or name; empty: every child.",
+	"duo.child_accounts.include":     "Globs (`*`, `?`, `[a-z]`; case ignored) matched against a child's id or name; empty: every child.",
 	"duo.child_accounts.exclude":     "Globs of children not to read.",
 	"shutdown_timeout":               "Time the page in flight gets to be acknowledged at stop.",
 	"duo.api_host":                   "Admin API hostname (`api-xxxxxxxx.duosecurity.com`), optionally `:port`. Required unless `accounts` lists the accounts.",
