@@ -54,3 +54,16 @@ func (b *Budget) Hold(d time.Duration) {
 		b.next = at
 	}
 }
+
+// TryReserve takes the next request's slot if it is due now and returns
+// 0; otherwise it reserves nothing and returns how long until it is.
+func (b *Budget) TryReserve() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := time.Now()
+	if d := b.next.Sub(now); d > 0 {
+		return d
+	}
+	b.next = now.Add(b.interval)
+	return 0
+}

@@ -186,6 +186,13 @@ type Client struct {
 	skew       atomic.Int64 // local minus Duo, ns; valid once skewKnown
 	skewKnown  atomic.Bool
 	skewWarned atomic.Int64 // the skew last warned about, ns
+
+	// retry is the account's backoff across calls under WithYield.
+	retry struct {
+		mu       sync.Mutex
+		failures int
+		bo       backoff.Backoff
+	}
 }
 
 // NewClient returns a Client for cfg.
@@ -308,6 +315,82 @@ func (c *Client) Get(ctx context.Context, path string, params url.Values) (*Resp
 	return c.call(ctx, http.MethodGet, path, c.withAccount(params))
 }
 
+// RetryLaterError is what a call under WithYield returns instead of
+// waiting: for the account's request budget, or before retrying a
+// transient failure (Err). The caller tries again after Wait.
+type RetryLaterError struct {
+	Wait time.Duration
+	Err  error // nil: only the budget was spent
+}
+
+func (e *RetryLaterError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("request budget spent; retry in %s", e.Wait.Round(time.Millisecond))
+	}
+	return fmt.Sprintf("%v; retry in %s", e.Err, e.Wait.Round(time.Millisecond))
+}
+
+func (e *RetryLaterError) Unwrap() error { return e.Err }
+
+type yieldKey struct{}
+
+// WithYield makes calls under ctx return a *RetryLaterError instead of
+// waiting for the request budget or sleeping before a retry: a scheduler
+// serving many accounts sets the call aside and serves another account in
+// the meantime, instead of a worker sleeping through one account's 429
+// storm. The backoff is kept per account across calls, and the account's
+// budget holds every call until it is over; after Retry.MaxAttempts
+// failures in a row, the call fails with a *TransientError.
+func WithYield(ctx context.Context) context.Context { return context.WithValue(ctx, yieldKey{}, true) }
+
+func yields(ctx context.Context) bool { return ctx.Value(yieldKey{}) != nil }
+
+// callOnce is call under WithYield: one request at most.
+func (c *Client) callOnce(ctx context.Context, method, path string, params url.Values) (*Response, error) {
+	liveness.Mark(ctx)
+	if wait := c.budget.TryReserve(); wait > 0 {
+		return nil, &RetryLaterError{Wait: wait}
+	}
+	resp, err := c.do(ctx, method, path, params)
+	c.retry.mu.Lock()
+	defer c.retry.mu.Unlock()
+	if err == nil {
+		resp.Attempts = c.retry.failures + 1
+		c.retry.failures = 0
+		c.retry.bo = backoff.Backoff{}
+		return resp, nil
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && !apiErr.Temporary() {
+		return nil, err
+	}
+	c.retry.failures++
+	attempt := c.retry.failures
+	if max := c.cfg.Retry.MaxAttempts; max > 0 && attempt >= max {
+		c.retry.failures = 0
+		c.retry.bo = backoff.Backoff{}
+		return nil, &TransientError{Attempts: attempt, Err: err}
+	}
+	if c.retry.bo.Initial == 0 {
+		c.retry.bo = backoff.Backoff{Initial: c.cfg.Retry.InitialBackoff, Max: c.cfg.Retry.MaxBackoff}
+	}
+	wait := c.retry.bo.Next()
+	if errors.As(err, &apiErr) && apiErr.RetryAfter > 0 {
+		wait = max(wait, min(apiErr.RetryAfter, maxRetryAfter))
+	}
+	// Every log of the account waits: Duo's limits are per account, and
+	// an outage is too.
+	c.budget.Hold(wait)
+	if o := c.cfg.Observer; o != nil {
+		o.Retry(path, err)
+	}
+	logctx.From(ctx, c.logger).Warn("duo request failed, retrying", "path", path, "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "error", err)
+	return nil, &RetryLaterError{Wait: wait, Err: err}
+}
+
 // withAccount adds the MSP child's account_id, when the client has one.
 func (c *Client) withAccount(params url.Values) url.Values {
 	if params == nil {
@@ -322,6 +405,9 @@ func (c *Client) withAccount(params url.Values) url.Values {
 // call makes a signed call, waiting for the budget and retrying transient
 // failures.
 func (c *Client) call(ctx context.Context, method, path string, params url.Values) (*Response, error) {
+	if yields(ctx) {
+		return c.callOnce(ctx, method, path, params)
+	}
 	bo := backoff.Backoff{Initial: c.cfg.Retry.InitialBackoff, Max: c.cfg.Retry.MaxBackoff}
 	for attempt := 1; ; attempt++ {
 		liveness.Mark(ctx)

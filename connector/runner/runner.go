@@ -514,9 +514,14 @@ func (r *Runner) Once(ctx context.Context) error {
 	r.mu.Unlock()
 	r.queue.closeWhenIdle()
 	r.work(ctx, func(u *unit, err error, more bool) {
-		u.err = err
-		if more && err == nil {
+		var later *duo.RetryLaterError
+		switch {
+		case errors.As(err, &later):
+			r.queue.push(u, r.opts.Now().Add(later.Wait))
+		case more && err == nil:
 			r.queue.push(u, r.opts.Now())
+		default:
+			u.err = err
 		}
 	})
 	var errs []error
@@ -564,8 +569,16 @@ func (r *Runner) work(ctx context.Context, next func(u *unit, err error, more bo
 // poll gives one unit a turn and logs the outcome.
 func (r *Runner) poll(ctx context.Context, u *unit) (more bool, err error) {
 	start := time.Now()
-	st, more, err := u.p.DrainPages(ctx, turnPages)
+	st, more, err := u.p.DrainPages(duo.WithYield(ctx), turnPages)
 	label, lt, p := u.acct.acct.Label(), u.lt, u.p
+	var later *duo.RetryLaterError
+	if errors.As(err, &later) {
+		// The account's budget or backoff: another unit's turn meanwhile.
+		if m := r.opts.Metrics; m != nil && st.Pages > 0 {
+			m.CursorAt(label, lt, p.CursorTime(), p.CheckedThrough())
+		}
+		return false, later
+	}
 	if m := r.opts.Metrics; m != nil && !more {
 		m.PollFinished(label, lt, err)
 		if nse := (*pipeline.CursorNotSavedError)(nil); errors.As(err, &nse) {
@@ -616,11 +629,15 @@ func (r *Runner) Run(ctx context.Context) error {
 		wg.Go(func() { r.rediscover(ctx, cancel) })
 	}
 	r.work(ctx, func(u *unit, err error, more bool) {
+		var later *duo.RetryLaterError
 		switch {
+		case u.acct.removed.Load():
+			return
+		case errors.As(err, &later):
+			r.queue.push(u, r.opts.Now().Add(later.Wait))
+			return
 		case err != nil && pipeline.IsFatal(err):
 			cancel(err)
-			return
-		case u.acct.removed.Load():
 			return
 		case more:
 			r.queue.push(u, r.opts.Now())
