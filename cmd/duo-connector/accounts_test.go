@@ -131,6 +131,22 @@ http: {listen: "%s"}
 kafka: {brokers: [%s], topic: "duo.{dataset}"}
 `, srv.Host, srv.IKey, skeyFile, srv.CAFile, t.TempDir(), addr, broker.Addr)), 0o600)
 
+	check := exec.Command(bin, "config", "check", "--config", cfg)
+	out, err := check.CombinedOutput()
+	for _, want := range []string{
+		"duo.child_accounts: ok: 4 child accounts listed, 3 chosen by include/exclude",
+		"account Alpha Corp: duo: ok",
+		"account Bravo Ltd: duo: FAILED",
+		"child account DA2 refused the parent's Accounts API application",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("config check lacks %q:\n%s", want, out)
+		}
+	}
+	if err == nil {
+		t.Error("config check passed with a revoked child")
+	}
+
 	cmd := exec.Command(bin, "run", "--config", cfg)
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
@@ -286,6 +302,33 @@ kafka: {brokers: [%s], topic: "duo.{account}.{dataset}"}
 	got := byAccount(t, recs, nil)
 	exactlyOnce(t, "east", got[east.Host], wantEast)
 	exactlyOnce(t, "west", got[west.Host], wantWest)
+
+	// A backfill of one account, then of all: the second reads only the
+	// account the first did not finish.
+	if out, err := run("backfill", "--config", cfg, "--since", "21h", "--accounts", "east"); err != nil {
+		t.Fatalf("backfill --accounts east: %v\n%s", err, out)
+	}
+	if out, err := run("backfill", "--config", cfg, "--since", "21h", "--accounts", "east"); err != nil || !strings.Contains(out, "already finished") {
+		t.Fatalf("the same backfill again: %v\n%s", err, out)
+	}
+	if out, err := run("backfill", "--config", cfg, "--since", "21h"); err != nil {
+		t.Fatalf("backfill of every account: %v\n%s", err, out)
+	}
+	if recs, err = kafkatest.ReadAll(ctx, broker.Addr, accountTopics...); err != nil {
+		t.Fatal(err)
+	}
+	got = byAccount(t, recs, nil)
+	for name, c := range map[string]struct {
+		got  map[string]int
+		want map[string]bool
+	}{"east": {got[east.Host], wantEast}, "west": {got[west.Host], wantWest}} {
+		for id := range c.want {
+			if c.got[id] != 2 { // the run's copy and the backfill's
+				t.Errorf("%s: %s published %d times by the run and the backfills, want 2", name, id, c.got[id])
+				break
+			}
+		}
+	}
 
 	out, err = run("checkpoint", "show", "--config", cfg, "--account", "west")
 	if err != nil || strings.Contains(out, east.Host) || strings.Count(out, west.Host) != 4 {
