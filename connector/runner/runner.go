@@ -725,24 +725,6 @@ func (r *Runner) rediscover(ctx context.Context, stop context.CancelCauseFunc) {
 	}
 }
 
-// sleepAlive waits d, marking the loop alive while it waits.
-func sleepAlive(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	tick := time.NewTicker(10 * time.Second)
-	defer tick.Stop()
-	for {
-		liveness.Mark(ctx)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-			return nil
-		case <-tick.C:
-		}
-	}
-}
-
 // DefaultStallAfter is how long a loop may show no progress (no request,
 // retry, page or tick) before Alive says the daemon is stuck: longer than
 // the slowest single step (a request's timeout plus the longest backoff).
