@@ -4,11 +4,9 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -50,25 +48,14 @@ func BenchmarkManyAccounts(b *testing.B) {
 					b.Fatal(err)
 				}
 				addr := freeAddr(b)
-				skey := filepath.Join(b.TempDir(), "skey")
-				os.WriteFile(skey, []byte(srv.SKey), 0o600)
-				cfg := filepath.Join(b.TempDir(), "c.yaml")
-				os.WriteFile(cfg, []byte(fmt.Sprintf(`
-duo:
-  api_host: %s
-  ikey: %s
-  skey_file: %s
-  ca_file: %s
-  requests_per_second: 1000
+				cfg := mspConfig(b, srv, broker.Addr, `
   child_accounts: {enabled: true}
-state_dir: %s
 schedule: "@every 15s"
 jitter: 1s
 concurrent_polls: 32
-http: {listen: "%s"}
+http: {listen: "`+addr+`"}
 log: {level: warn}
-kafka: {brokers: [%s], topic: "duo.{dataset}"}
-`, srv.Host, srv.IKey, skey, srv.CAFile, b.TempDir(), addr, broker.Addr)), 0o600)
+`)
 				cmd := exec.Command(bin, "run", "--config", cfg)
 				cmd.Stderr = os.Stderr
 				if limit := os.Getenv("BENCH_GOMEMLIMIT"); limit != "" {
@@ -111,15 +98,6 @@ kafka: {brokers: [%s], topic: "duo.{dataset}"}
 			b.ReportMetric(float64(total)/caughtUp.Seconds(), "records/s")
 		})
 	}
-}
-
-func freeAddr(b *testing.B) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // scrape reads go_goroutines and the records published (summed) from the

@@ -106,30 +106,14 @@ func TestChildAccountsDaemon(t *testing.T) {
 	srv.SetRevoked("DA2", true)
 	srv.Inject(duotest.Fault{Account: "DA3", Status: http.StatusTooManyRequests, Count: 6})
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	skeyFile := filepath.Join(t.TempDir(), "skey")
-	os.WriteFile(skeyFile, []byte(srv.SKey), 0o600)
-	cfg := filepath.Join(t.TempDir(), "c.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`
-duo:
-  api_host: %s
-  ikey: %s
-  skey_file: %s
-  ca_file: %s
-  requests_per_second: 1000
+	addr := freeAddr(t)
+	cfg := mspConfig(t, srv, broker.Addr, `
   retry: {initial_backoff: 10ms, max_backoff: 100ms, max_attempts: 50}
   child_accounts: {enabled: true, refresh: 1s, exclude: ["Echo*"]}
-state_dir: %s
 schedule: "@every 1s"
 jitter: 0s
-http: {listen: "%s"}
-kafka: {brokers: [%s], topic: "duo.{dataset}"}
-`, srv.Host, srv.IKey, skeyFile, srv.CAFile, t.TempDir(), addr, broker.Addr)), 0o600)
+http: {listen: "`+addr+`"}
+`)
 
 	check := exec.Command(bin, "config", "check", "--config", cfg)
 	out, err := check.CombinedOutput()
@@ -222,6 +206,40 @@ kafka: {brokers: [%s], topic: "duo.{dataset}"}
 			t.Errorf("%s (%s): %d messages from a child that is revoked or excluded", id, names[id], len(got[id]))
 		}
 	}
+}
+
+// mspConfig writes a configuration reading srv's children into broker,
+// with the parent's keys; extra continues the duo section (indented) and
+// may add top-level keys after it.
+func mspConfig(tb testing.TB, srv *duotest.Server, broker, extra string) string {
+	tb.Helper()
+	skey := filepath.Join(tb.TempDir(), "skey")
+	os.WriteFile(skey, []byte(srv.SKey), 0o600)
+	cfg := filepath.Join(tb.TempDir(), "c.yaml")
+	err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
+kafka: {brokers: [%s], topic: "duo.{dataset}"}
+state_dir: %s
+duo:
+  api_host: %s
+  ikey: %s
+  skey_file: %s
+  ca_file: %s
+  requests_per_second: 1000%s`, broker, tb.TempDir(), srv.Host, srv.IKey, skey, srv.CAFile, extra)), 0o600)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cfg
+}
+
+// freeAddr returns a loopback address nothing listens on.
+func freeAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 func tail(s string, n int) string {

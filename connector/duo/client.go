@@ -360,13 +360,10 @@ func (c *Client) callOnce(ctx context.Context, method, path string, params url.V
 		c.retry.bo = backoff.Backoff{}
 		return resp, nil
 	}
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
+	if stop := giveUp(ctx, err); stop != nil {
+		return nil, stop
 	}
 	var apiErr *APIError
-	if errors.As(err, &apiErr) && !apiErr.Temporary() {
-		return nil, err
-	}
 	c.retry.failures++
 	attempt := c.retry.failures
 	if max := c.cfg.Retry.MaxAttempts; max > 0 && attempt >= max {
@@ -384,11 +381,30 @@ func (c *Client) callOnce(ctx context.Context, method, path string, params url.V
 	// Every log of the account waits: Duo's limits are per account, and
 	// an outage is too.
 	c.budget.Hold(wait)
+	c.noteRetry(ctx, path, attempt, wait, err)
+	return nil, &RetryLaterError{Wait: wait, Err: err}
+}
+
+// giveUp returns what a failed request's call returns at once: the
+// context's error, or a permanent API error; nil when it is worth
+// retrying.
+func giveUp(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && !apiErr.Temporary() {
+		return err
+	}
+	return nil
+}
+
+// noteRetry reports a request to be retried after wait.
+func (c *Client) noteRetry(ctx context.Context, path string, attempt int, wait time.Duration, err error) {
 	if o := c.cfg.Observer; o != nil {
 		o.Retry(path, err)
 	}
 	logctx.From(ctx, c.logger).Warn("duo request failed, retrying", "path", path, "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "error", err)
-	return nil, &RetryLaterError{Wait: wait, Err: err}
 }
 
 // withAccount adds the MSP child's account_id, when the client has one.
@@ -419,13 +435,10 @@ func (c *Client) call(ctx context.Context, method, path string, params url.Value
 			resp.Attempts = attempt
 			return resp, nil
 		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		if stop := giveUp(ctx, err); stop != nil {
+			return nil, stop
 		}
 		var apiErr *APIError
-		if errors.As(err, &apiErr) && !apiErr.Temporary() {
-			return nil, err
-		}
 		if max := c.cfg.Retry.MaxAttempts; max > 0 && attempt >= max {
 			return nil, &TransientError{Attempts: attempt, Err: err}
 		}
@@ -434,10 +447,7 @@ func (c *Client) call(ctx context.Context, method, path string, params url.Value
 			// Duo's rate limit is per account: every log waits.
 			c.budget.Hold(min(apiErr.RetryAfter, maxRetryAfter))
 		}
-		if o := c.cfg.Observer; o != nil {
-			o.Retry(path, err)
-		}
-		logctx.From(ctx, c.logger).Warn("duo request failed, retrying", "path", path, "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "error", err)
+		c.noteRetry(ctx, path, attempt, wait, err)
 		if err := backoff.Sleep(ctx, wait); err != nil {
 			return nil, err
 		}
