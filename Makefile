@@ -51,6 +51,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeV2Page$$' -fuzztime $(FUZZTIME) ./connector/duolog
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeV1Page$$' -fuzztime $(FUZZTIME) ./connector/duolog
 	$(GO) test -run '^$$' -fuzz '^FuzzRecordHash$$' -fuzztime $(FUZZTIME) ./connector/duolog
+	$(GO) test -run '^$$' -fuzz '^FuzzEnvelope$$' -fuzztime $(FUZZTIME) ./connector/duo
 	$(GO) test -run '^$$' -fuzz '^FuzzSkip$$' -fuzztime $(FUZZTIME) ./normalize/jsonscan
 
 # The kill test, longer: 200 SIGKILLs instead of 20.

@@ -560,6 +560,14 @@ func (c *Client) Skew() (time.Duration, bool) {
 // decodeEnvelope validates a response body in one pass and returns its
 // stat and its response member (a slice of body, not a copy).
 func decodeEnvelope(body []byte) (stat string, response json.RawMessage, err error) {
+	if resp, ok := okEnvelope(body); ok {
+		return "OK", resp, nil
+	}
+	return scanEnvelope(body)
+}
+
+// scanEnvelope is decodeEnvelope for any shape: one full scan.
+func scanEnvelope(body []byte) (stat string, response json.RawMessage, err error) {
 	var s jsonscan.Scanner
 	s.Reset(body)
 	if s.Peek() != '{' {
@@ -590,6 +598,47 @@ func decodeEnvelope(body []byte) (stat string, response json.RawMessage, err err
 		stat = string(st.Text(nil))
 	}
 	return stat, resp, nil
+}
+
+// okEnvelope recognizes the envelope Duo writes for success,
+// {"stat": "OK", "response": X} (or the other order), by its two ends, and
+// returns X without scanning it: a page is megabytes, and the page
+// decoders check every byte of X as they split it into records (and
+// reject anything after a single value, so an X that spans more members
+// fails there). Any other shape takes the full scan.
+func okEnvelope(body []byte) (json.RawMessage, bool) {
+	for _, shape := range [][2][]string{
+		{{"{", `"stat"`, ":", `"OK"`, ",", `"response"`, ":"}, {"}"}},
+		{{"{", `"response"`, ":"}, {",", `"stat"`, ":", `"OK"`, "}"}},
+	} {
+		x, ok := cutTokens(body, shape[0], shape[1])
+		if ok && len(x) > 0 {
+			return x, true
+		}
+	}
+	return nil, false
+}
+
+// cutTokens removes the head tokens from the start of b and the tail
+// tokens from its end, whitespace allowed around each, and returns what is
+// between, trimmed.
+func cutTokens(b []byte, head, tail []string) ([]byte, bool) {
+	const ws = " \t\r\n"
+	for _, tok := range head {
+		b = bytes.TrimLeft(b, ws)
+		if !bytes.HasPrefix(b, []byte(tok)) {
+			return nil, false
+		}
+		b = b[len(tok):]
+	}
+	for i := len(tail) - 1; i >= 0; i-- {
+		b = bytes.TrimRight(b, ws)
+		if !bytes.HasSuffix(b, []byte(tail[i])) {
+			return nil, false
+		}
+		b = b[:len(b)-len(tail[i])]
+	}
+	return bytes.TrimSpace(b), true
 }
 
 // unwrapURLError drops net/url's "Get "https://...": " prefix, which

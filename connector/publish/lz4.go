@@ -37,7 +37,9 @@ func (c *lz4Codec) NewWriter(w io.Writer) io.WriteCloser {
 	if z == nil {
 		z = lz4.NewWriter(w)
 		// Apply fails only for invalid options; these are constants.
-		_ = z.Apply(lz4.BlockSizeOption(lz4.Block64Kb))
+		// No content checksum, as Kafka's own producer writes frames: each
+		// batch has its CRC already.
+		_ = z.Apply(lz4.BlockSizeOption(lz4.Block64Kb), lz4.ChecksumOption(false))
 	} else {
 		z.Reset(w)
 	}
