@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -165,7 +166,13 @@ http: {listen: "`+addr+`"}
 	waitFor(t, func() bool { return delivered("DA1", "DA3") })
 	waitFor(t, func() bool {
 		code, body := get("/readyz")
-		return code == 200 && strings.Contains(body, `"failing_accounts":["Bravo Ltd"]`)
+		var report struct {
+			AccountsReady int                        `json:"accounts_ready"`
+			Failing       map[string]json.RawMessage `json:"failing_accounts"`
+		}
+		json.Unmarshal([]byte(body), &report)
+		_, bravo := report.Failing["Bravo Ltd"]
+		return code == 200 && report.AccountsReady == 2 && len(report.Failing) == 1 && bravo
 	})
 	if !strings.Contains(stderr.String(), "account=\"Bravo Ltd\"") || !strings.Contains(stderr.String(), "40301") {
 		t.Errorf("the revoked child is not reported by name:\n%s", tail(stderr.String(), 2000))

@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -359,15 +358,15 @@ type accountReport struct {
 }
 
 // readinessReport is /readyz's answer. With one account its logs are at
-// the top (as before there were several); with several, each account is
-// under accounts.
+// the top (as before there were several); with several, the counts of
+// accounts ready and failing, and the failing ones with their logs (a
+// thousand healthy accounts are not listed one by one).
 type readinessReport struct {
-	Ready    bool                     `json:"ready"`
-	Kafka    string                   `json:"kafka"`
-	Logs     map[string]logReport     `json:"logs,omitempty"`
-	Accounts map[string]accountReport `json:"accounts,omitempty"`
-	// Failing lists the accounts with a log not ready.
-	Failing []string `json:"failing_accounts,omitempty"`
+	Ready         bool                     `json:"ready"`
+	Kafka         string                   `json:"kafka"`
+	Logs          map[string]logReport     `json:"logs,omitempty"`
+	AccountsReady *int                     `json:"accounts_ready,omitempty"`
+	Failing       map[string]accountReport `json:"failing_accounts,omitempty"`
 }
 
 // readiness decides readiness. One account is ready when every log of it
@@ -393,14 +392,6 @@ func (m *Metrics) readiness(window time.Duration) readinessReport {
 		accts[u.Account] = a
 	}
 	report := readinessReport{Ready: true, Kafka: "ok"}
-	anyReady := false
-	for name, a := range accts {
-		anyReady = anyReady || a.Ready
-		if !a.Ready {
-			report.Failing = append(report.Failing, name)
-		}
-	}
-	sort.Strings(report.Failing)
 	switch len(accts) {
 	case 0:
 		report.Ready = false
@@ -408,10 +399,20 @@ func (m *Metrics) readiness(window time.Duration) readinessReport {
 		for _, a := range accts {
 			report.Logs, report.Ready = a.Logs, a.Ready
 		}
-		report.Failing = nil
 	default:
-		report.Accounts = accts
-		report.Ready = anyReady && !local
+		ready := 0
+		for name, a := range accts {
+			if a.Ready {
+				ready++
+				continue
+			}
+			if report.Failing == nil {
+				report.Failing = map[string]accountReport{}
+			}
+			report.Failing[name] = a
+		}
+		report.AccountsReady = &ready
+		report.Ready = ready > 0 && !local
 	}
 	return report
 }

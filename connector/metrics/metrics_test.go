@@ -129,3 +129,49 @@ func newMetrics(account string, logs []duo.LogType) *metrics.Metrics {
 	}
 	return m
 }
+
+// TestReadinessManyAccounts: with several accounts, one failing customer
+// does not make the connector unready; it is listed, with its error, and
+// the healthy ones only counted. A cursor that cannot be saved is the
+// connector's own trouble: unready, whatever the accounts.
+func TestReadinessManyAccounts(t *testing.T) {
+	m := metrics.New()
+	h := m.Handler(metrics.Health{Interval: time.Minute})
+	for _, a := range []string{"acme", "beta", "gamma"} {
+		m.Track(a, duo.Auth)
+		m.Track(a, duo.Admin)
+	}
+	if code, _ := get(t, h, "/readyz"); code != 503 {
+		t.Fatalf("ready before any poll: %d", code)
+	}
+	for _, a := range []string{"acme", "gamma"} {
+		m.PollFinished(a, duo.Auth, nil)
+		m.PollFinished(a, duo.Admin, nil)
+	}
+	m.PollFinished("beta", duo.Auth, errors.New("HTTP 403, code 40301"))
+	code, body := get(t, h, "/readyz")
+	var report struct {
+		Ready         bool
+		AccountsReady int `json:"accounts_ready"`
+		Failing       map[string]struct {
+			Logs map[string]struct {
+				LastError string `json:"last_error"`
+			}
+		} `json:"failing_accounts"`
+	}
+	json.Unmarshal([]byte(body), &report)
+	if code != 200 || !report.Ready || report.AccountsReady != 2 || len(report.Failing) != 1 ||
+		!strings.Contains(report.Failing["beta"].Logs["auth"].LastError, "40301") {
+		t.Fatalf("one customer failing: %d %s", code, body)
+	}
+	m.CursorNotSaved("acme", duo.Auth, errors.New("cursor not saved"))
+	if code, body := get(t, h, "/readyz"); code != 503 {
+		t.Fatalf("cursor not saved: %d %s", code, body)
+	}
+	m.Forget("beta")
+	m.PollFinished("acme", duo.Auth, nil)
+	_, metricsBody := get(t, h, "/metrics")
+	if strings.Contains(metricsBody, `account="beta"`) || !strings.Contains(metricsBody, `duo_connector_accounts{state="ok"} 2`) {
+		t.Fatalf("after forgetting beta:\n%s", metricsBody)
+	}
+}
