@@ -91,13 +91,18 @@ func (e *CorruptError) Error() string {
 // backfill's cursor, not the daemon's of the same log, and the other way
 // round).
 func (k Key) ResetCommand() string {
+	// --account is needed only with several accounts, and harmless with one.
+	account := ""
+	if k.Account != "" {
+		account = " --account " + k.Account
+	}
 	switch {
 	case k.Scope != "" && k.Log == "":
 		return "duo-connector checkpoint reset --backfill " + k.Scope + " --yes --config <file>"
 	case k.Scope != "":
-		return "duo-connector checkpoint reset --backfill " + k.Scope + " --logs " + k.Log + " --yes --config <file>"
+		return "duo-connector checkpoint reset --backfill " + k.Scope + " --logs " + k.Log + " --yes" + account + " --config <file>"
 	}
-	return "duo-connector checkpoint reset --logs " + k.Log + " --yes --config <file>"
+	return "duo-connector checkpoint reset --logs " + k.Log + " --yes" + account + " --config <file>"
 }
 
 func (e *CorruptError) Unwrap() error { return e.Reason }

@@ -163,7 +163,7 @@ func TestListNamesDamagedCursors(t *testing.T) {
 	_, err := s.List(true)
 	for _, want := range []string{
 		"checkpoint reset --logs auth --yes",
-		"checkpoint reset --backfill 30d_ago-now --logs admin --yes",
+		"checkpoint reset --backfill 30d_ago-now --logs admin --yes --account api-x --config",
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("List error lacks %q: %v", want, err)

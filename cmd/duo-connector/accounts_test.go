@@ -10,12 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/duo-connector/duo-connector/checkpoint"
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/duotest"
 	"github.com/duo-connector/duo-connector/connector/kafkatest"
@@ -277,6 +279,7 @@ func TestExplicitAccounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(broker.Stop)
+	stateDir := t.TempDir()
 	eastKey := filepath.Join(t.TempDir(), "east.skey")
 	os.WriteFile(eastKey, []byte("east-secret\n"), 0o600)
 	cfg := filepath.Join(t.TempDir(), "c.yaml")
@@ -290,7 +293,7 @@ accounts:
   - {name: west, api_host: %s, ikey: %s, logs: [auth, admin, offline, telephony]}
 state_dir: %s
 kafka: {brokers: [%s], topic: "duo.{account}.{dataset}"}
-`, east.CAFile, east.Host, east.IKey, eastKey, west.Host, west.IKey, t.TempDir(), broker.Addr)), 0o600)
+`, east.CAFile, east.Host, east.IKey, eastKey, west.Host, west.IKey, stateDir, broker.Addr)), 0o600)
 	// Both fakes have certificates of their own: trust both.
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	a, _ := os.ReadFile(east.CAFile)
@@ -368,5 +371,33 @@ kafka: {brokers: [%s], topic: "duo.{account}.{dataset}"}
 	out, _ = run("checkpoint", "show", "--config", cfg)
 	if strings.Count(out, west.Host) != 3 || strings.Count(out, east.Host) != 4 {
 		t.Fatalf("after resetting west's auth:\n%s", out)
+	}
+
+	// A damaged cursor of one of several accounts: the hint resets exactly it.
+	damaged := checkpoint.FilePath(stateDir, checkpoint.Key{Account: west.Host, Log: "admin"})
+	os.WriteFile(damaged, []byte("garbage"), 0o600)
+	out, err = run("run", "--once", "--config", cfg)
+	i := strings.Index(out, "duo-connector checkpoint reset")
+	if err == nil || i < 0 {
+		t.Fatalf("damaged cursor: %v\n%s", err, out)
+	}
+	hint := strings.Fields(out[i:strings.Index(out[i:], "<file>")+i+len("<file>")])
+	if !slices.Contains(hint, west.Host) {
+		t.Fatalf("the hint does not name the account: %q", hint)
+	}
+	for j, f := range hint {
+		if f == "<file>" {
+			hint[j] = cfg
+		}
+	}
+	if out, err := run(hint[1:]...); err != nil {
+		t.Fatalf("following the hint %q: %v\n%s", hint, err, out)
+	}
+	if _, err := os.Stat(damaged); !os.IsNotExist(err) {
+		t.Fatalf("the damaged cursor is still there: %v", err)
+	}
+	eastCursor, _ := os.ReadFile(checkpoint.FilePath(stateDir, checkpoint.Key{Account: east.Host, Log: "admin"}))
+	if len(eastCursor) == 0 {
+		t.Fatal("the hint reset the other account's cursor")
 	}
 }
