@@ -381,7 +381,7 @@ kafka: {brokers: [%s], topic: "duo.{account}.{dataset}"}
 	if err == nil || i < 0 {
 		t.Fatalf("damaged cursor: %v\n%s", err, out)
 	}
-	hint := strings.Fields(out[i:strings.Index(out[i:], "<file>")+i+len("<file>")])
+	hint := strings.Fields(out[i : strings.Index(out[i:], "<file>")+i+len("<file>")])
 	if !slices.Contains(hint, west.Host) {
 		t.Fatalf("the hint does not name the account: %q", hint)
 	}
