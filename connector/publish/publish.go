@@ -190,25 +190,9 @@ func New(cfg Config) (*Publisher, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	transport := &kafka.Transport{
-		ClientID:    cfg.ClientID,
-		DialTimeout: 10 * time.Second,
-		IdleTimeout: 5 * time.Minute,
-		MetadataTTL: 30 * time.Second,
-	}
-	if cfg.TLS.Enabled {
-		tc, err := tlsConfig(cfg.TLS)
-		if err != nil {
-			return nil, err
-		}
-		transport.TLS = tc
-	}
-	if cfg.SASL.Mechanism != "" {
-		m, err := mechanism(cfg.SASL)
-		if err != nil {
-			return nil, err
-		}
-		transport.SASL = m
+	transport, _, err := cfg.Connection()
+	if err != nil {
+		return nil, err
 	}
 	w := &kafka.Writer{
 		Addr:         kafka.TCP(cfg.Brokers...),
@@ -235,6 +219,36 @@ func New(cfg Config) (*Publisher, error) {
 		transport: transport,
 		logger:    cfg.Logger,
 	}, nil
+}
+
+// Connection returns the kafka-go transport (for clients and writers) and
+// dialer (for consumer groups and connections) of the configuration's
+// client id, TLS and SASL: the one place they are built, for the other
+// kafka-go users (the cluster mode's cursor store and group).
+func (c Config) Connection() (*kafka.Transport, *kafka.Dialer, error) {
+	c.setDefaults()
+	transport := &kafka.Transport{
+		ClientID:    c.ClientID,
+		DialTimeout: 10 * time.Second,
+		IdleTimeout: 5 * time.Minute,
+		MetadataTTL: 30 * time.Second,
+	}
+	dialer := &kafka.Dialer{ClientID: c.ClientID, Timeout: 10 * time.Second, DualStack: true}
+	if c.TLS.Enabled {
+		tc, err := tlsConfig(c.TLS)
+		if err != nil {
+			return nil, nil, err
+		}
+		transport.TLS, dialer.TLS = tc, tc
+	}
+	if c.SASL.Mechanism != "" {
+		m, err := mechanism(c.SASL)
+		if err != nil {
+			return nil, nil, err
+		}
+		transport.SASL, dialer.SASLMechanism = m, m
+	}
+	return transport, dialer, nil
 }
 
 func tlsConfig(c TLSConfig) (*tls.Config, error) {

@@ -1,0 +1,123 @@
+package kafkastore_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/duo-connector/duo-connector/checkpoint"
+	"github.com/duo-connector/duo-connector/checkpoint/kafkastore"
+	"github.com/duo-connector/duo-connector/connector/kafkatest"
+)
+
+func open(t *testing.T, addr, topic, group string) *kafkastore.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := kafkastore.Open(ctx, kafkastore.Config{Brokers: []string{addr}, Topic: topic, Partitions: 4, Group: group})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestStoreRoundTrip: the state topic is created compacted; saved cursors
+// come back in another process after reading the partitions, the latest
+// value winning, tombstones deleting, other groups' cursors apart; a
+// process restores only the partitions it owns.
+func TestStoreRoundTrip(t *testing.T) {
+	b := kafkatest.NewBroker(t, 1)
+	ctx := context.Background()
+	s := open(t, b.Addr, "duo-connector-state", "g1")
+	if s.Partitions() != 4 {
+		t.Fatalf("partitions %d, want 4", s.Partitions())
+	}
+	client := &kafka.Client{Addr: kafka.TCP(b.Addr)}
+	resp, err := client.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
+		ResourceType: kafka.ResourceTypeTopic, ResourceName: "duo-connector-state", ConfigNames: []string{"cleanup.policy"},
+	}}})
+	if err != nil || len(resp.Resources) != 1 || len(resp.Resources[0].ConfigEntries) != 1 || resp.Resources[0].ConfigEntries[0].ConfigValue != "compact" {
+		t.Fatalf("state topic config: %+v %v", resp, err)
+	}
+
+	auth := checkpoint.Key{Account: "api-a", Log: "auth"}
+	admin := checkpoint.Key{Account: "api-a", Log: "admin"}
+	other := checkpoint.Key{Account: "api-b", Log: "auth"}
+	for i, c := range []string{`{"mintime_ms":1}`, `{"mintime_ms":2}`} {
+		if err := s.Save(ctx, auth, []byte(c)); err != nil {
+			t.Fatalf("save %d: %v", i, err)
+		}
+	}
+	s.Save(ctx, admin, []byte(`{"mintime":5}`))
+	s.Save(ctx, other, []byte(`{"mintime_ms":9}`))
+	s.Delete(ctx, admin)
+	open(t, b.Addr, "duo-connector-state", "g2").Save(ctx, auth, []byte(`{"mintime_ms":99}`))
+
+	again := open(t, b.Addr, "duo-connector-state", "g1")
+	if _, ok, _ := again.Load(ctx, auth); ok {
+		t.Fatal("a cursor is known before its partition is restored")
+	}
+	p := kafkastore.PartitionOf(auth.Account, auth.Log, 4)
+	if err := again.Restore(ctx, []int{p}); err != nil {
+		t.Fatal(err)
+	}
+	if c, ok, err := again.Load(ctx, auth); err != nil || !ok || string(c) != `{"mintime_ms":2}` {
+		t.Fatalf("auth after restore: %s %v %v", c, ok, err)
+	}
+	if kafkastore.PartitionOf(other.Account, other.Log, 4) != p {
+		if _, ok, _ := again.Load(ctx, other); ok {
+			t.Fatal("a cursor of a partition not owned was restored")
+		}
+	}
+	all, err := again.List(ctx)
+	if err != nil || len(all) != 2 {
+		t.Fatalf("List: %+v %v", all, err)
+	}
+	if _, ok, _ := again.Load(ctx, admin); ok {
+		t.Fatal("a deleted cursor came back")
+	}
+}
+
+// TestStoreRefusesTopicThatDeletes: an existing state topic that is not
+// compacted is refused, with the fix.
+func TestStoreRefusesTopicThatDeletes(t *testing.T) {
+	b := kafkatest.NewBroker(t, 1, "plain")
+	_, err := kafkastore.Open(context.Background(), kafkastore.Config{Brokers: []string{b.Addr}, Topic: "plain", Group: "g"})
+	var nc *kafkastore.NotCompactedError
+	if !errors.As(err, &nc) {
+		t.Fatalf("err = %v, want NotCompactedError", err)
+	}
+}
+
+// TestStoreCorruptRecord: a cursor whose latest record cannot be read is
+// an error on Load, never "no cursor"; a later valid record replaces it.
+func TestStoreCorruptRecord(t *testing.T) {
+	b := kafkatest.NewBroker(t, 1)
+	ctx := context.Background()
+	s := open(t, b.Addr, "state", "g")
+	key := checkpoint.Key{Account: "api-a", Log: "auth"}
+	w := &kafka.Writer{Addr: kafka.TCP(b.Addr), Topic: "state", Balancer: kafka.BalancerFunc(func(kafka.Message, ...int) int {
+		return kafkastore.PartitionOf(key.Account, key.Log, 4)
+	})}
+	defer w.Close()
+	if err := w.WriteMessages(ctx, kafka.Message{Key: []byte(`["g","","api-a","auth"]`), Value: []byte("garbage")}); err != nil {
+		t.Fatal(err)
+	}
+	all := []int{0, 1, 2, 3}
+	s.Restore(ctx, all)
+	var ce *checkpoint.CorruptError
+	if _, _, err := s.Load(ctx, key); !errors.As(err, &ce) {
+		t.Fatalf("Load of a garbled record: %v", err)
+	}
+	if err := s.Save(ctx, key, []byte(`{"mintime_ms":3}`)); err != nil {
+		t.Fatal(err)
+	}
+	s.Restore(ctx, all)
+	if c, ok, err := s.Load(ctx, key); err != nil || !ok || string(c) != `{"mintime_ms":3}` {
+		t.Fatalf("after a valid save: %s %v %v", c, ok, err)
+	}
+}
