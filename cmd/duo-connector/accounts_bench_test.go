@@ -48,7 +48,7 @@ func BenchmarkManyAccounts(b *testing.B) {
 					b.Fatal(err)
 				}
 				addr := freeAddr(b)
-				cfg := mspConfig(b, srv, broker.Addr, `
+				cfg := mspConfig(b, srv, broker.Addr, 1000, `
   child_accounts: {enabled: true}
 schedule: "@every 15s"
 jitter: 1s

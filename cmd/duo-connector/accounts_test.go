@@ -110,7 +110,7 @@ func TestChildAccountsDaemon(t *testing.T) {
 	srv.Inject(duotest.Fault{Account: "DA3", Status: http.StatusTooManyRequests, Count: 6})
 
 	addr := freeAddr(t)
-	cfg := mspConfig(t, srv, broker.Addr, `
+	cfg := mspConfig(t, srv, broker.Addr, 1000, `
   retry: {initial_backoff: 10ms, max_backoff: 100ms, max_attempts: 50}
   child_accounts: {enabled: true, refresh: 1s, exclude: ["Echo*"]}
 schedule: "@every 1s"
@@ -218,9 +218,10 @@ http: {listen: "`+addr+`"}
 }
 
 // mspConfig writes a configuration reading srv's children into broker,
-// with the parent's keys; extra continues the duo section (indented) and
-// may add top-level keys after it.
-func mspConfig(tb testing.TB, srv *duotest.Server, broker, extra string) string {
+// with the parent's keys and rps requests per second per child; extra
+// continues the duo section (indented) and may add top-level keys after
+// it.
+func mspConfig(tb testing.TB, srv *duotest.Server, broker string, rps float64, extra string) string {
 	tb.Helper()
 	skey := filepath.Join(tb.TempDir(), "skey")
 	os.WriteFile(skey, []byte(srv.SKey), 0o600)
@@ -233,7 +234,7 @@ duo:
   ikey: %s
   skey_file: %s
   ca_file: %s
-  requests_per_second: 1000%s`, broker, tb.TempDir(), srv.Host, srv.IKey, skey, srv.CAFile, extra)), 0o600)
+  requests_per_second: %g%s`, broker, tb.TempDir(), srv.Host, srv.IKey, skey, srv.CAFile, rps, extra)), 0o600)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/duo-connector/duo-connector/cmd/duo-connector/internal/sdnotify"
 	"github.com/duo-connector/duo-connector/connector/config"
 	"github.com/duo-connector/duo-connector/connector/metrics"
+	"github.com/duo-connector/duo-connector/connector/publish"
 	"github.com/duo-connector/duo-connector/connector/runner"
 )
 
@@ -53,6 +54,10 @@ Flags:
 		fmt.Fprintf(e.stderr, "duo-connector run: --logs: %v\n", err)
 		return exitUsage
 	}
+	if *once && cfg.Checkpoint.Store == "kafka" {
+		fmt.Fprintln(e.stderr, "duo-connector run: --once reads every unit in one process, which cluster mode (checkpoint.store: kafka) shares out: run the daemon, or use checkpoint.store: file for one-shot runs")
+		return exitUsage
+	}
 	return execute(cfg, e, runner.Options{Logs: lts, Accounts: splitList(*accts)}, *once)
 }
 
@@ -74,6 +79,9 @@ func execute(cfg config.Config, e env, opts runner.Options, once bool) int {
 		// The daemon waits out any Kafka outage; a one-shot run ends
 		// (exit 1, cursors kept) so that whatever runs it can tell.
 		opts.GiveUpAfter = onceKafkaPatience
+	}
+	if cfg.Checkpoint.Store == "kafka" && opts.Backfill == nil {
+		return executeCluster(ctx, cfg, logger, opts, m, notifier)
 	}
 	if err := checkpoint.CheckDir(cfg.StateDir); err != nil {
 		logger.Error("cannot start", "error", err)
@@ -98,7 +106,7 @@ func execute(cfg config.Config, e env, opts runner.Options, once bool) int {
 		}
 	}
 	if cfg.HTTP.Listen != "" {
-		srv, err := serveHTTP(cfg, r, m)
+		srv, err := serveHTTP(cfg, func(ctx context.Context) error { return r.Publisher().Ping(ctx, r.Topics()...) }, m)
 		if err != nil {
 			logger.Error("cannot start the HTTP listener", "listen", cfg.HTTP.Listen, "error", err)
 			return exitFailure
@@ -160,8 +168,49 @@ func ignoreSIGHUP(logger *slog.Logger) (stop func()) {
 	return func() { signal.Stop(hup); close(hup) }
 }
 
+// executeCluster runs the daemon in cluster mode (see cluster).
+func executeCluster(ctx context.Context, cfg config.Config, logger *slog.Logger, opts runner.Options, m *metrics.Metrics, notifier *sdnotify.Notifier) int {
+	c, err := newCluster(ctx, cfg, logger, opts)
+	if err != nil {
+		logger.Error("cannot start", "error", err)
+		return exitFailure
+	}
+	defer c.Close()
+	if cfg.HTTP.Listen != "" {
+		pub, err := publish.New(cfg.PublishConfig(logger))
+		if err != nil {
+			logger.Error("cannot start", "error", err)
+			return exitFailure
+		}
+		defer pub.Close()
+		srv, err := serveHTTP(cfg, func(ctx context.Context) error { return pub.Ping(ctx) }, m)
+		if err != nil {
+			logger.Error("cannot start the HTTP listener", "listen", cfg.HTTP.Listen, "error", err)
+			return exitFailure
+		}
+		defer srv.Close()
+		logger.Info("serving metrics and health", "listen", srv.Addr)
+	}
+	logger.Info("duo-connector started in cluster mode", "version", version, "group", cfg.Checkpoint.Group, "state_topic", cfg.Checkpoint.Topic)
+	notifier.Notify("READY=1")
+	context.AfterFunc(ctx, func() { notifier.Notify("STOPPING=1") })
+	wdCtx, stopWatchdog := context.WithCancel(ctx)
+	defer stopWatchdog()
+	go notifier.Watchdog(wdCtx, c.Alive)
+	err = c.Run(ctx)
+	switch {
+	case ctx.Err() != nil:
+		logger.Info("stopped by signal")
+		return exitOK
+	case err != nil:
+		logger.Error("stopped", "error", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
 // serveHTTP starts the metrics and health listener.
-func serveHTTP(cfg config.Config, r *runner.Runner, m *metrics.Metrics) (*http.Server, error) {
+func serveHTTP(cfg config.Config, kafkaCheck func(context.Context) error, m *metrics.Metrics) (*http.Server, error) {
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return nil, err
@@ -171,7 +220,7 @@ func serveHTTP(cfg config.Config, r *runner.Runner, m *metrics.Metrics) (*http.S
 	h := metrics.Health{
 		Interval:  sched.Next(next).Sub(next) + cfg.Jitter.D(),
 		Intervals: 3,
-		Kafka:     func(ctx context.Context) error { return r.Publisher().Ping(ctx, r.Topics()...) },
+		Kafka:     kafkaCheck,
 	}
 	srv := &http.Server{Addr: ln.Addr().String(), Handler: m.Handler(h), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)

@@ -55,11 +55,12 @@ type Config struct {
 	// at once.
 	ConcurrentPolls int `yaml:"concurrent_polls"`
 	// ShutdownTimeout bounds how long a stop waits for the page in flight.
-	ShutdownTimeout Duration  `yaml:"shutdown_timeout"`
-	Normalize       Normalize `yaml:"normalize"`
-	Kafka           Kafka     `yaml:"kafka"`
-	Log             Log       `yaml:"log"`
-	HTTP            HTTP      `yaml:"http"`
+	ShutdownTimeout Duration   `yaml:"shutdown_timeout"`
+	Normalize       Normalize  `yaml:"normalize"`
+	Kafka           Kafka      `yaml:"kafka"`
+	Checkpoint      Checkpoint `yaml:"checkpoint"`
+	Log             Log        `yaml:"log"`
+	HTTP            HTTP       `yaml:"http"`
 }
 
 // Duo configures the Admin API client.
@@ -143,6 +144,18 @@ type KafkaSASL struct {
 	Username     string `yaml:"username"`
 	Password     Secret `yaml:"password"`
 	PasswordFile string `yaml:"password_file"`
+}
+
+// Checkpoint chooses where cursors are kept: the state directory's files
+// (one process), or a compacted Kafka topic shared by a cluster of
+// processes that split the work through a consumer group.
+type Checkpoint struct {
+	Store             string   `yaml:"store"`
+	Topic             string   `yaml:"topic"`
+	Partitions        int      `yaml:"partitions"`
+	ReplicationFactor int      `yaml:"replication_factor"`
+	Group             string   `yaml:"group"`
+	SessionTimeout    Duration `yaml:"session_timeout"`
 }
 
 // Log configures the connector's own logging.
@@ -255,6 +268,10 @@ func Default() Config {
 			MessageTimestamp: "event",
 		},
 		Log: Log{Level: "info", Format: "text"},
+		Checkpoint: Checkpoint{
+			Store: "file", Topic: "duo-connector-state", Partitions: 12, Group: "duo-connector",
+			SessionTimeout: Duration(30 * time.Second),
+		},
 	}
 }
 
@@ -432,6 +449,7 @@ func (c Config) Validate() error {
 		c.validateSchedule(),
 		c.validateKafka(),
 		c.validateOutput(),
+		c.validateCheckpoint(),
 	)
 }
 
@@ -588,6 +606,34 @@ func (c Config) validateKafka() error {
 	}
 	if c.Kafka.WriteTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("kafka.write_timeout must be above 0 (default %s)", publish.DefaultConfig().WriteTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) validateCheckpoint() error {
+	var errs []error
+	cp := c.Checkpoint
+	switch cp.Store {
+	case "file", "kafka":
+	default:
+		errs = append(errs, fmt.Errorf("checkpoint.store %q: use file (the state directory, one process) or kafka (a compacted topic, a cluster of processes)", cp.Store))
+	}
+	if cp.Store == "kafka" {
+		if cp.Topic == "" {
+			errs = append(errs, errors.New("checkpoint.topic is empty: name the state topic (default duo-connector-state)"))
+		}
+		if cp.Partitions < 1 {
+			errs = append(errs, errors.New("checkpoint.partitions must be at least 1 (default 12): the work is shared by partition, so more than the processes you will run"))
+		}
+		if cp.ReplicationFactor < 0 {
+			errs = append(errs, errors.New("checkpoint.replication_factor must be 0 (the brokers' default) or more"))
+		}
+		if cp.Group == "" {
+			errs = append(errs, errors.New("checkpoint.group is empty: name the connector group (default duo-connector)"))
+		}
+		if cp.SessionTimeout.D() < time.Second {
+			errs = append(errs, errors.New("checkpoint.session_timeout must be at least 1s (default 30s; brokers allow 6s to 5m by default)"))
+		}
 	}
 	return errors.Join(errs...)
 }

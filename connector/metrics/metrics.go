@@ -186,6 +186,14 @@ func (m *Metrics) Track(account string, lt duo.LogType) {
 	}
 }
 
+// Untrack stops reporting one log of an account (no longer polled here).
+func (m *Metrics) Untrack(account string, lt duo.LogType) {
+	m.mu.Lock()
+	delete(m.units, Unit{account, lt})
+	m.mu.Unlock()
+	m.polls.DeletePartialMatch(prometheus.Labels{"account": account, "log": string(lt)})
+}
+
 // Forget stops reporting an account (no longer read).
 func (m *Metrics) Forget(account string) {
 	m.mu.Lock()

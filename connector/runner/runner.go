@@ -89,6 +89,14 @@ type Options struct {
 	// GiveUpAfter, when set, ends a Kafka write that has been failing for
 	// this long (one-shot runs should end rather than wait forever).
 	GiveUpAfter time.Duration
+	// Store, when set, keeps the cursors instead of the state directory's
+	// files (cluster mode: the Kafka store; the caller closes it).
+	// Backfills need the state directory.
+	Store checkpoint.Store
+	// Owns, when set, chooses the (account key, log) units this runner
+	// polls: in cluster mode, those of the state partitions it was
+	// assigned.
+	Owns func(account, log string) bool
 }
 
 // Runner runs the configured logs of the configured accounts: every
@@ -98,7 +106,8 @@ type Options struct {
 type Runner struct {
 	cfg       config.Config
 	logger    *slog.Logger
-	store     *checkpoint.FileStore
+	files     *checkpoint.FileStore // the state directory (nil with Options.Store)
+	store     checkpoint.Store
 	base      *duo.Client // the transport every account's client shares
 	publisher *publish.Publisher
 	norm      *normalize.Normalizer
@@ -173,19 +182,28 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	if err != nil {
 		return nil, fmt.Errorf("duo client: %w", err)
 	}
-	store, err := checkpoint.Open(cfg.StateDir)
-	if err != nil {
-		return nil, err
+	var files *checkpoint.FileStore
+	store := opts.Store
+	switch {
+	case store != nil && opts.Backfill != nil:
+		return nil, errors.New("a backfill keeps its cursors in the state directory: run it with checkpoint.store: file")
+	case store == nil:
+		if files, err = checkpoint.Open(cfg.StateDir); err != nil {
+			return nil, err
+		}
+		store = files
 	}
 	pubCfg := cfg.PublishConfig(logger)
 	pubCfg.GiveUpAfter = opts.GiveUpAfter
 	pub, err := publish.New(pubCfg)
 	if err != nil {
-		store.Close()
+		if files != nil {
+			files.Close()
+		}
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
 	r := &Runner{
-		cfg: cfg, logger: logger, store: store, base: base, publisher: pub, norm: norm, opts: opts,
+		cfg: cfg, logger: logger, files: files, store: store, base: base, publisher: pub, norm: norm, opts: opts,
 		inFlight: pipeline.NewInFlight(cfg.PagesInFlight), queue: newQueue(),
 		accounts: map[string]*account{},
 	}
@@ -318,7 +336,7 @@ func (r *Runner) newAccount(ctx context.Context, a accounts.Account) (*account, 
 	}
 	acct := &account{acct: a, client: client}
 	for _, lt := range a.Logs {
-		if !slices.Contains(r.logs, lt) {
+		if !slices.Contains(r.logs, lt) || r.opts.Owns != nil && !r.opts.Owns(a.Key(), string(lt)) {
 			continue
 		}
 		if b := r.opts.Backfill; b != nil && b.finished[r.finishedKey(a, lt)] {
@@ -384,19 +402,19 @@ func FinishedKey(cfg config.Config, accountKey string, lt duo.LogType) string {
 // begun with, and only for the logs it has not finished; or records it as
 // a new one.
 func (r *Runner) beginBackfill(b *Backfill) error {
-	rec, ok, err := r.store.LoadBackfill(b.Name)
+	rec, ok, err := r.files.LoadBackfill(b.Name)
 	if err != nil {
 		return err
 	}
 	if ok && b.Again {
-		if err := r.store.DeleteBackfill(b.Name); err != nil {
+		if err := r.files.DeleteBackfill(b.Name); err != nil {
 			return err
 		}
 		ok = false
 	}
 	if !ok {
 		rec = checkpoint.Backfill{Name: b.Name, Range: b.Range, Since: b.Since, Until: b.Until, Created: r.opts.Now().UTC()}
-		return r.store.SaveBackfill(rec)
+		return r.files.SaveBackfill(rec)
 	}
 	b.Since, b.Until, b.record = rec.Since, rec.Until, rec
 	b.finished = map[string]bool{}
@@ -411,7 +429,7 @@ func (r *Runner) beginBackfill(b *Backfill) error {
 // range.
 func (r *Runner) finishBackfill(done []*unit) error {
 	b := r.opts.Backfill
-	rec, ok, err := r.store.LoadBackfill(b.Name)
+	rec, ok, err := r.files.LoadBackfill(b.Name)
 	if err != nil || !ok {
 		return err
 	}
@@ -421,7 +439,7 @@ func (r *Runner) finishBackfill(done []*unit) error {
 	for _, u := range done {
 		rec.Finished[r.finishedKey(u.acct.acct, u.lt)] = r.opts.Now().UTC()
 	}
-	return r.store.SaveBackfill(rec)
+	return r.files.SaveBackfill(rec)
 }
 
 // Preflight checks, before a one-shot run, that Duo and Kafka can be
@@ -485,10 +503,23 @@ func (r *Runner) Accounts() []accounts.Account {
 	return out
 }
 
-// Close releases the publisher and the state directory.
+// Close releases the publisher and the state directory, and stops
+// reporting the runner's units.
 func (r *Runner) Close() error {
+	if m := r.opts.Metrics; m != nil {
+		r.mu.Lock()
+		for _, a := range r.order {
+			for _, u := range a.units {
+				m.Untrack(a.acct.Label(), u.lt)
+			}
+		}
+		r.mu.Unlock()
+	}
 	err := r.publisher.Close()
-	return errors.Join(err, r.store.Close())
+	if r.files != nil {
+		err = errors.Join(err, r.files.Close())
+	}
+	return err
 }
 
 // Publisher returns the Kafka publisher (for health checks).

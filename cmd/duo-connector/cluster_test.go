@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/duo-connector/duo-connector/connector/duo"
+	"github.com/duo-connector/duo-connector/connector/duotest"
+	"github.com/duo-connector/duo-connector/connector/kafkatest"
+)
+
+// clusterRun starts n connector processes in one connector group over six
+// MSP children (24 units on a 12-partition state topic), each child with
+// perLog records of every log (auth: ten times as many), read at rps
+// requests per second per child.
+type clusterRun struct {
+	t      *testing.T
+	broker *kafkatest.Broker
+	want   map[string]map[string]bool
+	procs  []*exec.Cmd
+	logs   []*syncBuffer
+}
+
+func newClusterRun(t *testing.T, n, perLog int, rps float64) *clusterRun {
+	bin := binary(t)
+	srv := duotest.New(t, duotest.WithoutRequestLog())
+	broker, err := kafkatest.Start(2, topics, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(broker.Stop)
+	c := &clusterRun{t: t, broker: broker, want: map[string]map[string]bool{}}
+	now := time.Now()
+	for i := range 6 {
+		id := fmt.Sprintf("DA%d", i)
+		srv.AddChild(id, "Customer "+id)
+		gen := duotest.NewGenerator(uint64(300 + i))
+		c.want[id] = map[string]bool{}
+		for _, lt := range duo.DefaultLogTypes {
+			count := perLog
+			if lt == duo.Auth {
+				count *= 10
+			}
+			recs := gen.Fill(lt, now.Add(-20*time.Hour), now.Add(-10*time.Minute), count)
+			srv.AddForAccount(id, recs...)
+			for _, r := range recs {
+				c.want[id][eventID(r)] = true
+			}
+		}
+	}
+	cfg := mspConfig(t, srv, broker.Addr, rps, `
+  retry: {initial_backoff: 10ms, max_backoff: 100ms, max_attempts: 50}
+  child_accounts: {enabled: true}
+schedule: "@every 1s"
+jitter: 0s
+shutdown_timeout: 2s
+checkpoint: {store: kafka, partitions: 12, session_timeout: 6s}
+`)
+	for range n {
+		cmd := exec.Command(bin, "run", "--config", cfg)
+		var stderr syncBuffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		c.procs = append(c.procs, cmd)
+		c.logs = append(c.logs, &stderr)
+	}
+	return c
+}
+
+// read returns the messages by account and event id.
+func (c *clusterRun) read() map[string]map[string]int {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	recs, err := kafkatest.ReadAll(ctx, c.broker.Addr, topics...)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return byAccount(c.t, recs, nil)
+}
+
+// delivered counts the records of want delivered at least once.
+func (c *clusterRun) delivered() (n, total int) {
+	got := c.read()
+	for id, ids := range c.want {
+		for rid := range ids {
+			total++
+			if got[id][rid] > 0 {
+				n++
+			}
+		}
+	}
+	return n, total
+}
+
+func (c *clusterRun) waitComplete() {
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		n, total := c.delivered()
+		if n == total {
+			return
+		}
+		if time.Now().After(deadline) {
+			for i, l := range c.logs {
+				c.t.Logf("process %d:\n%s", i, tail(l.String(), 3000))
+			}
+			c.t.Fatalf("%d of %d records delivered by the cluster", n, total)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// TestClusterSharesTheWork: three processes in one connector group: every
+// record arrives exactly once, and the work is spread over the processes.
+func TestClusterSharesTheWork(t *testing.T) {
+	c := newClusterRun(t, 3, 100, 1000)
+	c.waitComplete()
+	got := c.read()
+	for id := range c.want {
+		exactlyOnce(t, id, got[id], c.want[id])
+	}
+	polled := 0
+	for _, l := range c.logs {
+		if strings.Contains(l.String(), "poll finished") {
+			polled++
+		}
+	}
+	if polled < 2 {
+		t.Errorf("only %d of 3 processes polled: the work is not shared", polled)
+	}
+}
+
+// TestClusterFailover: one of three processes is SIGKILLed in the middle
+// of the backlog; the other two take its units over: nothing is lost, and
+// what repeats is bounded by the pages it had in flight.
+func TestClusterFailover(t *testing.T) {
+	c := newClusterRun(t, 3, 300, 20)
+	for {
+		n, total := c.delivered()
+		if n > total/10 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	killed := time.Now()
+	c.procs[0].Process.Kill()
+	c.procs[0].Wait()
+	c.waitComplete()
+	t.Logf("backlog complete %s after the kill", time.Since(killed).Round(time.Millisecond))
+	got := c.read()
+	dups := 0
+	for id, ids := range c.want {
+		for rid := range ids {
+			if got[id][rid] == 0 {
+				t.Errorf("%s: record %s lost", id, rid)
+			}
+			dups += max(got[id][rid]-1, 0)
+		}
+	}
+	// At most a page (1000 records) per unit the killed process owned:
+	// a third of the 24 units.
+	if dups > 8*1000 {
+		t.Errorf("%d records repeated after the failover", dups)
+	}
+	t.Logf("%d records repeated after the failover", dups)
+}
