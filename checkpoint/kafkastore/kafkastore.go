@@ -228,7 +228,9 @@ func (s *Store) Restore(ctx context.Context, partitions []int) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	mine := func(k checkpoint.Key) bool { return slices.Contains(partitions, PartitionOf(k.Account, k.Log, s.partitions)) }
+	mine := func(k checkpoint.Key) bool {
+		return slices.Contains(partitions, PartitionOf(k.Account, k.Log, s.partitions))
+	}
 	maps.DeleteFunc(s.cursors, func(k checkpoint.Key, _ checkpoint.Entry) bool { return mine(k) })
 	maps.DeleteFunc(s.bad, func(k checkpoint.Key, _ error) bool { return mine(k) })
 	maps.Copy(s.cursors, r.found)
