@@ -21,8 +21,9 @@ import (
 )
 
 const checkpointUsage = `Usage: duo-connector checkpoint show  --config FILE [--json] [--logs auth,...] [--account NAME] [--backfills]
-       duo-connector checkpoint reset --config FILE --logs auth,... [--account NAME] --yes
+       duo-connector checkpoint reset --config FILE --logs auth,... [--account NAME] [--force] --yes
        duo-connector checkpoint reset --config FILE --backfill NAME [--logs auth,...] [--account NAME] --yes
+       duo-connector checkpoint migrate --to kafka --config FILE
 
 show prints every saved cursor: how far each log has been delivered; with
 --backfills, every backfill too (its range, progress, whether finished).
@@ -31,6 +32,13 @@ initial_lookback ago; with --backfill, it deletes that backfill's cursors of
 the logs named, or the whole backfill. It needs --yes, and the connector
 must be stopped (the state directory is locked). With several accounts,
 --account names the one (its name, child account id or API host).
+
+With checkpoint.store: kafka (cluster mode), show and reset act on the state
+topic (reset writes tombstones, and refuses while processes of the group
+are running unless --force); backfills keep their cursors in the state
+directory. migrate copies the state directory's cursors into the state
+topic, so that an installation moves to cluster mode without reading
+anything twice.
 `
 
 // checkpointFlags are the flags of both subcommands.
@@ -43,10 +51,11 @@ type checkpointFlags struct {
 	backfill  string
 	account   string
 	yes       bool
+	force     bool
 }
 
 func runCheckpoint(args []string, e env) int {
-	if len(args) == 0 || (args[0] != "show" && args[0] != "reset") {
+	if len(args) == 0 || (args[0] != "show" && args[0] != "reset" && args[0] != "migrate") {
 		fmt.Fprint(e.stderr, checkpointUsage)
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 			return exitOK
@@ -64,6 +73,8 @@ func runCheckpoint(args []string, e env) int {
 	fs.StringVar(&f.backfill, "backfill", "", "reset: the backfill (as 'checkpoint show --backfills' names it) to reset")
 	fs.StringVar(&f.account, "account", "", "the account (name, child account id or API host); reset: required when there are several")
 	fs.BoolVar(&f.yes, "yes", false, "reset: confirm deleting the cursors")
+	fs.BoolVar(&f.force, "force", false, "reset (cluster mode): even while processes of the group are running; migrate: even if the topic has cursors")
+	to := fs.String("to", "", "migrate: where to copy the cursors (kafka)")
 	if code := parseFlags(fs, args[1:]); code >= 0 {
 		return code
 	}
@@ -82,10 +93,24 @@ func runCheckpoint(args []string, e env) int {
 			return code
 		}
 	}
-	store, err := checkpoint.OpenExisting(cfg.StateDir)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "duo-connector checkpoint: %v\n", err)
-		return exitFailure
+	if sub == "migrate" {
+		return f.migrate(*to, e)
+	}
+	var store cursorStore
+	if cfg.Checkpoint.Store == "kafka" && f.backfill == "" && !f.backfills {
+		ks, err := openClusterState(cfg, sub == "reset" && !f.force)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "duo-connector checkpoint: %v\n", err)
+			return exitFailure
+		}
+		store = ks
+	} else {
+		fs, err := checkpoint.OpenExisting(cfg.StateDir)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "duo-connector checkpoint: %v\n", err)
+			return exitFailure
+		}
+		store = fs
 	}
 	defer store.Close()
 	if sub == "reset" {
@@ -120,7 +145,7 @@ func orAll(logs string) string {
 
 // reset deletes the daemon's cursors of the logs named, or a backfill's
 // (the named logs' cursors, or the whole backfill).
-func (f *checkpointFlags) reset(store *checkpoint.FileStore, e env) int {
+func (f *checkpointFlags) reset(store cursorStore, e env) int {
 	fail := func(err error) int {
 		fmt.Fprintf(e.stderr, "duo-connector checkpoint reset: %v\n", err)
 		return exitFailure
@@ -167,7 +192,7 @@ func (f *checkpointFlags) reset(store *checkpoint.FileStore, e env) int {
 // one --account names among the configured accounts, or among the saved
 // cursors' (an MSP child, found by its id); without --account, the only
 // account configured.
-func (f *checkpointFlags) accountKey(store *checkpoint.FileStore) (string, error) {
+func (f *checkpointFlags) accountKey(store cursorStore) (string, error) {
 	static := f.cfg.Accounts()
 	_, _, discover := f.cfg.Discovery()
 	if f.account == "" {
@@ -235,7 +260,7 @@ type backfillRow struct {
 }
 
 // show prints the cursors (and backfills).
-func (f *checkpointFlags) show(store *checkpoint.FileStore, e env) int {
+func (f *checkpointFlags) show(store cursorStore, e env) int {
 	entries, listErr := store.List(f.backfills)
 	var backfills []checkpoint.Backfill
 	var bfErr error

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -206,5 +208,84 @@ func TestClusterZombie(t *testing.T) {
 	t.Logf("%d records repeated around the zombie", dups)
 	if !strings.Contains(c.logs[0].String(), "connector group generation") {
 		t.Fatal("the zombie never took part")
+	}
+}
+
+// TestClusterMigrate: a single-process installation moves to cluster mode
+// without reading anything twice: its cursors are copied into the state
+// topic, the cluster starts where it stopped; checkpoint show and reset
+// work on the topic, reset refusing while the group runs.
+func TestClusterMigrate(t *testing.T) {
+	bin := binary(t)
+	srv := duotest.New(t, duotest.WithoutRequestLog())
+	broker, err := kafkatest.Start(2, topics, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(broker.Stop)
+	for i := range 3 {
+		id := fmt.Sprintf("DA%d", i)
+		srv.AddChild(id, "Customer "+id)
+		childRecords(srv, id, uint64(500+i), 100)
+	}
+	fileCfg := mspConfig(t, srv, broker.Addr, 1000, `
+  child_accounts: {enabled: true}
+schedule: "@every 1s"
+jitter: 0s
+shutdown_timeout: 2s
+`)
+	data, _ := os.ReadFile(fileCfg)
+	clusterCfg := filepath.Join(t.TempDir(), "cluster.yaml")
+	os.WriteFile(clusterCfg, append(data, "checkpoint: {store: kafka, partitions: 12, session_timeout: 6s}\n"...), 0o600)
+	run := func(args ...string) (string, error) {
+		out, err := exec.Command(bin, args...).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run("run", "--once", "--config", fileCfg); err != nil {
+		t.Fatalf("run --once: %v\n%s", err, out)
+	}
+	published := func() int {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		recs, err := kafkatest.ReadAll(ctx, broker.Addr, topics...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(recs)
+	}
+	before := published()
+	if out, err := run("checkpoint", "migrate", "--to", "kafka", "--config", clusterCfg); err != nil || !strings.Contains(out, "12 cursors copied") {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	if out, err := run("checkpoint", "migrate", "--to", "kafka", "--config", clusterCfg); err == nil || !strings.Contains(out, "already holds 12 cursors") {
+		t.Fatalf("migrate twice: %v\n%s", err, out)
+	}
+
+	cmd := exec.Command(bin, "run", "--config", clusterCfg)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitFor(t, func() bool { return strings.Count(stderr.String(), "poll finished") >= 24 }) // every unit twice
+	if after := published(); after != before {
+		t.Fatalf("the cluster published %d messages again after the migration", after-before)
+	}
+	if out, err := run("checkpoint", "reset", "--config", clusterCfg, "--logs", "auth", "--account", "DA1", "--yes"); err == nil || !strings.Contains(out, "running processes") {
+		t.Fatalf("reset while the group runs: %v\n%s", err, out)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	cmd.Wait()
+	out, err := run("checkpoint", "show", "--config", clusterCfg)
+	if err != nil || strings.Count(out, "/DA") != 12 {
+		t.Fatalf("show on the state topic: %v\n%s", err, out)
+	}
+	waitFor(t, func() bool {
+		out, err := run("checkpoint", "reset", "--config", clusterCfg, "--logs", "auth", "--account", "DA1", "--yes")
+		return err == nil && strings.Contains(out, "DA1")
+	})
+	if out, _ := run("checkpoint", "show", "--config", clusterCfg); strings.Count(out, "/DA") != 11 {
+		t.Fatalf("after reset:\n%s", out)
 	}
 }
