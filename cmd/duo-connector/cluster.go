@@ -109,6 +109,9 @@ func (c *cluster) Run(ctx context.Context) error {
 		c.generation.Store(gen.ID)
 		c.owned.Store(int32(len(parts)))
 		c.logger.Info("connector group generation", "generation", gen.ID, "member", gen.MemberID, "partitions", parts)
+		if m := c.opts.Metrics; m != nil {
+			m.ClusterGeneration(int(gen.ID), parts)
+		}
 		gen.Start(func(gctx context.Context) {
 			// Stop at the generation's end, or the process's.
 			rctx, cancel := context.WithCancel(ctx)

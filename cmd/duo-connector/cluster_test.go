@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +27,7 @@ type clusterRun struct {
 	want   map[string]map[string]bool
 	procs  []*exec.Cmd
 	logs   []*syncBuffer
+	http   []string // each process's metrics and health address
 }
 
 func newClusterRun(t *testing.T, n, perLog int, rps float64) *clusterRun {
@@ -65,6 +67,8 @@ checkpoint: {store: kafka, partitions: 12, session_timeout: 6s}
 `)
 	for range n {
 		cmd := exec.Command(bin, "run", "--config", cfg)
+		addr := freeAddr(t)
+		cmd.Env = append(os.Environ(), "DUO_CONNECTOR_HTTP_LISTEN="+addr)
 		var stderr syncBuffer
 		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
@@ -73,6 +77,7 @@ checkpoint: {store: kafka, partitions: 12, session_timeout: 6s}
 		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 		c.procs = append(c.procs, cmd)
 		c.logs = append(c.logs, &stderr)
+		c.http = append(c.http, addr)
 	}
 	return c
 }
@@ -136,6 +141,31 @@ func TestClusterSharesTheWork(t *testing.T) {
 	}
 	if polled < 2 {
 		t.Errorf("only %d of 3 processes polled: the work is not shared", polled)
+	}
+	// Once the group is stable, the processes own every partition and
+	// every unit between them, each once, and are ready.
+	waitFor(t, func() bool {
+		partitions, units := 0, 0
+		for _, addr := range c.http {
+			forEachMetric(addr, func(name, _ string, v float64) {
+				switch name {
+				case "duo_connector_cluster_partitions_owned":
+					partitions += int(v)
+				case "duo_connector_cluster_units_owned":
+					units += int(v)
+				}
+			})
+		}
+		return partitions == 12 && units == 24
+	})
+	for i, addr := range c.http {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil || resp.StatusCode != 200 {
+			t.Errorf("process %d not ready: %v %v", i, resp, err)
+		}
+		if resp != nil {
+			resp.Body.Close()
+		}
 	}
 }
 

@@ -44,6 +44,14 @@ type Metrics struct {
 	mu    sync.Mutex
 	units map[Unit]*LogState
 	reqs  struct{ total, retries, rateLimited int }
+	// cluster is set in cluster mode: the generation and the state
+	// partitions this process owns in it.
+	cluster *clusterState
+}
+
+type clusterState struct {
+	generation int
+	partitions []int
 }
 
 // Unit is one log of one account.
@@ -125,6 +133,12 @@ var (
 		"Unix time of the last poll that finished without error.", []string{"account", "log"}, nil)
 	accountsDesc = prometheus.NewDesc("duo_connector_accounts",
 		"Duo accounts read, by state: ok (every log's last poll succeeded) or failing.", []string{"state"}, nil)
+	generationDesc = prometheus.NewDesc("duo_connector_cluster_generation",
+		"Cluster mode: the connector group's generation this process works in.", nil, nil)
+	partitionsDesc = prometheus.NewDesc("duo_connector_cluster_partitions_owned",
+		"Cluster mode: the state topic partitions this process owns.", nil, nil)
+	unitsDesc = prometheus.NewDesc("duo_connector_cluster_units_owned",
+		"Cluster mode: the (account, log) units this process polls.", nil, nil)
 )
 
 // unitCollector reports the per-unit gauges from the units' states, so
@@ -136,6 +150,9 @@ func (c unitCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- cursorDesc
 	ch <- lastSuccessDesc
 	ch <- accountsDesc
+	ch <- generationDesc
+	ch <- partitionsDesc
+	ch <- unitsDesc
 }
 
 func (c unitCollector) Collect(ch chan<- prometheus.Metric) {
@@ -174,6 +191,19 @@ func (c unitCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(accountsDesc, prometheus.GaugeValue, float64(ok), "ok")
 	ch <- prometheus.MustNewConstMetric(accountsDesc, prometheus.GaugeValue, float64(bad), "failing")
+	if c := m.cluster; c != nil {
+		ch <- prometheus.MustNewConstMetric(generationDesc, prometheus.GaugeValue, float64(c.generation))
+		ch <- prometheus.MustNewConstMetric(partitionsDesc, prometheus.GaugeValue, float64(len(c.partitions)))
+		ch <- prometheus.MustNewConstMetric(unitsDesc, prometheus.GaugeValue, float64(len(m.units)))
+	}
+}
+
+// ClusterGeneration records, in cluster mode, the connector group's
+// generation and the state partitions this process owns in it.
+func (m *Metrics) ClusterGeneration(generation int, partitions []int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cluster = &clusterState{generation: generation, partitions: partitions}
 }
 
 // Track starts reporting one log of an account (before its first poll).
@@ -370,8 +400,11 @@ type accountReport struct {
 // accounts ready and failing, and the failing ones with their logs (a
 // thousand healthy accounts are not listed one by one).
 type readinessReport struct {
-	Ready         bool                     `json:"ready"`
-	Kafka         string                   `json:"kafka"`
+	Ready bool   `json:"ready"`
+	Kafka string `json:"kafka"`
+	// Generation and Partitions are cluster mode's.
+	Generation    *int                     `json:"generation,omitempty"`
+	Partitions    []int                    `json:"partitions_owned,omitempty"`
 	Logs          map[string]logReport     `json:"logs,omitempty"`
 	AccountsReady *int                     `json:"accounts_ready,omitempty"`
 	Failing       map[string]accountReport `json:"failing_accounts,omitempty"`
@@ -400,9 +433,15 @@ func (m *Metrics) readiness(window time.Duration) readinessReport {
 		accts[u.Account] = a
 	}
 	report := readinessReport{Ready: true, Kafka: "ok"}
+	if c := m.cluster; c != nil {
+		gen := c.generation
+		report.Generation, report.Partitions = &gen, c.partitions
+	}
 	switch len(accts) {
 	case 0:
-		report.Ready = false
+		// A cluster's process with nothing to poll (more processes than
+		// units, or between generations) is in service: ready.
+		report.Ready = m.cluster != nil
 	case 1:
 		for _, a := range accts {
 			report.Logs, report.Ready = a.Logs, a.Ready
