@@ -130,3 +130,33 @@ func (f *checkpointFlags) migrate(to string, e env) int {
 	fmt.Fprintf(e.stdout, "%d cursors copied; set checkpoint.store: kafka and start the processes\n", len(entries))
 	return exitOK
 }
+
+// checkClusterState checks the state topic (created compacted when
+// missing, refused when not compacted, readable) and says how many
+// processes the connector group has.
+func checkClusterState(cfg config.Config) (string, error) {
+	state, err := openClusterState(cfg, false)
+	if err != nil {
+		return "", err
+	}
+	defer state.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cursors, err := state.Store.List(ctx)
+	if err != nil {
+		return "", err
+	}
+	transport, _, err := cfg.PublishConfig(nil).Connection()
+	if err != nil {
+		return "", err
+	}
+	client := &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...), Transport: transport, Timeout: 30 * time.Second}
+	members := 0
+	if resp, err := client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{cfg.Checkpoint.Group}}); err == nil {
+		for _, g := range resp.Groups {
+			members += len(g.Members)
+		}
+	}
+	return fmt.Sprintf("state topic %s is compacted, %d partitions, %d cursors of group %s, %d processes running",
+		cfg.Checkpoint.Topic, state.Partitions(), len(cursors), cfg.Checkpoint.Group, members), nil
+}

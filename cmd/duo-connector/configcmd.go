@@ -66,6 +66,14 @@ and default.
 	} else {
 		fmt.Fprintf(e.stdout, "kafka: ok: brokers %s reachable, topics %s exist\n", strings.Join(cfg.Kafka.Brokers, ","), strings.Join(topics, ","))
 	}
+	if cfg.Checkpoint.Store == "kafka" {
+		if line, err := checkClusterState(cfg); err != nil {
+			failed = true
+			fmt.Fprintf(e.stdout, "checkpoint: FAILED: %v\n", err)
+		} else {
+			fmt.Fprintf(e.stdout, "checkpoint: ok: %s\n", line)
+		}
+	}
 	if failed {
 		return exitFailure
 	}
