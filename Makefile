@@ -57,7 +57,7 @@ fuzz:
 # The kill test, longer: 200 SIGKILLs instead of 20.
 SOAK_KILLS ?= 200
 soak:
-	SOAK_KILLS=$(SOAK_KILLS) $(GO) test -race -count=1 -timeout 120m -run 'TestKillAndRestart|TestBrokerOutage' -v ./cmd/duo-connector
+	SOAK_KILLS=$(SOAK_KILLS) $(GO) test -race -count=1 -timeout 120m -run 'TestKillAndRestart|TestBrokerOutage|TestClusterKillLoop' -v ./cmd/duo-connector
 
 # Install the binary, the systemd unit and the example configuration.
 # Packagers: make install DESTDIR=$(pwd)/pkg PREFIX=/usr

@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,6 +30,8 @@ type clusterRun struct {
 	procs  []*exec.Cmd
 	logs   []*syncBuffer
 	http   []string // each process's metrics and health address
+	bin    string
+	cfg    string
 }
 
 func newClusterRun(t *testing.T, n, perLog int, rps float64) *clusterRun {
@@ -65,21 +69,28 @@ jitter: 0s
 shutdown_timeout: 2s
 checkpoint: {store: kafka, partitions: 12, session_timeout: 6s}
 `)
+	c.bin, c.cfg = bin, cfg
 	for range n {
-		cmd := exec.Command(bin, "run", "--config", cfg)
-		addr := freeAddr(t)
-		cmd.Env = append(os.Environ(), "DUO_CONNECTOR_HTTP_LISTEN="+addr)
-		var stderr syncBuffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		c.procs = append(c.procs, cmd)
-		c.logs = append(c.logs, &stderr)
-		c.http = append(c.http, addr)
+		c.procs = append(c.procs, nil)
+		c.logs = append(c.logs, nil)
+		c.http = append(c.http, "")
+		c.restart(len(c.procs) - 1)
 	}
 	return c
+}
+
+// restart starts process i (again).
+func (c *clusterRun) restart(i int) {
+	cmd := exec.Command(c.bin, "run", "--config", c.cfg)
+	addr := freeAddr(c.t)
+	cmd.Env = append(os.Environ(), "DUO_CONNECTOR_HTTP_LISTEN="+addr)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	c.procs[i], c.logs[i], c.http[i] = cmd, &stderr, addr
 }
 
 // read returns the messages by account and event id.
@@ -321,4 +332,36 @@ shutdown_timeout: 2s
 	if out, _ := run("checkpoint", "show", "--config", clusterCfg); strings.Count(out, "/DA") != 11 {
 		t.Fatalf("after reset:\n%s", out)
 	}
+}
+
+// TestClusterKillLoop kills a random process of three and starts a
+// replacement, again and again while the backlog drains (2 kills, or
+// SOAK_KILLS in make soak): nothing is lost.
+func TestClusterKillLoop(t *testing.T) {
+	kills := 2
+	if n, err := strconv.Atoi(os.Getenv("SOAK_KILLS")); err == nil && n > 0 {
+		kills = n / 10 // each kill waits out a session timeout
+	}
+	c := newClusterRun(t, 3, 100*kills, 20)
+	for k := range kills {
+		time.Sleep(time.Duration(1500+rand.IntN(2000)) * time.Millisecond)
+		i := rand.IntN(len(c.procs))
+		c.procs[i].Process.Kill()
+		c.procs[i].Wait()
+		c.restart(i)
+		n, total := c.delivered()
+		t.Logf("kill %d: process %d; %d of %d records delivered", k+1, i, n, total)
+	}
+	c.waitComplete()
+	got := c.read()
+	dups := 0
+	for id, ids := range c.want {
+		for rid := range ids {
+			if got[id][rid] == 0 {
+				t.Errorf("%s: record %s lost", id, rid)
+			}
+			dups += max(got[id][rid]-1, 0)
+		}
+	}
+	t.Logf("%d records repeated over %d kills", dups, kills)
 }
