@@ -192,9 +192,15 @@ func TestClusterFailover(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	generations := func() int {
+		return strings.Count(c.logs[1].String(), "connector group generation") + strings.Count(c.logs[2].String(), "connector group generation")
+	}
+	before := generations()
 	killed := time.Now()
 	c.procs[0].Process.Kill()
 	c.procs[0].Wait()
+	waitFor(t, func() bool { return generations() >= before+2 })
+	t.Logf("failover: the killed process's units polling again %.1f s after SIGKILL (session timeout 6 s)", time.Since(killed).Seconds())
 	c.waitComplete()
 	t.Logf("backlog complete %s after the kill", time.Since(killed).Round(time.Millisecond))
 	got := c.read()
