@@ -141,15 +141,7 @@ http: {listen: "`+addr+`"}
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	get := func(path string) (int, string) {
-		resp, err := http.Get("http://" + addr + path)
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	get := func(path string) (int, string) { return httpGet(addr, path) }
 	delivered := func(ids ...string) bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -239,6 +231,18 @@ duo:
 		tb.Fatal(err)
 	}
 	return cfg
+}
+
+// httpGet returns the status and body of a GET of path at addr (status 0
+// and the error when it fails).
+func httpGet(addr, path string) (int, string) {
+	resp, err := http.Get("http://" + addr + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 // freeAddr returns a loopback address nothing listens on.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -135,6 +134,23 @@ func (c *clusterRun) waitComplete() {
 	}
 }
 
+// repeated fails the test for every record not delivered and returns how
+// many deliveries were repeats.
+func (c *clusterRun) repeated() int {
+	c.t.Helper()
+	got := c.read()
+	dups := 0
+	for id, ids := range c.want {
+		for rid := range ids {
+			if got[id][rid] == 0 {
+				c.t.Errorf("%s: record %s lost", id, rid)
+			}
+			dups += max(got[id][rid]-1, 0)
+		}
+	}
+	return dups
+}
+
 // TestClusterSharesTheWork: three processes in one connector group: every
 // record arrives exactly once, and the work is spread over the processes.
 func TestClusterSharesTheWork(t *testing.T) {
@@ -170,12 +186,8 @@ func TestClusterSharesTheWork(t *testing.T) {
 		return partitions == 12 && units == 24
 	})
 	for i, addr := range c.http {
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err != nil || resp.StatusCode != 200 {
-			t.Errorf("process %d not ready: %v %v", i, resp, err)
-		}
-		if resp != nil {
-			resp.Body.Close()
+		if code, body := httpGet(addr, "/readyz"); code != 200 {
+			t.Errorf("process %d not ready: %d %s", i, code, body)
 		}
 	}
 }
@@ -203,16 +215,7 @@ func TestClusterFailover(t *testing.T) {
 	t.Logf("failover: the killed process's units polling again %.1f s after SIGKILL (session timeout 6 s)", time.Since(killed).Seconds())
 	c.waitComplete()
 	t.Logf("backlog complete %s after the kill", time.Since(killed).Round(time.Millisecond))
-	got := c.read()
-	dups := 0
-	for id, ids := range c.want {
-		for rid := range ids {
-			if got[id][rid] == 0 {
-				t.Errorf("%s: record %s lost", id, rid)
-			}
-			dups += max(got[id][rid]-1, 0)
-		}
-	}
+	dups := c.repeated()
 	// At most a page (1000 records) per unit the killed process owned:
 	// a third of the 24 units.
 	if dups > 8*1000 {
@@ -242,16 +245,7 @@ func TestClusterZombie(t *testing.T) {
 	time.Sleep(9 * time.Second) // past the 6 s session timeout: the others rebalance
 	zombie.Signal(syscall.SIGCONT)
 	c.waitComplete()
-	got := c.read()
-	dups := 0
-	for id, ids := range c.want {
-		for rid := range ids {
-			if got[id][rid] == 0 {
-				t.Errorf("%s: record %s lost", id, rid)
-			}
-			dups += max(got[id][rid]-1, 0)
-		}
-	}
+	dups := c.repeated()
 	t.Logf("%d records repeated around the zombie", dups)
 	if !strings.Contains(c.logs[0].String(), "connector group generation") {
 		t.Fatal("the zombie never took part")
@@ -359,15 +353,6 @@ func TestClusterKillLoop(t *testing.T) {
 		t.Logf("kill %d: process %d; %d of %d records delivered", k+1, i, n, total)
 	}
 	c.waitComplete()
-	got := c.read()
-	dups := 0
-	for id, ids := range c.want {
-		for rid := range ids {
-			if got[id][rid] == 0 {
-				t.Errorf("%s: record %s lost", id, rid)
-			}
-			dups += max(got[id][rid]-1, 0)
-		}
-	}
+	dups := c.repeated()
 	t.Logf("%d records repeated over %d kills", dups, kills)
 }

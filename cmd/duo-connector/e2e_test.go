@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -537,15 +536,7 @@ func TestDaemonOperations(t *testing.T) {
 	expect("READY=1")
 	expect("WATCHDOG=1")
 
-	get := func(path string) (int, string) {
-		resp, err := http.Get("http://" + addr + path)
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	get := func(path string) (int, string) { return httpGet(addr, path) }
 	if code, body := get("/healthz"); code != 200 {
 		t.Fatalf("/healthz: %d %s", code, body)
 	}

@@ -142,15 +142,7 @@ func execute(cfg config.Config, e env, opts runner.Options, once bool) int {
 	if opts.Backfill != nil || once {
 		summarize(logger, m, logs, time.Since(start))
 	}
-	switch {
-	case ctx.Err() != nil:
-		logger.Info("stopped by signal")
-		return exitOK
-	case err != nil:
-		logger.Error("stopped", "error", err)
-		return exitFailure
-	}
-	return exitOK
+	return exitStatus(ctx, logger, err)
 }
 
 // ignoreSIGHUP keeps SIGHUP (a reload by habit, a closed terminal) from
@@ -197,7 +189,11 @@ func executeCluster(ctx context.Context, cfg config.Config, logger *slog.Logger,
 	wdCtx, stopWatchdog := context.WithCancel(ctx)
 	defer stopWatchdog()
 	go notifier.Watchdog(wdCtx, c.Alive)
-	err = c.Run(ctx)
+	return exitStatus(ctx, logger, c.Run(ctx))
+}
+
+// exitStatus logs how the daemon or run ended and returns its status.
+func exitStatus(ctx context.Context, logger *slog.Logger, err error) int {
 	switch {
 	case ctx.Err() != nil:
 		logger.Info("stopped by signal")
