@@ -73,9 +73,12 @@ func TestStoreRoundTrip(t *testing.T) {
 			t.Fatal("a cursor of a partition not owned was restored")
 		}
 	}
+	if err := again.Probe(ctx); err != nil {
+		t.Fatal(err)
+	}
 	all, err := again.List(ctx)
 	if err != nil || len(all) != 2 {
-		t.Fatalf("List: %+v %v", all, err)
+		t.Fatalf("List (after a probe): %+v %v", all, err)
 	}
 	if _, ok, _ := again.Load(ctx, admin); ok {
 		t.Fatal("a deleted cursor came back")

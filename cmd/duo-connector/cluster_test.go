@@ -295,7 +295,7 @@ shutdown_timeout: 2s
 		return len(recs)
 	}
 	before := published()
-	if out, err := run("config", "check", "--config", clusterCfg); err != nil || !strings.Contains(out, "checkpoint: ok: state topic duo-connector-state is compacted, 12 partitions, 0 cursors") {
+	if out, err := run("config", "check", "--config", clusterCfg); err != nil || !strings.Contains(out, "checkpoint: ok: state topic duo-connector-state is compacted and writable, 12 partitions, 0 cursors") {
 		t.Fatalf("config check in cluster mode: %v\n%s", err, out)
 	}
 	if out, err := run("checkpoint", "migrate", "--to", "kafka", "--config", clusterCfg); err != nil || !strings.Contains(out, "12 cursors copied") {

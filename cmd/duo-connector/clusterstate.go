@@ -146,6 +146,9 @@ func checkClusterState(cfg config.Config) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if err := state.Probe(ctx); err != nil {
+		return "", err
+	}
 	transport, _, err := cfg.PublishConfig(nil).Connection()
 	if err != nil {
 		return "", err
@@ -157,6 +160,6 @@ func checkClusterState(cfg config.Config) (string, error) {
 			members += len(g.Members)
 		}
 	}
-	return fmt.Sprintf("state topic %s is compacted, %d partitions, %d cursors of group %s, %d processes running",
+	return fmt.Sprintf("state topic %s is compacted and writable, %d partitions, %d cursors of group %s, %d processes running",
 		cfg.Checkpoint.Topic, state.Partitions(), len(cursors), cfg.Checkpoint.Group, members), nil
 }
