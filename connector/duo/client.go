@@ -237,6 +237,10 @@ func NewClient(cfg Config) (*Client, error) {
 			// whole, where HTTP/2's framing and flow control cost some
 			// 0.5 µs per record (BenchmarkBackfill) for no gain.
 			t.MaxIdleConnsPerHost = 8
+			// Shared by every account's client: with thousands of accounts,
+			// each at its own API host, keep a bounded number of idle
+			// connections (the least recently used go first).
+			t.MaxIdleConns = 64
 			t.ForceAttemptHTTP2 = false
 			t.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 			transport = t
