@@ -293,6 +293,14 @@ func (c *Client) ForAccount(a Account) (*Client, error) {
 	}, nil
 }
 
+// CloseIdleConnections closes the idle connections of the transport the
+// client shares with its ForAccount clients.
+func (c *Client) CloseIdleConnections() {
+	if t, ok := c.transport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
+	}
+}
+
 // APIHost returns the host the client sends to.
 func (c *Client) APIHost() string { return c.cfg.APIHost }
 

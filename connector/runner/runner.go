@@ -515,6 +515,7 @@ func (r *Runner) Close() error {
 		}
 		r.mu.Unlock()
 	}
+	r.base.CloseIdleConnections()
 	err := r.publisher.Close()
 	if r.files != nil {
 		err = errors.Join(err, r.files.Close())
