@@ -47,6 +47,7 @@ lint:
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME) ./normalize
+	$(GO) test -run '^$$' -fuzz '^FuzzUARulesFilter$$' -fuzztime $(FUZZTIME) ./normalize
 	$(GO) test -run '^$$' -fuzz '^FuzzScanner$$' -fuzztime $(FUZZTIME) ./normalize/jsonscan
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeV2Page$$' -fuzztime $(FUZZTIME) ./connector/duolog
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeV1Page$$' -fuzztime $(FUZZTIME) ./connector/duolog

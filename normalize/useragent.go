@@ -2,10 +2,14 @@ package normalize
 
 import (
 	"container/list"
+	"fmt"
+	"regexp/syntax"
+	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/ua-parser/uap-go/uaparser"
+	"gopkg.in/yaml.v3"
 )
 
 // uaFields is one parsed user-agent string, each field already encoded as a
@@ -20,8 +24,8 @@ type uaFields struct {
 type uaCache struct {
 	size int
 
-	once   sync.Once
-	parser *uaparser.Parser
+	once  sync.Once
+	rules *uaRules
 
 	mu    sync.Mutex
 	items map[string]*list.Element
@@ -71,13 +75,11 @@ func (c *uaCache) lookup(ua []byte) uaFields {
 }
 
 func (c *uaCache) parse(ua string) uaFields {
-	c.once.Do(func() {
-		// Our cache sits in front; the library's own needs only to be valid.
-		c.parser, _ = uaparser.New(uaparser.WithCacheSize(1))
-	})
-	agent := c.parser.ParseUserAgent(ua)
-	os := c.parser.ParseOs(ua)
-	device := c.parser.ParseDevice(ua)
+	c.once.Do(func() { c.rules = loadUARules() })
+	parser := c.rules.parserFor(ua)
+	agent := parser.ParseUserAgent(ua)
+	os := parser.ParseOs(ua)
+	device := parser.ParseDevice(ua)
 	return uaFields{
 		name:      quotedOrNil(agent.Family),
 		version:   quotedOrNil(joinVersion(agent.Major, agent.Minor, agent.Patch)),
@@ -107,4 +109,136 @@ func quotedOrNil(s string) []byte {
 		return nil
 	}
 	return appendQuotedString(nil, s)
+}
+
+// uaRules are uap-core's rules as uap-go ships them, parsed but not
+// compiled: compiled all at once they are some 15 MiB of heap (the larger
+// part of the connector's), for a handful of distinct user agents in the
+// offline-enrollment log. Each rule carries the literals any match of its
+// regexp must contain, where the regexp says so; a user agent is parsed by
+// a uap-go parser of only the rules it could match, in their order, which
+// answers exactly as the full list does (a rule left out cannot match),
+// and is garbage once the answer is cached.
+type uaRules struct {
+	defs           uaparser.RegexDefinitions
+	ua, os, device [][]uaLiteral
+}
+
+// uaLiteral is a string a match must contain; fold: in any case.
+type uaLiteral struct {
+	s    string
+	fold bool
+}
+
+func loadUARules() *uaRules {
+	r := &uaRules{}
+	if err := yaml.Unmarshal(uaparser.DefinitionYaml, &r.defs); err != nil {
+		panic(fmt.Sprintf("uap-go's own rules do not parse: %v", err)) // a broken dependency
+	}
+	lits := func(expr, flags string) []uaLiteral {
+		if flags != "" {
+			expr = "(?" + flags + ")" + expr
+		}
+		re, err := syntax.Parse(expr, syntax.Perl)
+		if err != nil {
+			return nil // no filter: uap-go will report it
+		}
+		return requiredLiterals(re)
+	}
+	for _, p := range r.defs.UA {
+		r.ua = append(r.ua, lits(p.Expr, p.Flags))
+	}
+	for _, p := range r.defs.OS {
+		r.os = append(r.os, lits(p.Expr, p.Flags))
+	}
+	for _, p := range r.defs.Device {
+		r.device = append(r.device, lits(p.Expr, p.Flags))
+	}
+	return r
+}
+
+// requiredLiterals returns literals every match of re contains: those
+// concatenated at its top (through groups and repetitions of at least
+// one), none below an alternation or an optional part.
+func requiredLiterals(re *syntax.Regexp) []uaLiteral {
+	switch re.Op {
+	case syntax.OpLiteral:
+		return []uaLiteral{{s: string(re.Rune), fold: re.Flags&syntax.FoldCase != 0}}
+	case syntax.OpCapture, syntax.OpPlus:
+		return requiredLiterals(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			return requiredLiterals(re.Sub[0])
+		}
+	case syntax.OpConcat:
+		var out []uaLiteral
+		for _, sub := range re.Sub {
+			out = append(out, requiredLiterals(sub)...)
+		}
+		return out
+	}
+	return nil
+}
+
+// could reports whether ua contains every literal. A case-folded literal
+// is checked only on an ASCII user agent: Unicode folding matches some
+// non-ASCII letters to ASCII ones (K, the Kelvin sign, and k).
+func could(lits []uaLiteral, ua string, ascii bool) bool {
+	for _, l := range lits {
+		switch {
+		case !l.fold:
+			if !strings.Contains(ua, l.s) {
+				return false
+			}
+		case ascii && isASCII(l.s):
+			if !containsFoldASCII(ua, l.s) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// parserFor returns a uap-go parser of the rules ua could match.
+func (r *uaRules) parserFor(ua string) *uaparser.Parser {
+	ascii := isASCII(ua)
+	var sub uaparser.RegexDefinitions
+	for i, p := range r.defs.UA {
+		if could(r.ua[i], ua, ascii) {
+			sub.UA = append(sub.UA, p)
+		}
+	}
+	for i, p := range r.defs.OS {
+		if could(r.os[i], ua, ascii) {
+			sub.OS = append(sub.OS, p)
+		}
+	}
+	for i, p := range r.defs.Device {
+		if could(r.device[i], ua, ascii) {
+			sub.Device = append(sub.Device, p)
+		}
+	}
+	// Copies: uap-go compiles into the rules it is given.
+	p, _ := uaparser.New(uaparser.WithRegexDefinitions(*sub.Clone()), uaparser.WithCacheSize(1))
+	return p
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// containsFoldASCII is strings.Contains ignoring ASCII case.
+func containsFoldASCII(s, sub string) bool {
+	n := len(sub)
+	for i := 0; i+n <= len(s); i++ {
+		if strings.EqualFold(s[i:i+n], sub) {
+			return true
+		}
+	}
+	return false
 }
