@@ -380,15 +380,46 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.inFlight--
 		s.mu.Unlock()
 	}()
-	status := s.serve(w, r)
-	if s.keepReqs {
+	// The request is logged as its answer starts, not after: a client can
+	// read the whole answer and look at Requests before serve returns.
+	lw := &loggingWriter{ResponseWriter: w, log: func(status int) {
+		if !s.keepReqs {
+			return
+		}
 		s.mu.Lock()
 		s.requests = append(s.requests, Request{
 			Time: time.Now(), Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(),
 			Account: r.URL.Query().Get("account_id"), Status: status,
 		})
 		s.mu.Unlock()
+	}}
+	status := s.serve(lw, r)
+	if !lw.logged { // no answer (the client went away)
+		lw.logged = true
+		lw.log(status)
 	}
+}
+
+// loggingWriter calls log with the status when the answer starts.
+type loggingWriter struct {
+	http.ResponseWriter
+	log    func(status int)
+	logged bool
+}
+
+func (w *loggingWriter) WriteHeader(status int) {
+	if !w.logged {
+		w.logged = true
+		w.log(status)
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *loggingWriter) Write(b []byte) (int, error) {
+	if !w.logged {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) int {
