@@ -54,6 +54,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRecordHash$$' -fuzztime $(FUZZTIME) ./connector/duolog
 	$(GO) test -run '^$$' -fuzz '^FuzzEnvelope$$' -fuzztime $(FUZZTIME) ./connector/duo
 	$(GO) test -run '^$$' -fuzz '^FuzzSkip$$' -fuzztime $(FUZZTIME) ./normalize/jsonscan
+	$(GO) test -run '^$$' -fuzz '^FuzzSafeRun$$' -fuzztime $(FUZZTIME) ./normalize/jsonscan
 
 # The kill test, longer: 200 SIGKILLs instead of 20.
 SOAK_KILLS ?= 200

@@ -86,6 +86,25 @@ func TestSafeRun(t *testing.T) {
 	}
 }
 
+// FuzzSafeRun: on any bytes (several special ones in a word among them),
+// SafeRun stops where the byte table does.
+func FuzzSafeRun(f *testing.F) {
+	f.Add([]byte("ab\"\x01cdefgh\\ij\xffk"), 0)
+	f.Add([]byte("\x7f\x80\x1f\x20\"\"\"\"\"\"\"\"\""), 3)
+	f.Fuzz(func(t *testing.T, b []byte, from int) {
+		if from < 0 || from > len(b) {
+			return
+		}
+		want := from
+		for want < len(b) && strSafe[b[want]] {
+			want++
+		}
+		if got := SafeRun(b, from); got != want {
+			t.Fatalf("SafeRun(%q, %d) = %d, want %d", b, from, got, want)
+		}
+	})
+}
+
 // TestSkip: on valid JSON, Skip finds the same value as Value; cut short,
 // it fails.
 func TestSkip(t *testing.T) {
