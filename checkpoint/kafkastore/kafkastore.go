@@ -248,7 +248,14 @@ type restore struct {
 // readPartition reads one partition from its first offset to the end it
 // had when reading began.
 func (s *Store) readPartition(ctx context.Context, p int, r *restore) error {
-	conn, err := s.cfg.Dialer.DialLeader(ctx, "tcp", s.cfg.Brokers[0], s.cfg.Topic, p)
+	// Any broker finds the partition's leader: try each until one answers.
+	var conn *kafka.Conn
+	var err error
+	for _, b := range s.cfg.Brokers {
+		if conn, err = s.cfg.Dialer.DialLeader(ctx, "tcp", b, s.cfg.Topic, p); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		return err
 	}

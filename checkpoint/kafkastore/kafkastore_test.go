@@ -124,3 +124,23 @@ func TestStoreCorruptRecord(t *testing.T) {
 		t.Fatalf("after a valid save: %s %v %v", c, ok, err)
 	}
 }
+
+// TestStoreFirstBrokerDown: a broker list whose first entry is down still
+// opens the store and restores its cursors.
+func TestStoreFirstBrokerDown(t *testing.T) {
+	b := kafkatest.NewBroker(t, 1)
+	ctx := context.Background()
+	key := checkpoint.Key{Account: "api-a", Log: "auth"}
+	open(t, b.Addr, "state", "g").Save(ctx, key, []byte(`{"mintime_ms":7}`))
+	s, err := kafkastore.Open(ctx, kafkastore.Config{Brokers: []string{"127.0.0.1:1", b.Addr}, Topic: "state", Group: "g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Restore(ctx, []int{kafkastore.PartitionOf(key.Account, key.Log, s.Partitions())}); err != nil {
+		t.Fatal(err)
+	}
+	if c, ok, err := s.Load(ctx, key); err != nil || !ok || string(c) != `{"mintime_ms":7}` {
+		t.Fatalf("Load: %s %v %v", c, ok, err)
+	}
+}
