@@ -150,12 +150,24 @@ func (c *cluster) generationRun(ctx context.Context, parts []int) error {
 	opts := c.opts
 	opts.Store = c.store
 	opts.Owns = func(account, log string) bool { return owned[kafkastore.PartitionOf(account, log, n)] }
-	r, err := runner.New(ctx, c.cfg, c.logger, opts)
-	if err != nil {
-		if ctx.Err() == nil {
-			c.logger.Error("cannot poll this generation's units", "error", err)
+	// Trouble that may pass (Duo not answering the child listing) is
+	// waited out within the generation: returning would end it, and make
+	// the whole group rebalance again and again.
+	var r *runner.Runner
+	for wait := time.Second; ; wait = min(2*wait, time.Minute) {
+		var err error
+		if r, err = runner.New(ctx, c.cfg, c.logger, opts); err == nil {
+			break
 		}
-		return err
+		if ctx.Err() != nil {
+			return nil
+		}
+		if pipeline.IsFatal(err) {
+			c.logger.Error("cannot poll this generation's units", "error", err)
+			return err
+		}
+		c.logger.Warn("cannot poll this generation's units yet; retrying", "retry_in", wait, "error", err)
+		sleepCtx(ctx, wait)
 	}
 	c.current.Store(r)
 	defer func() {

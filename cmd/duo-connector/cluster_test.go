@@ -356,3 +356,46 @@ func TestClusterKillLoop(t *testing.T) {
 	dups := c.repeated()
 	t.Logf("%d records repeated over %d kills", dups, kills)
 }
+
+// TestClusterWaitsOutDuo: Duo failing the child listing for a while at the
+// start of a generation is waited out within it, not by ending the
+// generation (which would make the whole group rebalance, again and again).
+func TestClusterWaitsOutDuo(t *testing.T) {
+	bin := binary(t)
+	srv := duotest.New(t, duotest.WithoutRequestLog())
+	broker, err := kafkatest.Start(2, topics, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(broker.Stop)
+	srv.AddChild("DA1", "Customer 1")
+	want := childRecords(srv, "DA1", 600, 50)
+	srv.Inject(duotest.Fault{Path: duo.PathAccountList, Status: 503, Count: 20})
+	cfg := mspConfig(t, srv, broker.Addr, 1000, `
+  retry: {initial_backoff: 10ms, max_backoff: 20ms, max_attempts: 10}
+  child_accounts: {enabled: true}
+schedule: "@every 1s"
+jitter: 0s
+checkpoint: {store: kafka, partitions: 4, session_timeout: 6s}
+`)
+	cmd := exec.Command(bin, "run", "--config", cfg)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitFor(t, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		recs, err := kafkatest.ReadAll(ctx, broker.Addr, topics...)
+		return err == nil && len(recs) >= len(want)
+	})
+	out := stderr.String()
+	if n := strings.Count(out, "connector group generation"); n != 1 {
+		t.Fatalf("%d generations for one process: the failures ended generations", n)
+	}
+	if !strings.Contains(out, "cannot poll this generation's units yet; retrying") {
+		t.Fatalf("the listing did not fail as injected:\n%s", tail(out, 3000))
+	}
+}
