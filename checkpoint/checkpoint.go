@@ -60,8 +60,9 @@ type Store interface {
 	Save(ctx context.Context, key Key, cursor json.RawMessage) error
 }
 
-// document is the on-disk format.
-type document struct {
+// Document is a cursor as stored: the file store's file, the Kafka store's
+// record value.
+type Document struct {
 	Version int             `json:"version"`
 	Account string          `json:"account"`
 	Log     string          `json:"log"`
@@ -236,7 +237,7 @@ func (s *FileStore) read(path string, want *Key) (Entry, error) {
 		}
 		return Entry{}, &CorruptError{Path: path, Key: key, Reason: err}
 	}
-	var doc document
+	var doc Document
 	corrupt := func(reason error) (Entry, error) {
 		key := Key{Account: doc.Account, Log: doc.Log, Scope: doc.Scope}
 		if key.Log == "" {
@@ -287,7 +288,7 @@ func (s *FileStore) Save(_ context.Context, key Key, cursor json.RawMessage) err
 	if !json.Valid(cursor) {
 		return fmt.Errorf("save cursor %s: not JSON", key)
 	}
-	doc, err := json.MarshalIndent(document{
+	doc, err := json.MarshalIndent(Document{
 		Version: Version, Account: key.Account, Log: key.Log, Scope: key.Scope,
 		Updated: s.now().UTC(), Cursor: cursor,
 	}, "", "  ")

@@ -206,16 +206,6 @@ func balance(msg kafka.Message, partitions ...int) int {
 	return partitions[PartitionOf(k.Account, k.Log, len(partitions))]
 }
 
-// document is a cursor record's value: the file store's document.
-type document struct {
-	Version int             `json:"version"`
-	Account string          `json:"account"`
-	Log     string          `json:"log"`
-	Scope   string          `json:"scope,omitempty"`
-	Updated time.Time       `json:"updated"`
-	Cursor  json.RawMessage `json:"cursor"`
-}
-
 // Restore reads the partitions to their ends and replaces the cursors of
 // those partitions with what they hold: a process that gains partitions
 // resumes where their last owner saved.
@@ -308,7 +298,7 @@ func (s *Store) apply(m kafka.Message, r *restore) {
 	if m.Value == nil {
 		return
 	}
-	var doc document
+	var doc checkpoint.Document
 	err := json.Unmarshal(m.Value, &doc)
 	if err == nil && (doc.Version != checkpoint.Version || len(doc.Cursor) == 0) {
 		err = fmt.Errorf("version %d and %d bytes of cursor, want version %d and a cursor", doc.Version, len(doc.Cursor), checkpoint.Version)
@@ -339,7 +329,7 @@ func (s *Store) Load(_ context.Context, key checkpoint.Key) (json.RawMessage, bo
 // Save writes the cursor and returns once every in-sync replica has it.
 func (s *Store) Save(ctx context.Context, key checkpoint.Key, cursor json.RawMessage) error {
 	now := time.Now().UTC()
-	value, err := json.Marshal(document{Version: checkpoint.Version, Account: key.Account, Log: key.Log, Scope: key.Scope, Updated: now, Cursor: cursor})
+	value, err := json.Marshal(checkpoint.Document{Version: checkpoint.Version, Account: key.Account, Log: key.Log, Scope: key.Scope, Updated: now, Cursor: cursor})
 	if err != nil {
 		return err
 	}

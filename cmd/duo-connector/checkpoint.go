@@ -208,7 +208,7 @@ func (f *checkpointFlags) accountKey(store cursorStore) (string, error) {
 	var found []string
 	for _, en := range entries {
 		a := en.Key.Account
-		if (a == f.account || strings.HasSuffix(a, "/"+f.account)) && !slices.Contains(found, a) {
+		if keyNamed(a, f.account) && !slices.Contains(found, a) {
 			found = append(found, a)
 		}
 	}
@@ -232,7 +232,13 @@ func (f *checkpointFlags) matchesAccount(key string) bool {
 			return true
 		}
 	}
-	return key == f.account || strings.HasSuffix(key, "/"+f.account)
+	return keyNamed(key, f.account)
+}
+
+// keyNamed reports whether a cursor's account key is name, or an MSP
+// child's key (host/id) whose id is name.
+func keyNamed(key, name string) bool {
+	return key == name || strings.HasSuffix(key, "/"+name)
 }
 
 // cursorRow is one cursor as show prints it.

@@ -117,6 +117,17 @@ func (c *clusterRun) delivered() (n, total int) {
 	return n, total
 }
 
+// waitStarted waits until a tenth of the backlog is delivered.
+func (c *clusterRun) waitStarted() {
+	for {
+		n, total := c.delivered()
+		if n > total/10 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func (c *clusterRun) waitComplete() {
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
@@ -197,13 +208,7 @@ func TestClusterSharesTheWork(t *testing.T) {
 // what repeats is bounded by the pages it had in flight.
 func TestClusterFailover(t *testing.T) {
 	c := newClusterRun(t, 3, 300, 20)
-	for {
-		n, total := c.delivered()
-		if n > total/10 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	c.waitStarted()
 	generations := func() int {
 		return strings.Count(c.logs[1].String(), "connector group generation") + strings.Count(c.logs[2].String(), "connector group generation")
 	}
@@ -231,13 +236,7 @@ func TestClusterFailover(t *testing.T) {
 // the cluster carries on.
 func TestClusterZombie(t *testing.T) {
 	c := newClusterRun(t, 3, 300, 20)
-	for {
-		n, total := c.delivered()
-		if n > total/10 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	c.waitStarted()
 	zombie := c.procs[0].Process
 	if err := zombie.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)

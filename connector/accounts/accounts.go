@@ -162,7 +162,7 @@ func Children(list []duo.ChildAccount, parent Account, f Filter) []Account {
 // Select returns the accounts each of names matches (see Matches), in
 // the order of all; an unknown name is an error listing the known ones.
 func Select(all []Account, names []string) ([]Account, error) {
-	var out []Account
+	chosen := make([]bool, len(all))
 	for _, n := range names {
 		i := slices.IndexFunc(all, func(a Account) bool { return a.Matches(n) })
 		if i < 0 {
@@ -175,13 +175,13 @@ func Select(all []Account, names []string) ([]Account, error) {
 			}
 			return nil, fmt.Errorf("no account is named %q (known: %s)", n, strings.Join(known, ", "))
 		}
-		if !slices.ContainsFunc(out, func(a Account) bool { return a.Key() == all[i].Key() }) {
-			out = append(out, all[i])
+		chosen[i] = true
+	}
+	var out []Account
+	for i, a := range all {
+		if chosen[i] {
+			out = append(out, a)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b Account) int {
-		return slices.IndexFunc(all, func(x Account) bool { return x.Key() == a.Key() }) -
-			slices.IndexFunc(all, func(x Account) bool { return x.Key() == b.Key() })
-	})
 	return out, nil
 }
