@@ -44,7 +44,12 @@ func newCluster(ctx context.Context, cfg config.Config, logger *slog.Logger, opt
 		return nil, err
 	}
 	cp := cfg.Checkpoint
-	store, err := kafkastore.Open(ctx, kafkastore.Config{
+	logger.Info("opening the state topic", "state_topic", cp.Topic, "brokers", cfg.Kafka.Brokers)
+	// Bounded: a broker that never answers is an error to exit on (and be
+	// restarted), not a silent wait.
+	openCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	store, err := kafkastore.Open(openCtx, kafkastore.Config{
 		Brokers: cfg.Kafka.Brokers, Topic: cp.Topic, Partitions: cp.Partitions, ReplicationFactor: cp.ReplicationFactor,
 		Group: cp.Group, Transport: transport, Dialer: dialer,
 	})
