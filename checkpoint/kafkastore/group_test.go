@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/duo-connector/duo-connector/connector/kafkatest"
 )
@@ -97,4 +99,103 @@ func TestGroupContract(t *testing.T) {
 	}
 	members[0].cg.Close()
 	members[1].cg.Close()
+}
+
+// TestKfakeKeepsMemberKilledMidJoin pins down a flaw of the pinned kfake
+// that the cluster kill loop (cmd/duo-connector) works around: a member
+// whose connection dies while its JoinGroup waits is kept in the group for
+// good, holding partitions, where Kafka expires it after its session
+// timeout. (kfake's reply to the dead join fails, so no session timer is
+// set, and the leader's SyncGroup clears the pending-sync deadline that
+// would have removed it.) When this test fails, kfake has been fixed:
+// drop the work-around, clusterRun.expireDeadMembers.
+func TestKfakeKeepsMemberKilledMidJoin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out session timeouts; skipped with -short")
+	}
+	b := kafkatest.NewBroker(t, 1)
+	open(t, b.Addr, "state", "g")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// Two live members.
+	for range 2 {
+		cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+			ID: "g", Brokers: []string{b.Addr}, Topics: []string{"state"},
+			SessionTimeout: 6 * time.Second, HeartbeatInterval: 300 * time.Millisecond, RebalanceTimeout: 6 * time.Second,
+			JoinGroupBackoff: 200 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cg.Close()
+		go func() {
+			for {
+				gen, err := cg.Next(ctx)
+				if err != nil {
+					if ctx.Err() != nil || err == kafka.ErrGroupClosed {
+						return
+					}
+					continue
+				}
+				gen.Start(func(gctx context.Context) { <-gctx.Done() })
+			}
+		}()
+	}
+	client := &kafka.Client{Addr: kafka.TCP(b.Addr), Timeout: 10 * time.Second}
+	group := func() kafka.DescribeGroupsResponseGroup {
+		resp, err := client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{"g"}})
+		if err != nil || len(resp.Groups) != 1 {
+			t.Fatalf("describe group: %v", err)
+		}
+		return resp.Groups[0]
+	}
+	waitGroup := func(what string, ok func(kafka.DescribeGroupsResponseGroup) bool) {
+		for g := group(); !ok(g); g = group() {
+			if ctx.Err() != nil {
+				t.Fatalf("%s: group state %s, %d members", what, g.GroupState, len(g.Members))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitGroup("two members", func(g kafka.DescribeGroupsResponseGroup) bool {
+		return g.GroupState == "Stable" && len(g.Members) == 2
+	})
+
+	// A third member joins, and its process dies while the join waits for
+	// the others: its connection closes, no LeaveGroup is sent.
+	third, err := kgo.NewClient(kgo.SeedBrokers(b.Addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	join := kmsg.NewPtrJoinGroupRequest()
+	join.Group, join.ProtocolType = "g", "consumer"
+	join.SessionTimeoutMillis, join.RebalanceTimeoutMillis = 6000, 6000
+	meta := kmsg.NewConsumerMemberMetadata()
+	meta.Topics = []string{"state"}
+	join.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: meta.AppendTo(nil)}}
+	resp, err := join.RequestWith(ctx, third)
+	if err != nil || resp.MemberID == "" {
+		t.Fatalf("first join: %v, member id %q", err, resp.MemberID)
+	}
+	join.MemberID = resp.MemberID // the join that waits
+	go join.RequestWith(ctx, third)
+	waitGroup("the third member's join", func(g kafka.DescribeGroupsResponseGroup) bool {
+		return g.GroupState == "PreparingRebalance"
+	})
+	third.Close()
+
+	// Kafka would be back to two members once the session timeout (6 s)
+	// passed; kfake keeps three, the dead one with partitions.
+	waitGroup("rebalanced", func(g kafka.DescribeGroupsResponseGroup) bool { return g.GroupState == "Stable" })
+	time.Sleep(15 * time.Second)
+	g := group()
+	dead := false
+	for _, m := range g.Members {
+		if m.MemberID == join.MemberID {
+			dead = len(m.MemberAssignments.Topics) > 0
+		}
+	}
+	if g.GroupState != "Stable" || len(g.Members) != 3 || !dead {
+		t.Fatalf("group state %s, %d members: kfake now expires a member killed mid-join (remove clusterRun.expireDeadMembers)", g.GroupState, len(g.Members))
+	}
 }
