@@ -1,6 +1,9 @@
 package normalize
 
 import (
+	"encoding/binary"
+	"math/bits"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/duo-connector/duo-connector/normalize/jsonscan"
@@ -50,6 +53,77 @@ func appendQuoted(dst, s []byte) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// appendQuotedUTF8 is appendQuoted for s known to be valid UTF-8 (a record
+// the scanner read whole): non-ASCII needs no decoding then, and the text
+// goes eight bytes at a time, each word stored as it is and cut at its
+// first byte to escape. It is the message of every record: the hot loop.
+func appendQuotedUTF8(dst, s []byte) []byte {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	dst = append(dst, '"')
+	n := len(dst)
+	dst = dst[:cap(dst)]
+	i := 0
+	for ; i+8 <= len(s); i++ {
+		// Room for a word and an escape (at most 6 bytes), whatever
+		// comes.
+		if len(dst)-n < 16 {
+			dst = append(dst[:n], make([]byte, 16+len(s)-i)...)
+			dst = dst[:cap(dst)]
+		}
+		x := binary.LittleEndian.Uint64(s[i:])
+		binary.LittleEndian.PutUint64(dst[n:], x)
+		q, bs := x^(ones*'"'), x^(ones*'\\')
+		// A byte below 0x20, '"' or '\\' (has-less and has-zero: exact
+		// for the lowest byte found, which is all that is used).
+		m := ((x-ones*0x20)&^x | (q-ones)&^q | (bs-ones)&^bs) & highs
+		if m == 0 {
+			i += 7
+			n += 8
+			continue
+		}
+		k := bits.TrailingZeros64(m) >> 3
+		i += k
+		n += k
+		if c := s[i]; c == '"' || c == '\\' {
+			dst[n], dst[n+1] = '\\', c
+			n += 2
+		} else {
+			n = putEscape(dst, n, c)
+		}
+	}
+	dst = dst[:n]
+	for ; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' {
+			dst = slices.Grow(dst, 6)
+			dst = dst[:putEscape(dst[:len(dst)+6], len(dst), c)]
+		} else {
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
+}
+
+// putEscape writes the escape of c at dst[n:] (room for 6 bytes) and
+// returns the index after it.
+func putEscape(dst []byte, n int, c byte) int {
+	switch c {
+	case '"', '\\':
+		dst[n], dst[n+1] = '\\', c
+		return n + 2
+	case '\n':
+		dst[n], dst[n+1] = '\\', 'n'
+		return n + 2
+	case '\r':
+		dst[n], dst[n+1] = '\\', 'r'
+		return n + 2
+	case '\t':
+		dst[n], dst[n+1] = '\\', 't'
+		return n + 2
+	}
+	copy(dst[n:], []byte{'\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf]})
+	return n + 6
 }
 
 // appendQuotedString is appendQuoted for a string.

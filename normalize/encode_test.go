@@ -3,6 +3,7 @@ package normalize
 import (
 	"encoding/json"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestAppendQuoted(t *testing.T) {
@@ -16,4 +17,26 @@ func TestAppendQuoted(t *testing.T) {
 			t.Errorf("appendQuoted(%q) decodes to %q, want %q", in, got, want)
 		}
 	}
+}
+
+// FuzzAppendQuotedUTF8: on valid UTF-8, the word-at-a-time quoting of
+// messages is byte for byte the general one.
+func FuzzAppendQuotedUTF8(f *testing.F) {
+	for _, s := range []string{"", "plain", "quote\" back\\ slash", "ctl\x00\x01\x1f\n\r\t", "é日本😀", "\u2028", `{"a":"b\"c","d":[1,2,{"e":null}]}`, "0123456\"", "01234567\x7f\x80"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, s []byte) {
+		if !utf8.Valid(s) {
+			t.Skip()
+		}
+		// Room to spare in dst, or none: the growth path is the same.
+		for _, dst := range [][]byte{nil, make([]byte, 3, 3+len(s)*2)} {
+			buf := make([]byte, len(dst), cap(dst))
+			got := appendQuotedUTF8(buf, s)[len(dst):]
+			want := appendQuoted(nil, s)
+			if string(got) != string(want) {
+				t.Fatalf("appendQuotedUTF8(%q) = %q, want %q", s, got, want)
+			}
+		}
+	})
 }

@@ -116,18 +116,19 @@ func (n *Normalizer) AppendMeta(dst, raw []byte) ([]byte, Meta, error) {
 	st.reset()
 
 	var recErr error
+	dst = append(dst, `{"message":`...)
 	if err := st.parse(raw); err != nil {
 		recErr = &RecordError{Reason: err.Error()}
 		st.vals = [numFields][]byte{}
 		st.vals[fErrorMessage] = appendQuotedString(nil, err.Error())
+		dst = appendQuoted(dst, raw)
 	} else {
 		n.apply(st)
+		// The scanner read all of raw: it is valid UTF-8.
+		dst = appendQuotedUTF8(dst, raw)
 	}
 	st.vals[fObserverVendor] = litDuo
 	st.vals[fObserverProduct] = litDuoSecurity
-
-	dst = append(dst, `{"message":`...)
-	dst = appendQuoted(dst, raw)
 	dst = appendFields(dst, &st.vals)
 	var meta Meta
 	if recErr == nil {
