@@ -201,8 +201,10 @@ func New(cfg Config) (*Publisher, error) {
 		Compression:  compressions[strings.ToLower(cfg.Compression)],
 		// One Duo page is one call: let it go out in as few batches as
 		// the byte limit allows, and never wait for more (kafka-go's
-		// default 1 s BatchTimeout makes every page take a second).
-		BatchSize:    2000,
+		// default 1 s BatchTimeout makes every page take a second). A
+		// page holds at most 1,000 records, and kafka-go allocates room
+		// for BatchSize messages in every batch: no more than that.
+		BatchSize:    1000,
 		BatchBytes:   cfg.BatchBytes,
 		BatchTimeout: 5 * time.Millisecond,
 		// kafka-go's own retries are short: ours, around them, are not.
@@ -211,7 +213,7 @@ func New(cfg Config) (*Publisher, error) {
 		WriteBackoffMax: time.Second,
 		WriteTimeout:    cfg.WriteTimeout,
 		ReadTimeout:     cfg.WriteTimeout,
-		Transport:       transport,
+		Transport:       &topicMetadata{RoundTripper: transport, ttl: time.Second},
 	}
 	return &Publisher{
 		cfg:       cfg,
