@@ -3,7 +3,9 @@ package normalize
 import (
 	"container/list"
 	"fmt"
+	"math/bits"
 	"regexp/syntax"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -122,6 +124,16 @@ func quotedOrNil(s string) []byte {
 type uaRules struct {
 	defs           uaparser.RegexDefinitions
 	ua, os, device [][]uaLiteral
+
+	// The parser compiled last, and the rules it has (a bitset over UA,
+	// then OS, then device rules). User agents that miss the cache mostly
+	// differ in versions, not in the rules they could match; a parser with
+	// more rules than a user agent could match answers as one with just
+	// those (the others cannot match, and the order is kept), and a parser
+	// costs some 5 ms and megabytes of garbage to compile.
+	mu         sync.Mutex
+	lastRules  []uint64
+	lastParser *uaparser.Parser
 }
 
 // uaLiteral is a string a match must contain; fold: in any case.
@@ -199,27 +211,60 @@ func could(lits []uaLiteral, ua string, ascii bool) bool {
 	return true
 }
 
-// parserFor returns a uap-go parser of the rules ua could match.
+// maxSharedRules bounds the rules of a parser shared by user agents that
+// could match different ones: past it, a parser has only the rules one
+// could match (uap-core has some 1,200; about 150 fit a user agent).
+const maxSharedRules = 400
+
+// parserFor returns a uap-go parser of at least the rules ua could match,
+// in uap-core's order.
 func (r *uaRules) parserFor(ua string) *uaparser.Parser {
 	ascii := isASCII(ua)
+	n := len(r.ua) + len(r.os) + len(r.device)
+	need := make([]uint64, (n+63)/64)
+	for i, lits := range slices.Concat(r.ua, r.os, r.device) {
+		if could(lits, ua, ascii) {
+			need[i/64] |= 1 << (i % 64)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.lastParser != nil {
+		subset := true
+		union := make([]uint64, len(need))
+		count := 0
+		for i := range need {
+			subset = subset && need[i]&^r.lastRules[i] == 0
+			union[i] = need[i] | r.lastRules[i]
+			count += bits.OnesCount64(union[i])
+		}
+		if subset {
+			return r.lastParser
+		}
+		if count <= maxSharedRules {
+			need = union
+		}
+	}
 	var sub uaparser.RegexDefinitions
+	has := func(i int) bool { return need[i/64]&(1<<(i%64)) != 0 }
 	for i, p := range r.defs.UA {
-		if could(r.ua[i], ua, ascii) {
+		if has(i) {
 			sub.UA = append(sub.UA, p)
 		}
 	}
 	for i, p := range r.defs.OS {
-		if could(r.os[i], ua, ascii) {
+		if has(len(r.ua) + i) {
 			sub.OS = append(sub.OS, p)
 		}
 	}
 	for i, p := range r.defs.Device {
-		if could(r.device[i], ua, ascii) {
+		if has(len(r.ua) + len(r.os) + i) {
 			sub.Device = append(sub.Device, p)
 		}
 	}
 	// Copies: uap-go compiles into the rules it is given.
 	p, _ := uaparser.New(uaparser.WithRegexDefinitions(*sub.Clone()), uaparser.WithCacheSize(1))
+	r.lastRules, r.lastParser = need, p
 	return p
 }
 

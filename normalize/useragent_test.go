@@ -1,6 +1,7 @@
 package normalize
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/ua-parser/uap-go/uaparser"
@@ -74,4 +75,35 @@ func FuzzUARulesFilter(f *testing.F) {
 			t.Fatalf("%q: filtered %q, full %q", ua, got, want)
 		}
 	})
+}
+
+// TestUAParserReused: user agents that differ in versions (DuoCredProv
+// releases on three Windows builds) end up sharing one compiled parser,
+// which keeps answering as the full rules do, for them and for a browser.
+func TestUAParserReused(t *testing.T) {
+	r := loadUARules()
+	var uas []string
+	for _, v := range []string{"4.0.6.413", "4.1.0.234", "4.2.1.550", "4.2.2.901", "4.3.0.120"} {
+		for _, b := range []string{"6.3.9600; x64; Server", "10.0.19045; x64; Workstation", "10.0.22631; x64; Workstation"} {
+			uas = append(uas, fmt.Sprintf("DuoCredProv/%s (Windows NT %s)", v, b))
+		}
+	}
+	compiled := map[*uaparser.Parser]bool{}
+	for _, ua := range uas {
+		compiled[r.parserFor(ua)] = true
+	}
+	last := r.parserFor(uas[0])
+	for _, ua := range uas {
+		if r.parserFor(ua) != last {
+			t.Fatalf("%q: a new parser after all %d were seen (%d compiled)", ua, len(uas), len(compiled))
+		}
+	}
+	t.Logf("%d parsers compiled for %d user agents", len(compiled), len(uas))
+	all, filtered := uaAll(t), uaFiltered(r)
+	chrome := "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+	for _, ua := range append(uas, chrome, uas[3]) {
+		if got, want := filtered(ua), all(ua); got != want {
+			t.Errorf("%q: filtered %q, full %q", ua, got, want)
+		}
+	}
 }
