@@ -27,8 +27,16 @@ func RecordHash(raw []byte) string {
 // it reads).
 type canonicalizer struct {
 	buf, scratch []byte
-	members      []member
+	// The members, decoded keys and key spans of the objects being
+	// written, outermost first: each object uses them past where its
+	// parent's end, and gives that back when done.
+	members []member
+	keys    []byte
+	spans   []keySpan
 }
+
+// keySpan locates a decoded key in canonicalizer.keys.
+type keySpan struct{ start, end int }
 
 type member struct {
 	key   []byte // decoded
@@ -87,15 +95,14 @@ func (c *canonicalizer) appendScanned(dst []byte, v jsonscan.Value) ([]byte, boo
 func (c *canonicalizer) appendObject(dst, raw []byte) ([]byte, bool) {
 	var s jsonscan.Scanner
 	s.Reset(raw)
-	base := len(c.members)
-	defer func() { c.members = c.members[:base] }()
-	var keys []byte // decoded keys, back to back
-	type span struct{ start, end int }
-	var spans []span
+	base, keysBase, spansBase := len(c.members), len(c.keys), len(c.spans)
+	defer func() {
+		c.members, c.keys, c.spans = c.members[:base], c.keys[:keysBase], c.spans[:spansBase]
+	}()
 	err := s.Members(func(key []byte, esc bool) error {
-		start := len(keys)
-		keys = append(keys, jsonscan.Key(key, esc)...)
-		spans = append(spans, span{start, len(keys)})
+		start := len(c.keys)
+		c.keys = append(c.keys, jsonscan.Key(key, esc)...)
+		c.spans = append(c.spans, keySpan{start, len(c.keys)})
 		v, err := s.Value()
 		c.members = append(c.members, member{value: v.Raw})
 		return err
@@ -103,9 +110,11 @@ func (c *canonicalizer) appendObject(dst, raw []byte) ([]byte, bool) {
 	if err != nil {
 		return dst, false
 	}
-	ms := c.members[base:]
+	// Nested objects only append to c.keys past these (a reallocation
+	// leaves these keys where they are).
+	ms, spans := c.members[base:], c.spans[spansBase:]
 	for i := range ms {
-		ms[i].key = keys[spans[i].start:spans[i].end]
+		ms[i].key = c.keys[spans[i].start:spans[i].end:spans[i].end]
 	}
 	slices.SortFunc(ms, func(a, b member) int { return bytes.Compare(a.key, b.key) })
 	for i := 1; i < len(ms); i++ {
