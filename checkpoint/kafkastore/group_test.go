@@ -13,6 +13,41 @@ import (
 	"github.com/duo-connector/duo-connector/connector/kafkatest"
 )
 
+// joinGroup makes a member of group g on the topic state, taking part in
+// every generation until ctx ends or it is closed; each generation's
+// partitions are sent to parts when it is not nil.
+func joinGroup(ctx context.Context, t *testing.T, addr string, parts chan<- []int) *kafka.ConsumerGroup {
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID: "g", Brokers: []string{addr}, Topics: []string{"state"},
+		SessionTimeout: 6 * time.Second, HeartbeatInterval: 300 * time.Millisecond, RebalanceTimeout: 6 * time.Second,
+		JoinGroupBackoff: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			gen, err := cg.Next(ctx)
+			if err != nil {
+				if ctx.Err() != nil || err == kafka.ErrGroupClosed {
+					return
+				}
+				continue // retriable
+			}
+			if parts != nil {
+				var ps []int
+				for _, a := range gen.Assignments["state"] {
+					ps = append(ps, a.ID)
+				}
+				slices.Sort(ps)
+				parts <- ps
+			}
+			gen.Start(func(gctx context.Context) { <-gctx.Done() })
+		}
+	}()
+	return cg
+}
+
 // TestGroupContract holds the pinned kfake and kafka-go to what cluster
 // mode relies on: three consumer-group members on the state topic get
 // disjoint partitions covering all of it, and when one leaves, the other
@@ -28,33 +63,8 @@ func TestGroupContract(t *testing.T) {
 		parts chan []int
 	}
 	join := func() *member {
-		cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
-			ID: "g", Brokers: []string{b.Addr}, Topics: []string{"state"},
-			SessionTimeout: 6 * time.Second, HeartbeatInterval: 300 * time.Millisecond, RebalanceTimeout: 6 * time.Second,
-			JoinGroupBackoff: 200 * time.Millisecond,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := &member{cg: cg, parts: make(chan []int, 100)}
-		go func() {
-			for {
-				gen, err := cg.Next(ctx)
-				if err != nil {
-					if ctx.Err() != nil || err == kafka.ErrGroupClosed {
-						return
-					}
-					continue // retriable
-				}
-				var ps []int
-				for _, a := range gen.Assignments["state"] {
-					ps = append(ps, a.ID)
-				}
-				slices.Sort(ps)
-				m.parts <- ps
-				gen.Start(func(gctx context.Context) { <-gctx.Done() })
-			}
-		}()
+		m := &member{parts: make(chan []int, 100)}
+		m.cg = joinGroup(ctx, t, b.Addr, m.parts)
 		return m
 	}
 	members := []*member{join(), join(), join()}
@@ -119,27 +129,7 @@ func TestKfakeKeepsMemberKilledMidJoin(t *testing.T) {
 	defer cancel()
 	// Two live members.
 	for range 2 {
-		cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
-			ID: "g", Brokers: []string{b.Addr}, Topics: []string{"state"},
-			SessionTimeout: 6 * time.Second, HeartbeatInterval: 300 * time.Millisecond, RebalanceTimeout: 6 * time.Second,
-			JoinGroupBackoff: 200 * time.Millisecond,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cg.Close()
-		go func() {
-			for {
-				gen, err := cg.Next(ctx)
-				if err != nil {
-					if ctx.Err() != nil || err == kafka.ErrGroupClosed {
-						return
-					}
-					continue
-				}
-				gen.Start(func(gctx context.Context) { <-gctx.Done() })
-			}
-		}()
+		defer joinGroup(ctx, t, b.Addr, nil).Close()
 	}
 	client := &kafka.Client{Addr: kafka.TCP(b.Addr), Timeout: 10 * time.Second}
 	group := func() kafka.DescribeGroupsResponseGroup {
