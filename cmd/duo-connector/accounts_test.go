@@ -95,11 +95,7 @@ func exactlyOnce(t *testing.T, account string, got map[string]int, want map[stri
 func TestChildAccountsDaemon(t *testing.T) {
 	bin := binary(t)
 	srv := duotest.New(t)
-	broker, err := kafkatest.Start(2, topics, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(broker.Stop)
+	broker := kafkatest.NewBroker(t, 2, topics...)
 	names := map[string]string{"DA1": "Alpha Corp", "DA2": "Bravo Ltd", "DA3": "Charlie GmbH", "DA4": "Delta Inc", "DA5": "Echo Test"}
 	want := map[string]map[string]bool{}
 	for i, id := range []string{"DA1", "DA2", "DA3", "DA5"} {

@@ -41,11 +41,7 @@ type clusterRun struct {
 func newClusterRun(t *testing.T, n, perLog int, rps float64) *clusterRun {
 	bin := binary(t)
 	srv := duotest.New(t, duotest.WithoutRequestLog())
-	broker, err := kafkatest.Start(2, topics, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(broker.Stop)
+	broker := kafkatest.NewBroker(t, 2, topics...)
 	c := &clusterRun{t: t, broker: broker, want: map[string]map[string]bool{}}
 	now := time.Now()
 	for i := range 6 {
@@ -157,22 +153,30 @@ func (c *clusterRun) waitComplete() {
 	}
 }
 
+// group asks the broker about the connector group (a 10 s bound per call).
+func (c *clusterRun) group(ctx context.Context) (kafka.DescribeGroupsResponseGroup, error) {
+	client := &kafka.Client{Addr: kafka.TCP(c.broker.Addr), Timeout: 10 * time.Second}
+	resp, err := client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{"duo-connector"}})
+	if err != nil {
+		return kafka.DescribeGroupsResponseGroup{}, err
+	}
+	if len(resp.Groups) != 1 {
+		return kafka.DescribeGroupsResponseGroup{}, fmt.Errorf("%d groups described, want 1", len(resp.Groups))
+	}
+	return resp.Groups[0], nil
+}
+
 // describeGroup says who the broker thinks the group's members are, and
 // what they were assigned.
 func (c *clusterRun) describeGroup() string {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	client := &kafka.Client{Addr: kafka.TCP(c.broker.Addr)}
-	resp, err := client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{"duo-connector"}})
+	g, err := c.group(context.Background())
 	if err != nil {
 		return err.Error()
 	}
 	var b strings.Builder
-	for _, g := range resp.Groups {
-		fmt.Fprintf(&b, "state %s, %d members", g.GroupState, len(g.Members))
-		for _, m := range g.Members {
-			fmt.Fprintf(&b, "\n  %s %s %s: %v", m.MemberID, m.ClientID, m.ClientHost, m.MemberAssignments.Topics)
-		}
+	fmt.Fprintf(&b, "state %s, %d members", g.GroupState, len(g.Members))
+	for _, m := range g.Members {
+		fmt.Fprintf(&b, "\n  %s %s %s: %v", m.MemberID, m.ClientID, m.ClientHost, m.MemberAssignments.Topics)
 	}
 	return b.String()
 }
@@ -182,10 +186,8 @@ func (c *clusterRun) describeGroup() string {
 func (c *clusterRun) waitGroupState(state string, d time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	client := &kafka.Client{Addr: kafka.TCP(c.broker.Addr)}
 	for ctx.Err() == nil {
-		resp, err := client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{"duo-connector"}})
-		if err == nil && len(resp.Groups) == 1 && resp.Groups[0].GroupState == state {
+		if g, err := c.group(ctx); err == nil && g.GroupState == state {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -206,8 +208,8 @@ func (c *clusterRun) expireDeadMembers(ctx context.Context, procs func() []strin
 	orphanSince := map[string]time.Time{}
 	for ctx.Err() == nil {
 		sleepCtx(ctx, time.Second)
-		resp, err := client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{"duo-connector"}})
-		if err != nil || len(resp.Groups) != 1 || resp.Groups[0].GroupState != "Stable" {
+		g, err := c.group(ctx)
+		if err != nil || g.GroupState != "Stable" {
 			clear(orphanSince)
 			continue
 		}
@@ -220,7 +222,7 @@ func (c *clusterRun) expireDeadMembers(ctx context.Context, procs func() []strin
 				owned[fmt.Sprint(ready.Partitions)] = true
 			}
 		}
-		for _, m := range resp.Groups[0].Members {
+		for _, m := range g.Members {
 			var parts []int
 			for _, t := range m.MemberAssignments.Topics {
 				parts = append(parts, t.Partitions...)
@@ -357,11 +359,7 @@ func TestClusterZombie(t *testing.T) {
 func TestClusterMigrate(t *testing.T) {
 	bin := binary(t)
 	srv := duotest.New(t, duotest.WithoutRequestLog())
-	broker, err := kafkatest.Start(2, topics, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(broker.Stop)
+	broker := kafkatest.NewBroker(t, 2, topics...)
 	for i := range 3 {
 		id := fmt.Sprintf("DA%d", i)
 		srv.AddChild(id, "Customer "+id)
@@ -484,11 +482,7 @@ func TestClusterKillLoop(t *testing.T) {
 func TestClusterWaitsOutDuo(t *testing.T) {
 	bin := binary(t)
 	srv := duotest.New(t, duotest.WithoutRequestLog())
-	broker, err := kafkatest.Start(2, topics, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(broker.Stop)
+	broker := kafkatest.NewBroker(t, 2, topics...)
 	srv.AddChild("DA1", "Customer 1")
 	want := childRecords(srv, "DA1", 600, 50)
 	srv.Inject(duotest.Fault{Path: duo.PathAccountList, Status: 503, Count: 20})
