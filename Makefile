@@ -60,6 +60,7 @@ fuzz:
 SOAK_KILLS ?= 200
 soak:
 	SOAK_KILLS=$(SOAK_KILLS) $(GO) test -race -count=1 -timeout 120m -run 'TestKillAndRestart|TestBrokerOutage|TestClusterKillLoop' -v ./cmd/duo-connector
+	SOAK_KILLS=$(SOAK_KILLS) $(GO) test -race -count=1 -timeout 10m -run 'TestKfakeKeepsMemberKilledMidJoin' -v ./checkpoint/kafkastore
 
 # Install the binary, the systemd unit and the example configuration.
 # Packagers: make install DESTDIR=$(pwd)/pkg PREFIX=/usr

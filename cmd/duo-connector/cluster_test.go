@@ -195,7 +195,7 @@ func (c *clusterRun) waitGroupState(state string, d time.Duration) {
 }
 
 // expireDeadMembers stands in for the broker's session timeout where the
-// pinned kfake has none: a member killed while its JoinGroup waits stays
+// pinned kfake has none: a member killed while its JoinGroup waits may stay
 // in kfake's group for good (its join reply fails on the dead connection,
 // so no session timer is set, and the leader's SyncGroup clears the
 // pending-sync deadline that would have removed it), holding partitions
