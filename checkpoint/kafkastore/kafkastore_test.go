@@ -103,15 +103,21 @@ func TestStoreCorruptRecord(t *testing.T) {
 	ctx := context.Background()
 	s := open(t, b.Addr, "state", "g")
 	key := checkpoint.Key{Account: "api-a", Log: "auth"}
-	w := &kafka.Writer{Addr: kafka.TCP(b.Addr), Topic: "state", Balancer: kafka.BalancerFunc(func(kafka.Message, ...int) int {
-		return kafkastore.PartitionOf(key.Account, key.Log, 4)
-	})}
+	// RequireAll: kafka-go's default (no acks) returns before the broker
+	// has the record, and Restore could then read the partition's end
+	// without it.
+	w := &kafka.Writer{Addr: kafka.TCP(b.Addr), Topic: "state", RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond,
+		Balancer: kafka.BalancerFunc(func(kafka.Message, ...int) int {
+			return kafkastore.PartitionOf(key.Account, key.Log, 4)
+		})}
 	defer w.Close()
 	if err := w.WriteMessages(ctx, kafka.Message{Key: []byte(`["g","","api-a","auth"]`), Value: []byte("garbage")}); err != nil {
 		t.Fatal(err)
 	}
 	all := []int{0, 1, 2, 3}
-	s.Restore(ctx, all)
+	if err := s.Restore(ctx, all); err != nil {
+		t.Fatal(err)
+	}
 	var ce *checkpoint.CorruptError
 	if _, _, err := s.Load(ctx, key); !errors.As(err, &ce) {
 		t.Fatalf("Load of a garbled record: %v", err)
@@ -119,7 +125,9 @@ func TestStoreCorruptRecord(t *testing.T) {
 	if err := s.Save(ctx, key, []byte(`{"mintime_ms":3}`)); err != nil {
 		t.Fatal(err)
 	}
-	s.Restore(ctx, all)
+	if err := s.Restore(ctx, all); err != nil {
+		t.Fatal(err)
+	}
 	if c, ok, err := s.Load(ctx, key); err != nil || !ok || string(c) != `{"mintime_ms":3}` {
 		t.Fatalf("after a valid save: %s %v %v", c, ok, err)
 	}
