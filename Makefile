@@ -55,6 +55,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzEnvelope$$' -fuzztime $(FUZZTIME) ./connector/duo
 	$(GO) test -run '^$$' -fuzz '^FuzzSkip$$' -fuzztime $(FUZZTIME) ./normalize/jsonscan
 	$(GO) test -run '^$$' -fuzz '^FuzzSafeRun$$' -fuzztime $(FUZZTIME) ./normalize/jsonscan
+	$(GO) test -run '^$$' -fuzz '^FuzzMasks$$' -fuzztime $(FUZZTIME) ./normalize/jsonscan
+	$(GO) test -run '^$$' -fuzz '^FuzzAppendQuotedUTF8$$' -fuzztime $(FUZZTIME) ./normalize
 
 # The kill test, longer: 200 SIGKILLs instead of 20.
 SOAK_KILLS ?= 200

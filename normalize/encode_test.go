@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/duo-connector/duo-connector/normalize/jsonscan"
 )
 
 func TestAppendQuoted(t *testing.T) {
@@ -32,7 +34,9 @@ func FuzzAppendQuotedUTF8(f *testing.F) {
 		// Room to spare in dst, or none: the growth path is the same.
 		for _, dst := range [][]byte{nil, make([]byte, 3, 3+len(s)*2)} {
 			buf := make([]byte, len(dst), cap(dst))
-			got := appendQuotedUTF8(buf, s)[len(dst):]
+			var m jsonscan.Masks
+			m.Find(s)
+			got := appendQuotedUTF8(buf, s, m.Escape)[len(dst):]
 			want := appendQuoted(nil, s)
 			if string(got) != string(want) {
 				t.Fatalf("appendQuotedUTF8(%q) = %q, want %q", s, got, want)

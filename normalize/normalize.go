@@ -125,7 +125,7 @@ func (n *Normalizer) AppendMeta(dst, raw []byte) ([]byte, Meta, error) {
 	} else {
 		n.apply(st)
 		// The scanner read all of raw: it is valid UTF-8.
-		dst = appendQuotedUTF8(dst, raw)
+		dst = appendQuotedUTF8(dst, raw, st.masks.Escape)
 	}
 	st.vals[fObserverVendor] = litDuo
 	st.vals[fObserverProduct] = litDuoSecurity
@@ -243,6 +243,9 @@ type state struct {
 	desc description
 	vals [numFields][]byte
 	buf  []byte // decoded description, timestamps and related.* lists
+	// raw's masks: they speed up both the scan and the quoting into
+	// message.
+	masks jsonscan.Masks
 }
 
 func (st *state) reset() {
@@ -255,7 +258,8 @@ func (st *state) reset() {
 // parse scans raw as one JSON object, keeping the members the mappings read.
 func (st *state) parse(raw []byte) error {
 	s := &st.sc
-	s.Reset(raw)
+	st.masks.Find(raw)
+	s.ResetMasks(raw, &st.masks)
 	r := &st.rec
 	switch s.Peek() {
 	case '{':

@@ -82,10 +82,17 @@ type Scanner struct {
 	data  []byte
 	pos   int
 	depth int
+	masks *Masks // of data, when given
 }
 
 func (s *Scanner) Reset(data []byte) {
-	s.data, s.pos, s.depth = data, 0, 0
+	s.data, s.pos, s.depth, s.masks = data, 0, 0, nil
+}
+
+// ResetMasks is Reset with data's masks (from m.Find(data)): the scanner
+// then skips white space and string runs by their bits.
+func (s *Scanner) ResetMasks(data []byte, m *Masks) {
+	s.data, s.pos, s.depth, s.masks = data, 0, 0, m
 }
 
 func (s *Scanner) fail(msg string) error {
@@ -112,6 +119,18 @@ func quoteChar(c byte) string {
 }
 
 func (s *Scanner) skipSpace() {
+	if s.masks != nil {
+		// Most calls find no space, or the one after a colon.
+		if s.pos < len(s.data) && s.data[s.pos] > ' ' {
+			return
+		}
+		if s.pos+1 < len(s.data) && s.data[s.pos] == ' ' && s.data[s.pos+1] > ' ' {
+			s.pos++
+			return
+		}
+		s.pos = s.masks.nextSolid(s.pos, len(s.data))
+		return
+	}
 	for s.pos < len(s.data) {
 		switch s.data[s.pos] {
 		case ' ', '\t', '\n', '\r':
@@ -156,7 +175,12 @@ func (s *Scanner) str() (Value, error) {
 	esc := false
 	data := s.data
 	for {
-		i := SafeRun(data, s.pos)
+		var i int
+		if s.masks != nil {
+			i = s.masks.nextStop(s.pos, len(data))
+		} else {
+			i = SafeRun(data, s.pos)
+		}
 		s.pos = i
 		if i >= len(data) {
 			return Value{}, s.fail("unexpected end of input in string")

@@ -6,20 +6,36 @@ import (
 	"unicode/utf8"
 )
 
-// scanValid reports whether the scanner accepts data as one JSON text.
-func scanValid(data []byte) bool {
-	var s Scanner
-	s.Reset(data)
-	if _, err := s.Value(); err != nil {
-		return false
+// scanValid reports whether the scanner accepts data as one JSON text,
+// scanning it with masks and without: both must tell the same, down to
+// the error.
+func scanValid(t *testing.T, data []byte) bool {
+	t.Helper()
+	scan := func(s *Scanner) string {
+		if _, err := s.Value(); err != nil {
+			return err.Error()
+		}
+		if err := s.End(); err != nil {
+			return err.Error()
+		}
+		return ""
 	}
-	return s.End() == nil
+	var plain, masked Scanner
+	plain.Reset(data)
+	var m Masks
+	m.Find(data)
+	masked.ResetMasks(data, &m)
+	got, gotMasked := scan(&plain), scan(&masked)
+	if got != gotMasked {
+		t.Fatalf("scanning %q: %q; with masks: %q", data, got, gotMasked)
+	}
+	return got == ""
 }
 
 func TestScannerAgreesWithStdlib(t *testing.T) {
 	for _, in := range scannerSeeds {
 		want := json.Valid([]byte(in)) && utf8.ValidString(in)
-		if got := scanValid([]byte(in)); got != want {
+		if got := scanValid(t, []byte(in)); got != want {
 			t.Errorf("scanValid(%q) = %v, want %v", in, got, want)
 		}
 	}
@@ -41,7 +57,7 @@ func FuzzScanner(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		want := json.Valid(data) && utf8.Valid(data)
-		if got := scanValid(data); got != want {
+		if got := scanValid(t, data); got != want {
 			t.Fatalf("scanValid(%q) = %v, encoding/json says %v", data, got, want)
 		}
 	})
