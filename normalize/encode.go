@@ -57,51 +57,80 @@ func appendQuoted(dst, s []byte) []byte {
 
 // appendQuotedUTF8 is appendQuoted for s known to be valid UTF-8 (a record
 // the scanner read whole): non-ASCII needs no decoding then. It is the
-// message of every record, the hot loop: esc, s's Escape mask, says where
-// the bytes to escape are, and the runs between them are copied a word or
-// two at a time.
-func appendQuotedUTF8(dst, s []byte, esc []uint64) []byte {
-	escapes := 0
-	for _, w := range esc {
-		escapes += bits.OnesCount64(w)
+// message of every record, the hot loop, so on amd64 it runs in
+// assembly, eight bytes a step (quoteBlocks), and in Go elsewhere.
+func appendQuotedUTF8(dst, s []byte) []byte {
+	if !haveQuoteBlocks {
+		return appendQuotedWords(dst, s)
 	}
-
 	dst = append(dst, '"')
-	n := len(dst)
-	// Room for all: an escape takes at most 6 bytes, and the last run's
-	// two words may write 16 bytes past it.
-	dst = slices.Grow(dst, len(s)+5*escapes+16)
-	dst = dst[:cap(dst)]
-	start := 0 // the first byte of s not yet in dst
-	for w, left := range esc {
-		for left != 0 {
-			i := w*64 + bits.TrailingZeros64(left)
-			left &= left - 1
-			if run := i - start; run <= 16 && start+16 <= len(s) {
-				// Runs are short in a pretty-printed record: two
-				// stores that may write past the run beat a copy call.
-				binary.LittleEndian.PutUint64(dst[n:], binary.LittleEndian.Uint64(s[start:]))
-				binary.LittleEndian.PutUint64(dst[n+8:], binary.LittleEndian.Uint64(s[start+8:]))
-				n += run
+	for i := 0; i < len(s); {
+		// Each step stores 16 bytes and keeps at most 16.
+		dst = slices.Grow(dst, 2*(len(s)-i)+16)
+		w, r := quoteBlocks(dst[len(dst):cap(dst)], s[i:])
+		dst, i = dst[:len(dst)+w], i+r
+		// What the assembly leaves: fewer than eight bytes, or a control
+		// byte with a six-byte escape among the next eight.
+		for end := min(i+8, len(s)); i < end; i++ {
+			if c := s[i]; c < 0x20 || c == '"' || c == '\\' {
+				dst = slices.Grow(dst, 6)
+				dst = dst[:putEscape(dst[:len(dst)+6], len(dst), c)]
 			} else {
-				n += copy(dst[n:], s[start:i])
+				dst = append(dst, c)
 			}
-			if e := shortEscape[s[i]]; e != 0 {
-				dst[n], dst[n+1] = '\\', e
-				n += 2
-			} else {
-				n = putEscape(dst, n, s[i])
-			}
-			start = i + 1
 		}
 	}
-	dst = append(dst[:n], s[start:]...)
 	return append(dst, '"')
 }
 
-// shortEscape holds the letter after the backslash of the bytes with a
-// two-byte escape.
-var shortEscape = [256]byte{'"': '"', '\\': '\\', '\n': 'n', '\r': 'r', '\t': 't'}
+// appendQuotedWords is appendQuotedUTF8 in Go: the text goes eight bytes
+// at a time, each word stored as it is and cut at its first byte to
+// escape. It is the fallback where there is no assembly.
+func appendQuotedWords(dst, s []byte) []byte {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	dst = append(dst, '"')
+	n := len(dst)
+	dst = dst[:cap(dst)]
+	i := 0
+	for ; i+8 <= len(s); i++ {
+		// Room for a word and an escape (at most 6 bytes), whatever
+		// comes.
+		if len(dst)-n < 16 {
+			dst = append(dst[:n], make([]byte, 16+len(s)-i)...)
+			dst = dst[:cap(dst)]
+		}
+		x := binary.LittleEndian.Uint64(s[i:])
+		binary.LittleEndian.PutUint64(dst[n:], x)
+		q, bs := x^(ones*'"'), x^(ones*'\\')
+		// A byte below 0x20, '"' or '\\' (has-less and has-zero: exact
+		// for the lowest byte found, which is all that is used).
+		m := ((x-ones*0x20)&^x | (q-ones)&^q | (bs-ones)&^bs) & highs
+		if m == 0 {
+			i += 7
+			n += 8
+			continue
+		}
+		k := bits.TrailingZeros64(m) >> 3
+		i += k
+		n += k
+		if c := s[i]; c == '"' || c == '\\' {
+			dst[n], dst[n+1] = '\\', c
+			n += 2
+		} else {
+			n = putEscape(dst, n, c)
+		}
+	}
+	dst = dst[:n]
+	for ; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' {
+			dst = slices.Grow(dst, 6)
+			dst = dst[:putEscape(dst[:len(dst)+6], len(dst), c)]
+		} else {
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
+}
 
 // putEscape writes the escape of c at dst[n:] (room for 6 bytes) and
 // returns the index after it.

@@ -125,7 +125,7 @@ func (n *Normalizer) AppendMeta(dst, raw []byte) ([]byte, Meta, error) {
 	} else {
 		n.apply(st)
 		// The scanner read all of raw: it is valid UTF-8.
-		dst = appendQuotedUTF8(dst, raw, st.masks.Escape)
+		dst = appendQuotedUTF8(dst, raw)
 	}
 	st.vals[fObserverVendor] = litDuo
 	st.vals[fObserverProduct] = litDuoSecurity
@@ -238,14 +238,12 @@ type description struct {
 
 // state is the per-call scratch space, pooled.
 type state struct {
-	sc   jsonscan.Scanner
-	rec  record
-	desc description
-	vals [numFields][]byte
-	buf  []byte // decoded description, timestamps and related.* lists
-	// raw's masks: they speed up both the scan and the quoting into
-	// message.
-	masks jsonscan.Masks
+	sc    jsonscan.Scanner
+	rec   record
+	desc  description
+	vals  [numFields][]byte
+	buf   []byte         // decoded description, timestamps and related.* lists
+	masks jsonscan.Masks // raw's, for the scan
 }
 
 func (st *state) reset() {

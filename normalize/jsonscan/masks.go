@@ -2,16 +2,18 @@ package jsonscan
 
 import "math/bits"
 
-// Masks are bitmaps of a text's bytes: bit i%64 of word i/64 stands for
-// byte i. They are made sixteen bytes at a time (with SSE2 on amd64), so
-// that the Scanner can jump over white space and string runs, and a
-// caller can escape the text into a JSON string, by their set bits
-// rather than byte by byte: a pretty-printed record has a byte to act on
-// every eight or so.
+// Masks are bitmaps of a text's bytes (bit i%64 of word i/64 stands for
+// byte i) that let the Scanner jump over white space and string runs by
+// their bits rather than test byte after byte: in a pretty-printed record
+// a run is seven bytes long on average. Where they can be made fast
+// (amd64: 32 bytes a step with AVX2, else 16 with SSE2) Find makes them;
+// elsewhere it leaves them empty, and the Scanner goes byte by byte.
 type Masks struct {
-	Escape   []uint64 // '"', '\\' and bytes below 0x20: what a JSON string escapes
-	NonASCII []uint64 // bytes from 0x80 on
-	Space    []uint64 // ' ', '\t', '\n' and '\r'
+	// Stop: the bytes a string run stops at: '"', '\\', bytes below 0x20
+	// and bytes from 0x80 on (which need UTF-8 checking).
+	Stop []uint64
+	// Space: ' ', '\t', '\n' and '\r'.
+	Space []uint64
 }
 
 // MaskWords returns how many words a mask of n bytes takes.
@@ -19,31 +21,32 @@ func MaskWords(n int) int { return (n + 63) / 64 }
 
 // Find makes the masks of s, reusing their space.
 func (m *Masks) Find(s []byte) {
+	if !masksFast {
+		m.Stop, m.Space = m.Stop[:0], m.Space[:0]
+		return
+	}
 	words := MaskWords(len(s))
-	m.Escape = grow(m.Escape, words)
-	m.NonASCII = grow(m.NonASCII, words)
+	m.Stop = grow(m.Stop, words)
 	m.Space = grow(m.Space, words)
 	if words == 0 {
 		return
 	}
 	// The blocks may not reach the last word's end: clear it first.
-	m.Escape[words-1], m.NonASCII[words-1], m.Space[words-1] = 0, 0, 0
-	n := len(s) &^ 15
+	m.Stop[words-1], m.Space[words-1] = 0, 0
+	n := len(s) &^ 31
 	if n > 0 {
-		maskBlocks(m.Escape, m.NonASCII, m.Space, s[:n])
+		maskBlocks(m.Stop, m.Space, s[:n])
 	}
-	for i := n; i < len(s); i++ {
-		esc, high, space := classify(s[i])
-		bit := uint64(1) << (i % 64)
-		if esc {
-			m.Escape[i/64] |= bit
-		}
-		if high {
-			m.NonASCII[i/64] |= bit
-		}
-		if space {
-			m.Space[i/64] |= bit
-		}
+	if n < len(s) {
+		// The last bytes, padded to a block: their bits go in at n%64
+		// (0 or 32), below the length.
+		var tail [32]byte
+		var stop, space [1]uint64
+		copy(tail[:], s[n:])
+		maskBlocks(stop[:], space[:], tail[:])
+		keep, w, at := uint64(1)<<(len(s)-n)-1, n/64, n%64
+		m.Stop[w] |= stop[0] & keep << at
+		m.Space[w] |= space[0] & keep << at
 	}
 }
 
@@ -52,11 +55,6 @@ func grow(m []uint64, words int) []uint64 {
 		return make([]uint64, words)
 	}
 	return m[:words]
-}
-
-// classify says which masks byte c belongs to.
-func classify(c byte) (esc, high, space bool) {
-	return c < 0x20 || c == '"' || c == '\\', c >= 0x80, c == ' ' || c == '\t' || c == '\n' || c == '\r'
 }
 
 // nextSolid returns the index of the first byte from i on that is not
@@ -81,14 +79,14 @@ func (m *Masks) nextSolid(i, n int) int {
 // quote, a backslash, a control character or non-ASCII; or n.
 func (m *Masks) nextStop(i, n int) int {
 	w := i >> 6
-	if w >= len(m.Escape) {
+	if w >= len(m.Stop) {
 		return n
 	}
-	if x := (m.Escape[w] | m.NonASCII[w]) >> (i & 63); x != 0 {
+	if x := m.Stop[w] >> (i & 63); x != 0 {
 		return i + bits.TrailingZeros64(x)
 	}
-	for w++; w < len(m.Escape); w++ {
-		if x := m.Escape[w] | m.NonASCII[w]; x != 0 {
+	for w++; w < len(m.Stop); w++ {
+		if x := m.Stop[w]; x != 0 {
 			return w*64 + bits.TrailingZeros64(x)
 		}
 	}

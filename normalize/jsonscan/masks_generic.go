@@ -2,11 +2,12 @@ package jsonscan
 
 import "encoding/binary"
 
-// maskWords is maskBlocks eight bytes at a time in Go (the exact forms of
-// the has-less and has-zero tests, then the eight flags gathered into a
-// byte by a multiply): the fallback without assembly, and what the fuzz
-// test checks the assembly against besides classify.
-func maskWords(esc, high, space []uint64, s []byte) {
+// maskWords makes whole words of masks eight bytes at a time in Go (the
+// exact forms of the has-less and has-zero tests, then the eight flags
+// gathered into a byte by a multiply). It is the reference the fuzz test
+// checks the assembly against besides a byte loop, and too slow to be
+// worth it for the Scanner on its own.
+func maskWords(stop, space []uint64, s []byte) {
 	const ones, lo7, highs = 0x0101010101010101, 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
 	eq := func(x uint64, c byte) uint64 {
 		t := x ^ ones*uint64(c)
@@ -19,10 +20,9 @@ func maskWords(esc, high, space []uint64, s []byte) {
 		bit := uint(i % 64)
 		w := i / 64
 		if bit == 0 {
-			esc[w], high[w], space[w] = 0, 0, 0
+			stop[w], space[w] = 0, 0
 		}
-		esc[w] |= gather(ctl|eq(x, '"')|eq(x, '\\')) << bit
-		high[w] |= gather(x&highs) << bit
+		stop[w] |= gather(ctl|eq(x, '"')|eq(x, '\\')|x&highs) << bit
 		space[w] |= gather(eq(x, ' ')|eq(x, '\t')|eq(x, '\n')|eq(x, '\r')) << bit
 	}
 }

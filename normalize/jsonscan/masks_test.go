@@ -6,56 +6,56 @@ import (
 	"testing"
 )
 
-// bytewise is the reference for Masks: classify, one byte at a time.
-func bytewise(s []byte) (esc, high, space []uint64) {
-	esc, high, space = make([]uint64, MaskWords(len(s))), make([]uint64, MaskWords(len(s))), make([]uint64, MaskWords(len(s)))
-	for i, c := range s {
-		e, h, sp := classify(c)
-		for _, m := range []struct {
-			set  bool
-			mask []uint64
-		}{{e, esc}, {h, high}, {sp, space}} {
-			if m.set {
-				m.mask[i/64] |= 1 << (i % 64)
-			}
-		}
-	}
-	return esc, high, space
+// classify says which masks byte c belongs to.
+func classify(c byte) (stop, space bool) {
+	return c < 0x20 || c == '"' || c == '\\' || c >= 0x80, c == ' ' || c == '\t' || c == '\n' || c == '\r'
 }
 
-// stale is a Masks whose words are all ones: what Find leaves in them
-// must not depend on what they held.
-func stale(n int) *Masks {
-	m := &Masks{}
-	m.Find(make([]byte, n))
-	for _, mask := range [][]uint64{m.Escape, m.NonASCII, m.Space} {
-		for i := range mask {
-			mask[i] = ^uint64(0)
+// bytewise is the reference for Masks: classify, one byte at a time.
+func bytewise(s []byte) Masks {
+	m := Masks{make([]uint64, MaskWords(len(s))), make([]uint64, MaskWords(len(s)))}
+	for i, c := range s {
+		stop, space := classify(c)
+		if stop {
+			m.Stop[i/64] |= 1 << (i % 64)
+		}
+		if space {
+			m.Space[i/64] |= 1 << (i % 64)
 		}
 	}
 	return m
 }
 
+func (m Masks) String() string { return fmt.Sprintf("stop %x space %x", m.Stop, m.Space) }
+
 func checkMasks(t *testing.T, s []byte) {
 	t.Helper()
-	esc, high, space := bytewise(s)
-	want := fmt.Sprint(esc, high, space)
-	m := stale(len(s))
-	m.Find(s)
-	if got := fmt.Sprint(m.Escape, m.NonASCII, m.Space); got != want {
-		t.Fatalf("Find(%q) = %x, want %x", s, got, want)
+	if masksFast {
+		// Over stale words: what Find leaves must not depend on what
+		// they held.
+		m := Masks{make([]uint64, MaskWords(len(s))), make([]uint64, MaskWords(len(s)))}
+		for i := range m.Stop {
+			m.Stop[i], m.Space[i] = ^uint64(0), ^uint64(0)
+		}
+		m.Find(s)
+		if got, want := m.String(), bytewise(s).String(); got != want {
+			t.Fatalf("Find(%q) = %s, want %s", s, got, want)
+		}
 	}
-	// The Go fallback, on whole words.
-	n := len(s) &^ 7
-	g := stale(n)
-	maskWords(g.Escape, g.NonASCII, g.Space, s[:n])
-	esc, high, space = bytewise(s[:n])
-	if got, want := fmt.Sprint(g.Escape, g.NonASCII, g.Space), fmt.Sprint(esc, high, space); got != want {
-		t.Fatalf("maskWords(%q) = %x, want %x", s[:n], got, want)
+	// Each way of making whole blocks, the Go fallback among them (into
+	// zeroed masks: the bits past the blocks are Find's to clear).
+	n := len(s) &^ 31
+	want := bytewise(s[:n]).String()
+	for name, blocks := range blockFuncs() {
+		b := Masks{make([]uint64, MaskWords(n)), make([]uint64, MaskWords(n))}
+		blocks(b.Stop, b.Space, s[:n])
+		if got := b.String(); got != want {
+			t.Fatalf("%s(%q) = %s, want %s", name, s[:n], got, want)
+		}
 	}
 }
 
-// FuzzMasks: the assembly and the Go fallback set exactly the bits that
+// FuzzMasks: the assembly (each kind the CPU runs) and the Go fallback set exactly the bits that
 // classify gives, byte by byte, whatever the length.
 func FuzzMasks(f *testing.F) {
 	for _, s := range []string{"", "a", `{"a": "b\\c"}` + "\n\t\r", "0123456789abcdef\"", "\x00\x1f\x20\x7f\x80\xff\"\\", strings.Repeat("a", 48), "é日本😀 \u2028"} {

@@ -90,9 +90,13 @@ func (s *Scanner) Reset(data []byte) {
 }
 
 // ResetMasks is Reset with data's masks (from m.Find(data)): the scanner
-// then skips white space and string runs by their bits.
+// then skips white space and string runs by their bits, where there are
+// some.
 func (s *Scanner) ResetMasks(data []byte, m *Masks) {
-	s.data, s.pos, s.depth, s.masks = data, 0, 0, m
+	s.Reset(data)
+	if masksFast {
+		s.masks = m
+	}
 }
 
 func (s *Scanner) fail(msg string) error {
@@ -119,7 +123,7 @@ func quoteChar(c byte) string {
 }
 
 func (s *Scanner) skipSpace() {
-	if s.masks != nil {
+	if masksFast && s.masks != nil {
 		// Most calls find no space, or the one after a colon.
 		if s.pos < len(s.data) && s.data[s.pos] > ' ' {
 			return
@@ -176,7 +180,7 @@ func (s *Scanner) str() (Value, error) {
 	data := s.data
 	for {
 		var i int
-		if s.masks != nil {
+		if masksFast && s.masks != nil {
 			i = s.masks.nextStop(s.pos, len(data))
 		} else {
 			i = SafeRun(data, s.pos)
