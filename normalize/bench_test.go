@@ -1,6 +1,7 @@
 package normalize
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"testing"
@@ -24,14 +25,25 @@ func BenchmarkNormalize(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.Run(string(m)+"/"+r.name, func(b *testing.B) {
-				var dst []byte
-				b.SetBytes(int64(len(raw)))
-				b.ReportAllocs()
-				for b.Loop() {
-					dst, _ = n.Append(dst[:0], raw)
-				}
-			})
+			// As in the reference document (indented), and as Duo sends
+			// it (compact).
+			var compact bytes.Buffer
+			if err := json.Compact(&compact, raw); err != nil {
+				b.Fatal(err)
+			}
+			for _, f := range []struct {
+				name string
+				raw  []byte
+			}{{"", raw}, {"/compact", compact.Bytes()}} {
+				b.Run(string(m)+"/"+r.name+f.name, func(b *testing.B) {
+					var dst []byte
+					b.SetBytes(int64(len(f.raw)))
+					b.ReportAllocs()
+					for b.Loop() {
+						dst, _ = n.Append(dst[:0], f.raw)
+					}
+				})
+			}
 		}
 	}
 }

@@ -123,11 +123,17 @@ func quoteChar(c byte) string {
 }
 
 func (s *Scanner) skipSpace() {
+	// Inlined: most calls find no space at all (Duo sends compact JSON).
+	if s.pos < len(s.data) && s.data[s.pos] > ' ' {
+		return
+	}
+	s.skipSomeSpace()
+}
+
+func (s *Scanner) skipSomeSpace() {
 	if masksFast && s.masks != nil {
-		// Most calls find no space, or the one after a colon.
-		if s.pos < len(s.data) && s.data[s.pos] > ' ' {
-			return
-		}
+		// The one space after a colon, or a run (a newline and an
+		// indentation) by the masks.
 		if s.pos+1 < len(s.data) && s.data[s.pos] == ' ' && s.data[s.pos+1] > ' ' {
 			s.pos++
 			return
