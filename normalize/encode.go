@@ -71,14 +71,8 @@ func appendQuotedUTF8(dst, s []byte) []byte {
 		dst, i = dst[:len(dst)+w], i+r
 		// What the assembly leaves: fewer than eight bytes, or a control
 		// byte with a six-byte escape among the next eight.
-		for end := min(i+8, len(s)); i < end; i++ {
-			if c := s[i]; c < 0x20 || c == '"' || c == '\\' {
-				dst = slices.Grow(dst, 6)
-				dst = dst[:putEscape(dst[:len(dst)+6], len(dst), c)]
-			} else {
-				dst = append(dst, c)
-			}
-		}
+		end := min(i+8, len(s))
+		dst, i = appendEscaped(dst, s[i:end]), end
 	}
 	return append(dst, '"')
 }
@@ -120,16 +114,21 @@ func appendQuotedWords(dst, s []byte) []byte {
 			n = putEscape(dst, n, c)
 		}
 	}
-	dst = dst[:n]
-	for ; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' {
+	return append(appendEscaped(dst[:n], s[i:]), '"')
+}
+
+// appendEscaped appends s (valid UTF-8) as JSON string content, a byte at
+// a time: the ends that the loops above leave.
+func appendEscaped(dst, s []byte) []byte {
+	for _, c := range s {
+		if c < 0x20 || c == '"' || c == '\\' {
 			dst = slices.Grow(dst, 6)
 			dst = dst[:putEscape(dst[:len(dst)+6], len(dst), c)]
 		} else {
 			dst = append(dst, c)
 		}
 	}
-	return append(dst, '"')
+	return dst
 }
 
 // putEscape writes the escape of c at dst[n:] (room for 6 bytes) and
