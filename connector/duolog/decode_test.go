@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"os"
 	"testing"
 )
 
@@ -154,4 +155,33 @@ func FuzzRecordHash(f *testing.F) {
 			t.Fatalf("RecordHash(%q) = %s, encoding/json's gives %s", raw, got, want)
 		}
 	})
+}
+
+// BenchmarkDecodeV2Page splits a page of a thousand compact auth records
+// (the reference document's) into records.
+func BenchmarkDecodeV2Page(b *testing.B) {
+	raw, err := os.ReadFile("../../testdata/normalize/reference/seed_auth/input.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var rec bytes.Buffer
+	if err := json.Compact(&rec, raw); err != nil {
+		b.Fatal(err)
+	}
+	page := []byte(`{"authlogs":[`)
+	for i := range PageSize {
+		if i > 0 {
+			page = append(page, ',')
+		}
+		page = append(page, rec.Bytes()...)
+	}
+	page = append(page, `],"metadata":{"next_offset":["1","a"],"total_objects":1000}}`...)
+	b.SetBytes(int64(len(page)))
+	b.ReportAllocs()
+	for b.Loop() {
+		recs, _, err := decodeV2Page(page, "authlogs")
+		if err != nil || len(recs) != PageSize {
+			b.Fatal(len(recs), err)
+		}
+	}
 }

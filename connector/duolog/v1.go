@@ -172,7 +172,10 @@ func (r *Reader) getV1(ctx context.Context, mintime int64) ([]json.RawMessage, *
 // (slices of body).
 func decodeV1Page(body []byte) ([]json.RawMessage, error) {
 	var s jsonscan.Scanner
-	s.Reset(body)
+	m := pageMasks.Get().(*jsonscan.Masks)
+	defer pageMasks.Put(m)
+	m.Find(body)
+	s.ResetMasks(body, m)
 	if s.Peek() != '[' {
 		return nil, errors.New("response is not a JSON array")
 	}

@@ -92,3 +92,24 @@ func (m *Masks) nextStop(i, n int) int {
 	}
 	return n
 }
+
+// stringEnd is skipString by the masks: the index just past the string
+// whose text starts at i (after its opening quote), or -1 when it does
+// not end. Like skipString it checks nothing, so a stop at a control or
+// non-ASCII byte just goes on.
+func (m *Masks) stringEnd(data []byte, i int) int {
+	for {
+		j := m.nextStop(i, len(data))
+		if j >= len(data) {
+			return -1
+		}
+		switch data[j] {
+		case '"':
+			return j + 1
+		case '\\':
+			i = j + 2 // past the escaped byte, whatever it is
+		default:
+			i = j + 1
+		}
+	}
+}

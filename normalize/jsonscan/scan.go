@@ -481,7 +481,12 @@ func (s *Scanner) Skip() ([]byte, error) {
 	for i := start; i < len(data); {
 		switch c := data[i]; c {
 		case '"':
-			end := skipString(data, i+1)
+			var end int
+			if masksFast && s.masks != nil {
+				end = s.masks.stringEnd(data, i+1)
+			} else {
+				end = skipString(data, i+1)
+			}
 			if end < 0 {
 				s.pos = len(data)
 				return nil, s.fail("unexpected end of input in string")

@@ -2,6 +2,7 @@ package jsonscan
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"unicode/utf8"
 )
@@ -151,17 +152,27 @@ func TestSkip(t *testing.T) {
 
 func FuzzSkip(f *testing.F) {
 	f.Add([]byte(`{"a":[1,"b\"",{}]}`))
+	f.Add([]byte(`["\\\"x\\", "é\u00e9", {"k": "\x01"}]`))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		var a, b Scanner
+		// With masks and without, Skip finds the same, errors included.
+		var plain, masked Scanner
+		plain.Reset(in)
+		var m Masks
+		m.Find(in)
+		masked.ResetMasks(in, &m)
+		raw, skipErr := plain.Skip()
+		rawMasked, maskedErr := masked.Skip()
+		if string(raw) != string(rawMasked) || fmt.Sprint(skipErr) != fmt.Sprint(maskedErr) || plain.pos != masked.pos {
+			t.Fatalf("Skip(%q) = %q, %v (at %d); with masks %q, %v (at %d)", in, raw, skipErr, plain.pos, rawMasked, maskedErr, masked.pos)
+		}
+		var a Scanner
 		a.Reset(in)
 		v, err := a.Value()
 		if err != nil || a.End() != nil {
 			return // only whole documents: Skip does not check a value's text
 		}
-		b.Reset(in)
-		raw, err := b.Skip()
-		if err != nil || string(raw) != string(v.Raw) {
-			t.Fatalf("Skip(%q) = %q, %v; Value gives %q", in, raw, err, v.Raw)
+		if skipErr != nil || string(raw) != string(v.Raw) {
+			t.Fatalf("Skip(%q) = %q, %v; Value gives %q", in, raw, skipErr, v.Raw)
 		}
 	})
 }
