@@ -401,10 +401,7 @@ func (r *Reader) duoNow() time.Time {
 // the metadata.next_offset to send back ("" at the end).
 func decodeV2Page(body []byte, recsKey string) ([]json.RawMessage, string, error) {
 	var s jsonscan.Scanner
-	m := pageMasks.Get().(*jsonscan.Masks)
-	defer pageMasks.Put(m)
-	m.Find(body)
-	s.ResetMasks(body, m)
+	defer scanPage(&s, body)()
 	if s.Peek() != '{' {
 		return nil, "", errors.New("response is not a JSON object")
 	}
@@ -448,6 +445,15 @@ func decodeV2Page(body []byte, recsKey string) ([]json.RawMessage, string, error
 // takes some 400 KiB of them: too much to keep for every log of every
 // account between pages, and too much to make anew for each.
 var pageMasks = sync.Pool{New: func() any { return new(jsonscan.Masks) }}
+
+// scanPage resets s to scan body with masks lent from pageMasks, and
+// returns the function that gives them back.
+func scanPage(s *jsonscan.Scanner, body []byte) (release func()) {
+	m := pageMasks.Get().(*jsonscan.Masks)
+	m.Find(body)
+	s.ResetMasks(body, m)
+	return func() { pageMasks.Put(m) }
+}
 
 // decodeNextOffset accepts both shapes Duo uses: ["ms","id"] (auth) and
 // "ms,id" (telephony v2), and null. It returns the value to send back.

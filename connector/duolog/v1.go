@@ -172,10 +172,7 @@ func (r *Reader) getV1(ctx context.Context, mintime int64) ([]json.RawMessage, *
 // (slices of body).
 func decodeV1Page(body []byte) ([]json.RawMessage, error) {
 	var s jsonscan.Scanner
-	m := pageMasks.Get().(*jsonscan.Masks)
-	defer pageMasks.Put(m)
-	m.Find(body)
-	s.ResetMasks(body, m)
+	defer scanPage(&s, body)()
 	if s.Peek() != '[' {
 		return nil, errors.New("response is not a JSON array")
 	}
