@@ -16,8 +16,8 @@ type Masks struct {
 	Space []uint64
 }
 
-// MaskWords returns how many words a mask of n bytes takes.
-func MaskWords(n int) int { return (n + 63) / 64 }
+// wordsFor returns how many words a mask of n bytes takes.
+func wordsFor(n int) int { return (n + 63) / 64 }
 
 // Find makes the masks of s, reusing their space.
 func (m *Masks) Find(s []byte) {
@@ -25,7 +25,7 @@ func (m *Masks) Find(s []byte) {
 		m.Stop, m.Space = m.Stop[:0], m.Space[:0]
 		return
 	}
-	words := MaskWords(len(s))
+	words := wordsFor(len(s))
 	m.Stop = grow(m.Stop, words)
 	m.Space = grow(m.Space, words)
 	if words == 0 {
