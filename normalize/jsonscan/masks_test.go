@@ -13,7 +13,7 @@ func classify(c byte) (stop, space bool) {
 
 // bytewise is the reference for Masks: classify, one byte at a time.
 func bytewise(s []byte) Masks {
-	m := Masks{make([]uint64, wordsFor(len(s))), make([]uint64, wordsFor(len(s)))}
+	m := newMasks(len(s))
 	for i, c := range s {
 		stop, space := classify(c)
 		if stop {
@@ -26,6 +26,9 @@ func bytewise(s []byte) Masks {
 	return m
 }
 
+// newMasks returns zeroed masks for n bytes.
+func newMasks(n int) Masks { return Masks{make([]uint64, wordsFor(n)), make([]uint64, wordsFor(n))} }
+
 func (m Masks) String() string { return fmt.Sprintf("stop %x space %x", m.Stop, m.Space) }
 
 func checkMasks(t *testing.T, s []byte) {
@@ -33,7 +36,7 @@ func checkMasks(t *testing.T, s []byte) {
 	if masksFast {
 		// Over stale words: what Find leaves must not depend on what
 		// they held.
-		m := Masks{make([]uint64, wordsFor(len(s))), make([]uint64, wordsFor(len(s)))}
+		m := newMasks(len(s))
 		for i := range m.Stop {
 			m.Stop[i], m.Space[i] = ^uint64(0), ^uint64(0)
 		}
@@ -47,7 +50,7 @@ func checkMasks(t *testing.T, s []byte) {
 	n := len(s) &^ 31
 	want := bytewise(s[:n]).String()
 	for name, blocks := range blockFuncs() {
-		b := Masks{make([]uint64, wordsFor(n)), make([]uint64, wordsFor(n))}
+		b := newMasks(n)
 		blocks(b.Stop, b.Space, s[:n])
 		if got := b.String(); got != want {
 			t.Fatalf("%s(%q) = %s, want %s", name, s[:n], got, want)
