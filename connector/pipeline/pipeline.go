@@ -249,6 +249,7 @@ func (p *Pipeline) deliver(ctx context.Context, page duolog.Page, pb *pageBuffer
 			// batch it gave up on: published stays false, so that
 			// they are never written into again.
 			if pubCtx.Err() != nil && ctx.Err() != nil {
+				p.abandoned("Kafka did not acknowledge it", len(page.Records))
 				return 0, false, fmt.Errorf("publish %s page: abandoned at shutdown after %s: %w", p.lt, p.opts.ShutdownTimeout, ctx.Err())
 			}
 			return 0, false, fmt.Errorf("publish %s page: %w", p.lt, err)
@@ -265,10 +266,23 @@ func (p *Pipeline) deliver(ctx context.Context, page duolog.Page, pb *pageBuffer
 		return malformed, true, nil
 	}
 	if err := p.store.Save(pubCtx, p.opts.Key, cur); err != nil {
+		if pubCtx.Err() != nil && ctx.Err() != nil {
+			p.abandoned("its cursor could not be saved", len(page.Records))
+		}
 		return malformed, true, &CursorNotSavedError{Published: len(page.Records), Err: err}
 	}
 	p.saved = cur
 	return malformed, true, nil
+}
+
+// abandoned says that the page in flight was given up at shutdown, and
+// what that costs: its records are read again, and may repeat in Kafka.
+func (p *Pipeline) abandoned(why string, records int) {
+	if records == 0 {
+		return
+	}
+	p.opts.Logger.Warn(fmt.Sprintf("stopping: page abandoned after the %s shutdown timeout: %s; its records are read again next time and may be published twice (same event ids)", p.opts.ShutdownTimeout, why),
+		"records", records)
 }
 
 // pageBuffers are one page's messages and the bytes they point into,

@@ -300,6 +300,11 @@ func TestShutdownAbandonsStuckPage(t *testing.T) {
 	if !strings.Contains(logs.String(), "waiting up to 1s for Kafka to acknowledge the page in flight") {
 		t.Fatalf("log: %s", logs.String())
 	}
+	// Nor was giving up: it says what repeats.
+	if !strings.Contains(logs.String(), `level=WARN msg="stopping: page abandoned after the 1s shutdown timeout: Kafka did not acknowledge it; its records are read again`) ||
+		!strings.Contains(logs.String(), "records=1000") {
+		t.Fatalf("log: %s", logs.String())
+	}
 	if c := r.saved(t); c != nil {
 		t.Fatalf("cursor saved for an abandoned page: %+v", c)
 	}
