@@ -117,7 +117,14 @@ func (c *cluster) Run(ctx context.Context) error {
 		if m := c.opts.Metrics; m != nil {
 			m.ClusterGeneration(int(gen.ID), parts)
 		}
+		done := make(chan struct{})
 		gen.Start(func(gctx context.Context) {
+			defer close(done)
+			// kafka-go still runs fn, unwaited for, on a generation that
+			// ended before Start: such a generation has no work to do.
+			if gctx.Err() != nil {
+				return
+			}
 			// Stop at the generation's end, or the process's.
 			rctx, cancel := context.WithCancel(ctx)
 			defer cancel()
@@ -126,6 +133,9 @@ func (c *cluster) Run(ctx context.Context) error {
 				stop(err)
 			}
 		})
+		// One generation's work at a time: the next generation's units
+		// are not polled until this one's pages are finished or given up.
+		<-done
 	}
 }
 

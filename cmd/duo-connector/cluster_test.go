@@ -401,6 +401,9 @@ func TestClusterFailover(t *testing.T) {
 		t.Errorf("%d records repeated after the failover", dups)
 	}
 	t.Logf("%d records repeated after the failover", dups)
+	// The two survivors own everything between them (the killed
+	// process answers no scrape).
+	c.waitOwnership(12, 24)
 }
 
 // TestClusterZombie: a process frozen (SIGSTOP) past the session timeout
@@ -423,6 +426,8 @@ func TestClusterZombie(t *testing.T) {
 	if !strings.Contains(c.logs[0].String(), "connector group generation") {
 		t.Fatal("the zombie never took part")
 	}
+	// Back in the group, the three own everything between them again.
+	c.waitOwnership(12, 24)
 }
 
 // TestClusterMigrate: a single-process installation moves to cluster mode
