@@ -8,6 +8,7 @@
 package kafkastore
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -250,22 +251,30 @@ func (s *Store) readPartition(ctx context.Context, p int, r *restore) error {
 		return err
 	}
 	defer conn.Close()
+	// A Conn knows no context: the context's end closes it, and every
+	// request has a deadline, so that no broker holds a restore (and the
+	// generation waiting for it) for good.
+	defer context.AfterFunc(ctx, func() { conn.Close() })()
+	deadline := func() time.Time {
+		d := time.Now().Add(s.cfg.Timeout)
+		if dl, ok := ctx.Deadline(); ok && dl.Before(d) {
+			return dl
+		}
+		return d
+	}
+	conn.SetDeadline(deadline())
 	first, last, err := conn.ReadOffsets()
 	if err != nil {
-		return err
+		return cmp.Or(ctx.Err(), err)
 	}
 	if first >= last {
 		return nil
 	}
 	if _, err := conn.Seek(first, kafka.SeekAbsolute); err != nil {
-		return err
+		return cmp.Or(ctx.Err(), err)
 	}
 	for offset := first; offset < last; {
-		if dl, ok := ctx.Deadline(); ok {
-			conn.SetReadDeadline(dl)
-		} else {
-			conn.SetReadDeadline(time.Now().Add(s.cfg.Timeout))
-		}
+		conn.SetDeadline(deadline())
 		batch := conn.ReadBatch(1, 16<<20)
 		for {
 			m, err := batch.ReadMessage()
@@ -279,7 +288,7 @@ func (s *Store) readPartition(ctx context.Context, p int, r *restore) error {
 			}
 		}
 		if err := batch.Close(); err != nil && offset < last {
-			return err
+			return cmp.Or(ctx.Err(), err)
 		}
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/duo-connector/duo-connector/checkpoint"
 	"github.com/duo-connector/duo-connector/checkpoint/kafkastore"
@@ -150,5 +151,61 @@ func TestStoreFirstBrokerDown(t *testing.T) {
 	}
 	if c, ok, err := s.Load(ctx, key); err != nil || !ok || string(c) != `{"mintime_ms":7}` {
 		t.Fatalf("Load: %s %v %v", c, ok, err)
+	}
+}
+
+// TestRestoreUnansweredBroker: a broker that never answers the request
+// for a partition's offsets holds a restore only until its context ends
+// (a generation's end), or for the store's Timeout when the context has
+// no end: a restore that waited for good would hold the generation, and
+// the process's partitions, with it.
+func TestRestoreUnansweredBroker(t *testing.T) {
+	b := kafkatest.NewBroker(t, 1)
+	key := checkpoint.Key{Account: "api-a", Log: "auth"}
+	part := kafkastore.PartitionOf(key.Account, key.Log, 4)
+	open(t, b.Addr, "state", "g").Save(context.Background(), key, []byte(`{"mintime_ms":7}`))
+	s, err := kafkastore.Open(context.Background(), kafkastore.Config{Brokers: []string{b.Addr}, Topic: "state", Group: "g", Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Every ListOffsets request is held until the test ends.
+	c := b.Cluster()
+	asked := make(chan struct{}, 16)
+	released := make(chan struct{})
+	t.Cleanup(func() { close(released) })
+	c.ControlKey(int16(kmsg.ListOffsets), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		select {
+		case asked <- struct{}{}:
+		default:
+		}
+		c.SleepControl(func() { <-released })
+		return nil, nil, false
+	})
+	for _, tc := range []struct {
+		name string
+		ctx  func() (context.Context, context.CancelFunc)
+	}{
+		{"cancelled", func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) }},
+		{"no end", func() (context.Context, context.CancelFunc) { return context.Background(), func() {} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := tc.ctx()
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- s.Restore(ctx, []int{part}) }()
+			<-asked
+			cancel()
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Fatal("Restore reported success without the partition's offsets")
+				}
+				t.Log(err)
+			case <-time.After(time.Minute):
+				t.Fatal("Restore still waits for the unanswered broker a minute on")
+			}
+		})
 	}
 }
