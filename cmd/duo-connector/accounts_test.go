@@ -137,6 +137,11 @@ http: {listen: "`+addr+`"}
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("connector log:\n%s", tail(stderr.String(), 6000))
+		}
+	})
 	get := func(path string) (int, string) { return httpGet(addr, path) }
 	delivered := func(ids ...string) bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -174,9 +179,12 @@ http: {listen: "`+addr+`"}
 		}
 	}
 
-	// A new customer, found at the next listing; a customer leaving.
-	srv.AddChild("DA4", names["DA4"])
+	// A new customer, found at the next listing; a customer leaving. Its
+	// records exist before it is listed: a poll of the new child before
+	// them would rightly move its cursors past records written into the
+	// past.
 	want["DA4"] = childRecords(srv, "DA4", 104, 150)
+	srv.AddChild("DA4", names["DA4"])
 	waitFor(t, func() bool { return delivered("DA4") })
 	srv.RemoveChild("DA3")
 	waitFor(t, func() bool { return strings.Contains(stderr.String(), "child account no longer listed") })
