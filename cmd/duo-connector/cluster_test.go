@@ -142,19 +142,35 @@ func (c *clusterRun) waitComplete() {
 			return
 		}
 		if time.Now().After(deadline) {
-			c.t.Logf("connector group: %s", c.describeGroup())
-			// Each process's readiness, log, and a goroutine dump (SIGQUIT)
-			// to show where it waits.
-			for i, l := range c.logs {
-				_, ready := httpGet(c.http[i], "/readyz")
-				logged := l.String()
-				c.procs[i].Process.Signal(syscall.SIGQUIT)
-				c.procs[i].Wait()
-				c.t.Logf("process %d: /readyz: %s\nlog:\n%s\ngoroutines:\n%s", i, ready, tail(logged, 8000), l.String()[len(logged):])
-			}
+			c.report(true)
 			c.t.Fatalf("%d of %d records delivered by the cluster", n, total)
 		}
 		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// report says, for a test about to fail, who the broker thinks the group
+// is and, for each process, its readiness, cluster metrics and log; with
+// goroutines, also a goroutine dump (SIGQUIT, which ends the process) to
+// show where it waits.
+func (c *clusterRun) report(goroutines bool) {
+	c.t.Logf("connector group: %s", c.describeGroup())
+	for i, l := range c.logs {
+		_, ready := httpGet(c.http[i], "/readyz")
+		var cluster []string
+		forEachMetric(c.http[i], func(name, _ string, v float64) {
+			if strings.HasPrefix(name, "duo_connector_cluster_") {
+				cluster = append(cluster, fmt.Sprintf("%s=%v", name, v))
+			}
+		})
+		logged := l.String()
+		dump := ""
+		if goroutines {
+			c.procs[i].Process.Signal(syscall.SIGQUIT)
+			c.procs[i].Wait()
+			dump = "\ngoroutines:\n" + l.String()[len(logged):]
+		}
+		c.t.Logf("process %d: /readyz: %s\nmetrics: %v\nlog:\n%s%s", i, ready, cluster, tail(logged, 8000), dump)
 	}
 }
 
@@ -221,17 +237,7 @@ func (c *clusterRun) waitOwnership(partitions, units int) {
 			return
 		}
 		if time.Now().After(deadline) {
-			c.t.Logf("connector group: %s", c.describeGroup())
-			for i, l := range c.logs {
-				_, ready := httpGet(c.http[i], "/readyz")
-				var owned []string
-				forEachMetric(c.http[i], func(name, _ string, v float64) {
-					if strings.HasPrefix(name, "duo_connector_cluster_") {
-						owned = append(owned, fmt.Sprintf("%s=%v", name, v))
-					}
-				})
-				c.t.Logf("process %d: /readyz: %s\nmetrics: %v\nlog:\n%s", i, ready, owned, tail(l.String(), 8000))
-			}
+			c.report(false)
 			c.t.Fatalf("the processes own %d partitions and %d units, want %d and %d", p, u, partitions, units)
 		}
 		time.Sleep(100 * time.Millisecond)
