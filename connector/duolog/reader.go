@@ -122,6 +122,22 @@ type Reader struct {
 	ep     endpoint // for windowed (v2) logs
 	// held are the responses the page being read points into.
 	held []*duo.Response
+
+	// What a read learned before it was given up between two requests
+	// (the budget spent, a transient error), kept so that the next call
+	// goes on from there: a read that started over each time would never
+	// get further than its first request under a tight budget.
+	v1ask  v1Ask       // v1: the second to ask next for the cursor
+	window *nextWindow // v2: the window begun from the cursor
+	// inclusive: Duo answered a v1 mintime with records of that second.
+	inclusive bool
+}
+
+// nextWindow is the window a v2 read chose for a cursor with none.
+type nextWindow struct {
+	cur Cursor
+	// checked: its end was held to Duo's clock (an answer's Date).
+	checked bool
 }
 
 // NewReader returns a Reader of log t resuming at cur, or starting
@@ -249,7 +265,10 @@ func (r *Reader) Next(ctx context.Context) (Page, error) {
 }
 
 // Advance moves the reader to c, the cursor of a delivered page.
-func (r *Reader) Advance(c Cursor) { r.cur = c.clone() }
+func (r *Reader) Advance(c Cursor) {
+	r.cur = c.clone()
+	r.window = nil
+}
 
 // nextV2 pages through one window [mintime, maxtime], fixed for the whole
 // run, following Duo's next_offset; when the window is exhausted the next
@@ -267,18 +286,24 @@ func (r *Reader) nextV2(ctx context.Context) (Page, error) {
 		}
 	}
 	fresh := cur.MaxTimeMs == 0
+	checked := !fresh
 	if fresh {
-		maxMs := r.windowEnd(now.Add(-r.opts.Lag))
-		if maxMs <= cur.MinTimeMs {
-			return Page{Cursor: cur}, nil
+		if w := r.window; w != nil && w.cur.MinTimeMs == cur.MinTimeMs {
+			cur, checked = w.cur, w.checked // begun by a call given up
+		} else {
+			maxMs := r.windowEnd(now.Add(-r.opts.Lag))
+			if maxMs <= cur.MinTimeMs {
+				return Page{Cursor: cur}, nil
+			}
+			cur.MaxTimeMs, cur.NextOffset = maxMs, ""
+			r.window = &nextWindow{cur: cur}
 		}
-		cur.MaxTimeMs, cur.NextOffset = maxMs, ""
 	}
 	resp, err := r.getV2(ctx, cur)
 	if err != nil {
 		return Page{}, err
 	}
-	if fresh {
+	if !checked {
 		// Every new window is checked against the Date of its own answer,
 		// so a clock that stepped since the skew was last measured (NTP,
 		// a resumed VM) cannot make it reach into Duo's last two minutes.
@@ -288,9 +313,11 @@ func (r *Reader) nextV2(ctx context.Context) (Page, error) {
 			r.opts.Logger.Debug("window reached past Duo's now - 2m; asking again",
 				"maxtime", time.UnixMilli(cur.MaxTimeMs).UTC(), "duo_date", resp.ServerDate.UTC())
 			if maxMs <= cur.MinTimeMs {
+				r.window = nil
 				return Page{Cursor: r.cur.clone()}, nil
 			}
 			cur.MaxTimeMs = maxMs
+			r.window = &nextWindow{cur: cur, checked: true}
 			if resp, err = r.getV2(ctx, cur); err != nil {
 				return Page{}, err
 			}

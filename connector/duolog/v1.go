@@ -16,16 +16,26 @@ import (
 
 // nextV1 reads the v1 logs (admin, offline enrollment, telephony v1). They
 // take only a mintime in seconds and return the earliest ~1000 records, in
-// no guaranteed order, without splitting a second. The cursor is the last
-// delivered second plus the hashes of the records delivered at that
-// second: the next request asks for that second again, and records already
-// delivered there are dropped. Records that arrive late within the
+// no guaranteed order, without splitting a second: "more or fewer", so a
+// page shorter than 1,000 is no sign that the log is caught up. The cursor
+// is the last delivered second plus the hashes of the records delivered at
+// that second: the next request asks for that second again, and records
+// already delivered there are dropped. Records that arrive late within the
 // boundary second are therefore still delivered, and none twice.
 //
 // Duo's texts disagree on whether mintime is inclusive ("at or after") or
-// exclusive ("after"). The request asks from one second before the cursor,
-// so that the cursor's second is in the answer under either reading; what
-// comes from before it is dropped.
+// exclusive ("after"). The first request asks from one second before the
+// cursor, so that the cursor's second is in the answer under either
+// reading; what comes from before it is dropped.
+//
+// The log is caught up only when an answer proves it: it is empty, or it
+// reaches past the cutoff (whole seconds, earliest first: everything before
+// is in it). An answer of only delivered records proves nothing, since Duo
+// may have stopped short of a second that would not fit: the next request
+// asks from past the newest second it holds, at most up to the second after
+// the cursor's. The second asked is kept across calls, so that a call given
+// up between requests (the account's budget spent, a transient error)
+// resumes there instead of starting over.
 func (r *Reader) nextV1(ctx context.Context) (Page, error) {
 	cur := r.cur.clone()
 	now := r.duoNow()
@@ -41,12 +51,15 @@ func (r *Reader) nextV1(ctx context.Context) (Page, error) {
 	if cur.MinTime > cutoff {
 		return Page{Cursor: cur}, nil
 	}
-	var raws []json.RawMessage
-	var got v1Accepted
-	for ask := cur.MinTime - 1; ; ask++ {
-		var resp *duo.Response
-		var err error
-		raws, resp, err = r.getV1(ctx, ask)
+	ask := cur.MinTime - 1
+	if r.v1ask.cursor.MinTime == cur.MinTime && slices.Equal(r.v1ask.cursor.Seen, cur.Seen) {
+		ask = r.v1ask.ask
+	} else if r.inclusive {
+		ask = cur.MinTime
+	}
+	for {
+		r.v1ask = v1Ask{cursor: cur, ask: ask}
+		raws, resp, err := r.getV1(ctx, ask)
 		if err != nil {
 			return Page{}, err
 		}
@@ -56,29 +69,47 @@ func (r *Reader) nextV1(ctx context.Context) (Page, error) {
 		if limit, ok := r.duoLimit(resp); ok {
 			cutoff = min(cutoff, limit.Unix())
 		}
-		got = r.acceptV1(raws, cur, cutoff)
-		if len(got.recs) > 0 || len(raws) < PageSize || !got.before || ask == cur.MinTime {
-			break
+		got := r.acceptV1(raws, cur, cutoff)
+		if got.first == ask && len(raws) > 0 {
+			r.inclusive = true
 		}
-		// Read inclusively, the second before the cursor crowded a full
-		// page: ask for the cursor's own second instead.
-	}
-	accepted, allAtMin, pending := got.recs, got.allAtMin, got.pending
-
-	if len(accepted) == 0 {
-		if len(raws) >= PageSize && allAtMin && cur.MinTime <= cutoff {
-			// Duo split a second after all: the rest of it cannot be
-			// asked for. Move on rather than loop.
-			r.opts.Logger.Warn("a full page holds only already-delivered records of one second; moving past it",
+		if len(got.recs) > 0 || len(raws) == 0 || got.pending {
+			// The read is over: the next one starts from its cursor
+			// (records may still come late in its second).
+			r.v1ask = v1Ask{}
+		}
+		if len(got.recs) > 0 {
+			return r.v1Page(cur, got, cutoff), nil
+		}
+		if len(raws) == 0 || got.pending {
+			// Everything up to the cutoff is in this answer: caught up.
+			return Page{Cursor: cur, Through: time.Unix(cutoff, 0)}, nil
+		}
+		// Only records delivered already (or from before the cursor):
+		// ask again from past the newest second of the answer.
+		next := got.last
+		if next <= ask {
+			next = ask + 1
+		}
+		if next > cur.MinTime && len(raws) >= PageSize && got.allAtMin {
+			// A full page of one second: if Duo split it after all, the
+			// rest of it cannot be asked for.
+			r.opts.Logger.Warn("a full page holds only already-delivered records of one second; reading on from the next second",
 				"second", time.Unix(cur.MinTime, 0).UTC())
-			return Page{Cursor: Cursor{MinTime: cur.MinTime + 1}, More: true}, nil
 		}
-		p := Page{Cursor: cur}
-		if len(raws) < PageSize {
-			p.Through = time.Unix(cutoff, 0) // all Duo had up to it
-		}
-		return p, nil
+		ask = min(next, cur.MinTime+1)
 	}
+}
+
+// v1Ask is where a v1 read of one cursor stands between requests.
+type v1Ask struct {
+	cursor Cursor
+	ask    int64
+}
+
+// v1Page makes the page of the records accepted past cur.
+func (r *Reader) v1Page(cur Cursor, got v1Accepted, cutoff int64) Page {
+	accepted := got.recs
 	slices.SortStableFunc(accepted, func(a, b v1Record) int { return cmp.Compare(a.ts, b.ts) })
 	last := accepted[len(accepted)-1].ts
 	next := Cursor{MinTime: last}
@@ -94,11 +125,13 @@ func (r *Reader) nextV1(ctx context.Context) (Page, error) {
 	}
 	slices.Sort(next.Seen)
 	page.Cursor = next
-	page.More = len(raws) >= PageSize && !pending
-	if len(raws) < PageSize {
+	// A page may stop short of newer records, whatever its size: only an
+	// answer that reaches past the cutoff shows the log caught up.
+	page.More = !got.pending
+	if got.pending {
 		page.Through = time.Unix(cutoff, 0)
 	}
-	return page, nil
+	return page
 }
 
 // v1Record is a record accepted from a v1 page.
@@ -111,12 +144,12 @@ type v1Record struct {
 // v1Accepted is what a v1 page brings past a cursor.
 type v1Accepted struct {
 	recs []v1Record
-	// allAtMin: no record is after the cursor's second.
+	// allAtMin: every record is at the cursor's second.
 	allAtMin bool
 	// pending: some records are too young to be read yet.
 	pending bool
-	// before: some records are from before the cursor's second.
-	before bool
+	// first and last are the oldest and newest seconds of the answer.
+	first, last int64
 }
 
 // acceptV1 picks the records of raws that follow cur: from its second on,
@@ -127,17 +160,21 @@ func (r *Reader) acceptV1(raws []json.RawMessage, cur Cursor, cutoff int64) v1Ac
 		seen[h]++
 	}
 	out := v1Accepted{allAtMin: true}
-	for _, raw := range raws {
+	for i, raw := range raws {
 		ts, ok := recordSecond(raw)
 		if !ok {
 			r.opts.Logger.Warn("record without a timestamp; placing it at the cursor's second")
 			ts = cur.MinTime
 		}
+		if i == 0 || ts < out.first {
+			out.first = ts
+		}
+		out.last = max(out.last, ts)
 		switch {
 		case ts > cur.MinTime:
 			out.allAtMin = false
 		case ts < cur.MinTime:
-			out.before = true
+			out.allAtMin = false
 			continue // not asked for: delivered before
 		}
 		if ts > cutoff {

@@ -246,6 +246,13 @@ func (s *Server) serveV1(r *http.Request) ([]byte, int) {
 	if len(page) > s.pageLimitV1 {
 		lastSec := page[s.pageLimitV1-1].Time.Unix()
 		end := sort.Search(len(page), func(i int) bool { return page[i].Time.Unix() > lastSec })
+		if s.v1Trim && end > s.pageLimitV1 {
+			// Fewer rather than more: drop the straddling second, unless
+			// it is the first (a second is never split).
+			if cut := sort.Search(len(page), func(i int) bool { return page[i].Time.Unix() >= lastSec }); cut > 0 {
+				end = cut
+			}
+		}
 		page = page[:end]
 	}
 	order := make([]int, len(page))

@@ -73,6 +73,7 @@ type Server struct {
 	requests    []Request
 	keepReqs    bool
 	pageLimitV1 int
+	v1Trim      bool
 	v1Exclusive bool
 	addr        string
 	inFlight    int
@@ -123,6 +124,12 @@ func WithoutRequestLog() Option { return func(s *Server) { s.keepReqs = false } 
 // WithV1PageSize sets how many records a v1 page holds before it is
 // completed to the end of its last second (default 1000).
 func WithV1PageSize(n int) Option { return func(s *Server) { s.pageLimitV1 = n } }
+
+// WithV1TrimmedPages ends a v1 page before the second that would take it
+// past its size, so that pages are shorter than the size ("more or fewer"
+// in Duo's words) whenever a second straddles it; a first second larger
+// than a page still comes whole.
+func WithV1TrimmedPages() Option { return func(s *Server) { s.v1Trim = true } }
 
 // WithV1MintimeExclusive makes the v1 endpoints read mintime as exclusive
 // (records strictly after it), the other reading of Duo's docs.
