@@ -410,3 +410,79 @@ kafka: {brokers: [%s], topic: "duo.{account}.{dataset}"}
 		t.Fatal("the hint reset the other account's cursor")
 	}
 }
+
+// polled waits until srv has seen requests for account (an MSP child's id,
+// "" for the keys' own account) after since, and fails if none come.
+func polled(t *testing.T, srv *duotest.Server, account string, since time.Time, log func() string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, r := range srv.Requests() {
+			if r.Account == account && r.Time.After(since) && r.Status == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("account %q not polled since %s:\n%s", account, since.Format(time.RFC3339Nano), tail(log(), 4000))
+}
+
+// TestDiscoveryKeepsOtherAccounts: the child listing's refresh stops only
+// the children that left it. An explicit account beside discovery keeps
+// being read (issue 19, item 3), and so does a child chosen with --accounts
+// when another chosen child leaves the listing (item 4).
+func TestDiscoveryKeepsOtherAccounts(t *testing.T) {
+	bin := binary(t)
+	srv := duotest.New(t)
+	own := duotest.New(t, duotest.WithKeys("DIOWN00000000000000", "own-secret"))
+	broker := kafkatest.NewBroker(t, 2, topics...)
+	srv.AddChild("DA1", "Alpha Corp")
+	srv.AddChild("DA2", "Bravo Ltd")
+	ownKey := filepath.Join(t.TempDir(), "own.skey")
+	os.WriteFile(ownKey, []byte("own-secret"), 0o600)
+	cfg := mspConfig(t, srv, broker.Addr, 1000, fmt.Sprintf(`
+  retry: {initial_backoff: 10ms, max_backoff: 100ms, max_attempts: 50}
+  child_accounts: {enabled: true, refresh: 1s}
+accounts:
+  - {name: own, api_host: %s, ikey: DIOWN00000000000000, skey_file: %s}
+logs: [auth]
+schedule: "@every 1s"
+jitter: 0s
+`, own.Host, ownKey))
+	// Both fakes have certificates of their own: trust both.
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	a, _ := os.ReadFile(srv.CAFile)
+	b, _ := os.ReadFile(own.CAFile)
+	os.WriteFile(ca, append(a, b...), 0o600)
+	data, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(data), srv.CAFile, ca, 1)), 0o600)
+	start := func(args ...string) (*exec.Cmd, *syncBuffer) {
+		cmd := exec.Command(bin, append([]string{"run", "--config", cfg}, args...)...)
+		var stderr syncBuffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd, &stderr
+	}
+
+	cmd, stderr := start()
+	polled(t, own, "", time.Now(), stderr.String)
+	time.Sleep(3 * time.Second) // three listings
+	polled(t, own, "", time.Now(), stderr.String)
+	cmd.Process.Kill()
+	cmd.Wait()
+
+	cmd, stderr = start("--accounts", "Alpha Corp,Bravo Ltd")
+	polled(t, srv, "DA1", time.Now(), stderr.String)
+	srv.RemoveChild("DA2")
+	waitFor(t, func() bool { return strings.Contains(stderr.String(), "child account no longer listed") })
+	time.Sleep(2 * time.Second)
+	polled(t, srv, "DA1", time.Now(), stderr.String)
+	for _, line := range strings.Split(stderr.String(), "\n") {
+		if strings.Contains(line, "child account no longer listed") && !strings.Contains(line, "Bravo Ltd") {
+			t.Fatalf("a child still listed was stopped: %s", line)
+		}
+	}
+}

@@ -84,9 +84,9 @@ type world struct {
 	rps float64
 }
 
-func newWorld(t testing.TB, kafkaDataDir string, counts map[duo.LogType]int) *world {
+func newWorld(t testing.TB, kafkaDataDir string, counts map[duo.LogType]int, opts ...duotest.Option) *world {
 	t.Helper()
-	srv := duotest.New(t, duotest.WithoutRequestLog())
+	srv := duotest.New(t, append([]duotest.Option{duotest.WithoutRequestLog()}, opts...)...)
 	b, err := kafkatest.Start(2, topics, kafkaDataDir)
 	if err != nil {
 		t.Fatal(err)

@@ -159,29 +159,44 @@ func Children(list []duo.ChildAccount, parent Account, f Filter) []Account {
 	return out
 }
 
-// Select returns the accounts each of names matches (see Matches), in
-// the order of all; an unknown name is an error listing the known ones.
+// Select returns the accounts any of names matches (see Matches), in the
+// order of all; a name that matches none is an error listing the known
+// ones.
 func Select(all []Account, names []string) ([]Account, error) {
-	chosen := make([]bool, len(all))
-	for _, n := range names {
-		i := slices.IndexFunc(all, func(a Account) bool { return a.Matches(n) })
-		if i < 0 {
-			known := make([]string, 0, len(all))
-			for _, a := range all {
-				known = append(known, a.Label())
-			}
-			if len(known) > 10 {
-				known = append(known[:10], "...")
-			}
-			return nil, fmt.Errorf("no account is named %q (known: %s)", n, strings.Join(known, ", "))
+	out, unknown := Matching(all, names)
+	if len(unknown) > 0 {
+		known := make([]string, 0, len(all))
+		for _, a := range all {
+			known = append(known, a.Label())
 		}
-		chosen[i] = true
+		if len(known) > 10 {
+			known = append(known[:10], "...")
+		}
+		return nil, fmt.Errorf("no account is named %q (known: %s)", unknown[0], strings.Join(known, ", "))
 	}
-	var out []Account
-	for i, a := range all {
-		if chosen[i] {
+	return out, nil
+}
+
+// Matching returns the accounts any of names matches, in the order of all
+// (every account a name matches: two children may share a name), and the
+// names that match none.
+func Matching(all []Account, names []string) (out []Account, unknown []string) {
+	matched := make([]bool, len(names))
+	for _, a := range all {
+		hit := false
+		for i, n := range names {
+			if a.Matches(n) {
+				matched[i], hit = true, true
+			}
+		}
+		if hit {
 			out = append(out, a)
 		}
 	}
-	return out, nil
+	for i, n := range names {
+		if !matched[i] {
+			unknown = append(unknown, n)
+		}
+	}
+	return out, unknown
 }

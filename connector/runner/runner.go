@@ -132,6 +132,9 @@ type account struct {
 	client  *duo.Client
 	units   []*unit
 	removed atomic.Bool // no longer listed: its units are not polled again
+	// discovered: an MSP child found by listing, which a later listing
+	// may remove; the accounts of the configuration stay.
+	discovered bool
 }
 
 // unit is one log of one account.
@@ -210,22 +213,23 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	for range cfg.ConcurrentPolls {
 		r.beats = append(r.beats, liveness.NewBeat())
 	}
-	all := static
+	var children []accounts.Account
 	if discover {
 		r.discovery = &discovery{parent: parent, filter: filter, refresh: cfg.Duo.ChildAccounts.Refresh.D()}
-		children, err := r.listChildren(ctx)
-		if err != nil {
+		if children, err = r.listChildren(ctx); err != nil {
 			r.Close()
 			return nil, err
 		}
-		all = append(all, children...)
 	}
 	if len(opts.Accounts) > 0 {
-		if all, err = accounts.Select(all, opts.Accounts); err != nil {
+		if _, err := accounts.Select(slices.Concat(static, children), opts.Accounts); err != nil {
 			r.Close()
 			return nil, err
 		}
+		static, _ = accounts.Matching(static, opts.Accounts)
+		children, _ = accounts.Matching(children, opts.Accounts)
 	}
+	all := slices.Concat(static, children)
 	if len(all) == 0 && !discover {
 		r.Close()
 		return nil, errors.New("no Duo account to read: set duo.api_host, ikey and skey, or list accounts")
@@ -241,7 +245,11 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 				"since", b.Since.UTC().Format(time.RFC3339), "horizon", horizon.UTC().Format(time.RFC3339))
 		}
 	}
-	if err := r.addAccounts(ctx, all); err != nil {
+	if err := r.addAccounts(ctx, static, false); err != nil {
+		r.Close()
+		return nil, err
+	}
+	if err := r.addAccounts(ctx, children, true); err != nil {
 		r.Close()
 		return nil, err
 	}
@@ -288,7 +296,7 @@ func logsOf(all []accounts.Account, only []duo.LogType) []duo.LogType {
 // removed and now listed again), their units queued log by log, so that
 // the first polls of many accounts interleave rather than wait on one
 // account's budget.
-func (r *Runner) addAccounts(ctx context.Context, all []accounts.Account) error {
+func (r *Runner) addAccounts(ctx context.Context, all []accounts.Account, discovered bool) error {
 	var added []*account
 	for _, a := range all {
 		r.mu.Lock()
@@ -306,6 +314,7 @@ func (r *Runner) addAccounts(ctx context.Context, all []accounts.Account) error 
 		if err != nil {
 			return err
 		}
+		acct.discovered = discovered
 		if len(acct.units) == 0 {
 			continue
 		}
@@ -726,7 +735,8 @@ func (r *Runner) rediscover(ctx context.Context, stop context.CancelCauseFunc) {
 			continue
 		}
 		if len(r.opts.Accounts) > 0 {
-			children, _ = accounts.Select(children, r.opts.Accounts)
+			// A name no longer listed only stops its own account.
+			children, _ = accounts.Matching(children, r.opts.Accounts)
 		}
 		listed := map[string]bool{}
 		for _, c := range children {
@@ -734,7 +744,7 @@ func (r *Runner) rediscover(ctx context.Context, stop context.CancelCauseFunc) {
 		}
 		r.mu.Lock()
 		for _, a := range r.order {
-			if !a.removed.Load() && !listed[a.acct.Key()] {
+			if a.discovered && !a.removed.Load() && !listed[a.acct.Key()] {
 				a.removed.Store(true)
 				r.logger.Info("child account no longer listed (or excluded); it is not read any more, its cursors are kept", "account", a.acct.Label())
 				if m := r.opts.Metrics; m != nil {
@@ -744,7 +754,7 @@ func (r *Runner) rediscover(ctx context.Context, stop context.CancelCauseFunc) {
 		}
 		r.mu.Unlock()
 		before := len(r.Accounts())
-		if err := r.addAccounts(ctx, children); err != nil {
+		if err := r.addAccounts(ctx, children, true); err != nil {
 			if pipeline.IsFatal(err) {
 				stop(err)
 				return

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/duo-connector/duo-connector/connector/duo"
+	"github.com/duo-connector/duo-connector/connector/duotest"
+)
+
+// addBursts adds, to each v1 log of w, seconds that hold more than a page
+// (an AD sync, a bulk import) right before seconds that fill the rest of
+// one, as Duo's v1 endpoints must page through them.
+func (w *world) addBursts(at time.Time, logs ...duo.LogType) {
+	gen := duotest.NewGenerator(99)
+	sec := at.Truncate(time.Second)
+	for _, lt := range logs {
+		var recs []duotest.Record
+		recs = append(recs, gen.Burst(lt, sec.Add(-time.Second), 2500)...)
+		recs = append(recs, gen.Burst(lt, sec, 600)...)
+		recs = append(recs, gen.Burst(lt, sec.Add(time.Second), 700)...)
+		w.records[lt] = append(w.records[lt], recs...)
+		w.duo.Add(recs...)
+	}
+}
+
+// TestBusySecondsWithRealisticBudget: the built binary, with the default
+// request budget's order of magnitude (2 requests/s), Duo's v1 pages
+// trimmed to whole seconds, and v1 seconds of more than a page: run --once
+// and a backfill both finish, with every record delivered once (issue 19,
+// items 1 and 2: the v1 reads stalled for good under the budget, and short
+// pages ended the log early).
+func TestBusySecondsWithRealisticBudget(t *testing.T) {
+	w := newWorld(t, "", map[duo.LogType]int{duo.Auth: 3000, duo.Admin: 1500, duo.Offline: 300}, duotest.WithV1TrimmedPages())
+	w.rps = 2
+	w.addBursts(time.Now().Add(-5*time.Hour), duo.Admin, duo.Offline)
+	gen := duotest.NewGenerator(7)
+	burst := gen.Burst(duo.Auth, time.Now().Add(-4*time.Hour), 2500) // v2: a second of more than a page
+	w.records[duo.Auth] = append(w.records[duo.Auth], burst...)
+	w.duo.Add(burst...)
+	cfg := w.config(t, "logs: [auth, admin, offline]")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, binary(t), "run", "--once", "--config", cfg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("run --once: %v (a stalled read never ends)\n%s", err, tail(string(out), 3000))
+	}
+	counts, recs := w.consumed(t)
+	if dups := w.checkDelivered(t, counts); len(recs) != 3000+1500+300+2500+2*3800 {
+		t.Fatalf("%d messages, duplicates %v", len(recs), dups)
+	}
+
+	// A backfill over the busy seconds, with its own cursors, finishes too
+	// and leaves nothing of its range out.
+	since := time.Now().Add(-6 * time.Hour).Format(time.RFC3339)
+	until := time.Now().Add(-4*time.Hour - 30*time.Minute).Format(time.RFC3339)
+	out, err = exec.CommandContext(ctx, binary(t), "backfill", "--config", cfg, "--logs", "admin,offline", "--since", since, "--until", until).CombinedOutput()
+	if err != nil {
+		t.Fatalf("backfill: %v\n%s", err, tail(string(out), 3000))
+	}
+	counts, _ = w.consumed(t)
+	for _, lt := range []duo.LogType{duo.Admin, duo.Offline} {
+		got := counts["duo."+lt.EventType()]
+		for _, r := range w.records[lt] {
+			in := r.Time.Unix() >= time.Now().Add(-6*time.Hour).Unix()+5 && r.Time.Before(time.Now().Add(-4*time.Hour-31*time.Minute))
+			if in && got[eventID(r)] < 2 {
+				t.Fatalf("%s record at %s in the backfill's range was not published again", lt, r.Time.UTC())
+			}
+		}
+	}
+}
