@@ -78,6 +78,8 @@ type Server struct {
 	addr        string
 	inFlight    int
 	maxInFlight int
+	// inFlightOf and maxInFlightOf count by account and endpoint.
+	inFlightOf, maxInFlightOf map[logKey]int
 	children    []duo.ChildAccount
 	revoked     map[string]bool
 }
@@ -377,14 +379,29 @@ func (s *Server) MaxInFlight() int {
 	return s.maxInFlight
 }
 
+// MaxInFlightOf returns the most requests of one endpoint for one account
+// (its account_id; "" for the keys' own) the server has served at once.
+func (s *Server) MaxInFlightOf(account, path string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxInFlightOf[logKey{account, path}]
+}
+
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	k := logKey{r.URL.Query().Get("account_id"), r.URL.Path}
 	s.mu.Lock()
 	s.inFlight++
 	s.maxInFlight = max(s.maxInFlight, s.inFlight)
+	if s.inFlightOf == nil {
+		s.inFlightOf, s.maxInFlightOf = map[logKey]int{}, map[logKey]int{}
+	}
+	s.inFlightOf[k]++
+	s.maxInFlightOf[k] = max(s.maxInFlightOf[k], s.inFlightOf[k])
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		s.inFlight--
+		s.inFlightOf[k]--
 		s.mu.Unlock()
 	}()
 	// The request is logged as its answer starts, not after: a client can

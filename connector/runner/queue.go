@@ -28,18 +28,31 @@ func newQueue() *queue {
 	return &queue{done: make(chan struct{}), wake: make(chan struct{}, 1)}
 }
 
-// push queues u, due at due (a unit already queued stays as it is).
+// push queues u, due at due (a unit already queued stays as it is). A
+// unit in its turn is queued once the turn ends, never beside it: two
+// turns of one unit would share its reader and page buffers.
 func (q *queue) push(u *unit, due time.Time) {
 	q.mu.Lock()
 	if u.queued {
 		q.mu.Unlock()
 		return
 	}
+	if u.running {
+		if !u.requeue || due.Before(u.requeueAt) {
+			u.requeue, u.requeueAt = true, due
+		}
+		q.mu.Unlock()
+		return
+	}
+	q.pushLocked(u, due)
+	q.mu.Unlock()
+	q.signal()
+}
+
+func (q *queue) pushLocked(u *unit, due time.Time) {
 	u.due, u.seq, u.queued = due, q.seq, true
 	q.seq++
 	heap.Push(&q.h, u)
-	q.mu.Unlock()
-	q.signal()
 }
 
 func (q *queue) signal() {
@@ -75,7 +88,7 @@ func (q *queue) pop(ctx context.Context, now func() time.Time) (*unit, bool) {
 				break
 			}
 			u := heap.Pop(&q.h).(*unit)
-			u.queued = false
+			u.queued, u.running = false, true
 			q.running++
 			more := len(q.h) > 0 && !q.h[0].due.After(t)
 			q.mu.Unlock()
@@ -105,10 +118,15 @@ func (q *queue) pop(ctx context.Context, now func() time.Time) (*unit, bool) {
 	}
 }
 
-// finished ends a unit's turn (after it was queued again or not).
-func (q *queue) finished() {
+// finished ends u's turn, and queues it if it was pushed meanwhile.
+func (q *queue) finished(u *unit) {
 	q.mu.Lock()
 	q.running--
+	u.running = false
+	if u.requeue {
+		u.requeue = false
+		q.pushLocked(u, u.requeueAt)
+	}
 	q.mu.Unlock()
 	q.signal()
 }

@@ -147,6 +147,10 @@ type unit struct {
 	seq    uint64
 	index  int
 	queued bool
+	// running: a worker has it; requeue(At): pushed meanwhile, for then.
+	running   bool
+	requeue   bool
+	requeueAt time.Time
 	// err is the last poll's error (Once).
 	err error
 }
@@ -595,12 +599,12 @@ func (r *Runner) work(ctx context.Context, next func(u *unit, err error, more bo
 					return
 				}
 				if u.acct.removed.Load() { // queued before it was removed
-					r.queue.finished()
+					r.queue.finished(u)
 					continue
 				}
 				more, err := r.poll(ctx, u)
 				next(u, err, more)
-				r.queue.finished()
+				r.queue.finished(u)
 			}
 		})
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/duo-connector/duo-connector/connector/kafkatest"
 	"github.com/duo-connector/duo-connector/connector/metrics"
 	"github.com/duo-connector/duo-connector/connector/runner"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func setup(t *testing.T, schedule string, recs int) (*duotest.Server, config.Config) {
@@ -205,5 +206,64 @@ func TestUnlicensedLogDoesNotStopOthers(t *testing.T) {
 	}
 	if err := d.stop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestFlappingChildNeverRunsTwice: a child absent from one listing and back
+// in the next while one of its units is mid-turn (a slow Duo) gets its
+// units queued again; they must wait for the turn in progress, never run
+// beside it: two turns of one unit share its reader and page buffers, and
+// published its records twice (issue 19, item 6). Run it with -race.
+func TestFlappingChildNeverRunsTwice(t *testing.T) {
+	srv := duotest.New(t)
+	srv.AddChild("DA1", "Alpha Corp")
+	now := time.Now()
+	recs := duotest.NewGenerator(3).Fill(duo.Auth, now.Add(-5*time.Hour), now.Add(-time.Hour), 1500)
+	srv.AddForAccount("DA1", recs...)
+	srv.Inject(duotest.Fault{Account: "DA1", Delay: 400 * time.Millisecond, Count: 30})
+	b := kafkatest.NewBroker(t, 1, "duo")
+	cfg := config.Default()
+	cfg.Duo.APIHost, cfg.Duo.IKey, cfg.Duo.SKey, cfg.Duo.CAFile = srv.Host, srv.IKey, config.Secret(srv.SKey), srv.CAFile
+	cfg.Duo.RequestsPerSecond = 1000
+	cfg.Duo.ChildAccounts.Enabled = true
+	cfg.Duo.ChildAccounts.Refresh = config.Duration(50 * time.Millisecond)
+	cfg.Logs = []string{"auth"}
+	cfg.StateDir = t.TempDir()
+	cfg.Schedule = "@every 1s"
+	cfg.Jitter = 0
+	cfg.ConcurrentPolls = 4
+	cfg.Kafka.Brokers = []string{b.Addr}
+	cfg.Kafka.Topic = "duo"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	d := start(t, cfg)
+	flapUntil := time.Now().Add(4 * time.Second)
+	for time.Now().Before(flapUntil) {
+		srv.RemoveChild("DA1")
+		time.Sleep(60 * time.Millisecond)
+		srv.AddChild("DA1", "Alpha Corp")
+		time.Sleep(60 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var got []*kgo.Record
+	waitFor(t, func() bool {
+		got, _ = kafkatest.ReadAll(ctx, b.Addr, "duo")
+		return len(got) >= len(recs)
+	})
+	time.Sleep(2 * time.Second) // polls after catching up publish nothing more
+	if err := d.stop(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := kafkatest.ReadAll(ctx, b.Addr, "duo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.MaxInFlightOf("DA1", duo.PathAuthV2); n > 1 {
+		t.Errorf("%d requests of the child's one log at once: a unit ran twice", n)
+	}
+	if len(got) != len(recs) {
+		t.Fatalf("%d messages for %d records", len(got), len(recs))
 	}
 }
