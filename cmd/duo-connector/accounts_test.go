@@ -12,9 +12,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/duo-connector/duo-connector/checkpoint"
@@ -483,6 +485,95 @@ jitter: 0s
 	for _, line := range strings.Split(stderr.String(), "\n") {
 		if strings.Contains(line, "child account no longer listed") && !strings.Contains(line, "Bravo Ltd") {
 			t.Fatalf("a child still listed was stopped: %s", line)
+		}
+	}
+}
+
+// TestMissingTopicFailsOnlyItsAccount: with the {account} topic template,
+// a new customer whose topic does not exist yet fails that customer's logs
+// only, named with the topic and the fix, while every other account is
+// read; the daemon stays up, and creating the topic heals it (issue 19,
+// item 5: the first publish was fatal to the whole daemon).
+func TestMissingTopicFailsOnlyItsAccount(t *testing.T) {
+	bin := binary(t)
+	srv := duotest.New(t)
+	names := map[string]string{"DA1": "Alpha Corp", "DA2": "Bravo Ltd"}
+	want := map[string]map[string]bool{}
+	for i, id := range []string{"DA1", "DA2"} {
+		srv.AddChild(id, names[id])
+		recs := duotest.NewGenerator(uint64(300+i)).Fill(duo.Auth, time.Now().Add(-20*time.Hour), time.Now().Add(-10*time.Minute), 120)
+		srv.AddForAccount(id, recs...)
+		want[id] = map[string]bool{}
+		for _, r := range recs {
+			want[id][eventID(r)] = true
+		}
+	}
+	broker := kafkatest.NewBroker(t, 1, "duo.DA1.auth_log")
+	addr := freeAddr(t)
+	cfg := mspConfig(t, srv, broker.Addr, 1000, `
+  retry: {initial_backoff: 10ms, max_backoff: 100ms, max_attempts: 50}
+  child_accounts: {enabled: true, refresh: 1h}
+logs: [auth]
+schedule: "@every 1s"
+jitter: 0s
+http: {listen: "`+addr+`"}
+`)
+	data, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(data), `topic: "duo.{dataset}"`, `topic: "duo.{account}.{dataset}"`, 1)), 0o600)
+	cmd := exec.Command(bin, "run", "--config", cfg)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("connector log:\n%s", tail(stderr.String(), 6000))
+		}
+	})
+	read := func(topic string) map[string]int {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		recs, _ := kafkatest.ReadAll(ctx, broker.Addr, topic)
+		got := map[string]int{}
+		for _, r := range recs {
+			got[string(r.Key)]++
+		}
+		return got
+	}
+	waitFor(t, func() bool { return len(read("duo.DA1.auth_log")) >= len(want["DA1"]) })
+	waitFor(t, func() bool { return strings.Contains(stderr.String(), "topic duo.DA2.auth_log") })
+	code, body := httpGet(addr, "/readyz")
+	if code != http.StatusOK || !strings.Contains(body, `"Bravo Ltd"`) || !strings.Contains(body, "create it") {
+		t.Errorf("/readyz %d does not name the failing account and the fix: %s", code, body)
+	}
+	if err := cmd.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Fatal("the daemon exited over one account's topic")
+	}
+
+	// Creating the topic heals the account at its next poll.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker.Addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if resp, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "duo.DA2.auth_log"); err != nil || resp.Err != nil {
+		t.Fatal(err, resp.Err)
+	}
+	waitFor(t, func() bool { return len(read("duo.DA2.auth_log")) >= len(want["DA2"]) })
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	for id, topic := range map[string]string{"DA1": "duo.DA1.auth_log", "DA2": "duo.DA2.auth_log"} {
+		got := read(topic)
+		for key := range want[id] {
+			if got[key] != 1 {
+				t.Fatalf("%s: record %s published %d times", id, key, got[key])
+			}
 		}
 	}
 }

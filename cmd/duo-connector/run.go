@@ -106,7 +106,9 @@ func execute(cfg config.Config, e env, opts runner.Options, once bool) int {
 		}
 	}
 	if cfg.HTTP.Listen != "" {
-		srv, err := serveHTTP(cfg, func(ctx context.Context) error { return r.Publisher().Ping(ctx, r.Topics()...) }, m)
+		// The brokers only: a topic refused is its accounts' trouble,
+		// shown as they fail, not the whole connector's.
+		srv, err := serveHTTP(cfg, func(ctx context.Context) error { return r.Publisher().Ping(ctx) }, m)
 		if err != nil {
 			logger.Error("cannot start the HTTP listener", "listen", cfg.HTTP.Listen, "error", err)
 			return exitFailure

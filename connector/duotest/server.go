@@ -80,8 +80,8 @@ type Server struct {
 	maxInFlight int
 	// inFlightOf and maxInFlightOf count by account and endpoint.
 	inFlightOf, maxInFlightOf map[logKey]int
-	children    []duo.ChildAccount
-	revoked     map[string]bool
+	children                  []duo.ChildAccount
+	revoked                   map[string]bool
 }
 
 type logKey struct {

@@ -206,12 +206,13 @@ func TestCheckpointTable(t *testing.T) {
 			t.Fatalf("cursor %+v; want the next window to start at %d", c, want)
 		}
 	})
-	t.Run("Kafka refuses the topic: fatal, no cursor", func(t *testing.T) {
+	t.Run("Kafka refuses the topic: this log's error, not the daemon's; no cursor", func(t *testing.T) {
 		r := newRig(t, 100)
 		r.broker.Cluster().Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.TopicAuthorizationFailed, Count: -1})
 		_, err := r.pipeline(t, nil).Drain(context.Background())
-		if !pipeline.IsFatal(err) {
-			t.Fatalf("err = %v; want fatal", err)
+		var fe *publish.FatalError
+		if pipeline.IsFatal(err) || !errors.As(err, &fe) || fe.Topic != "duo" {
+			t.Fatalf("err = %v; want a refusal of topic duo, not fatal to other logs", err)
 		}
 		if c := r.saved(t); c != nil {
 			t.Fatalf("cursor saved: %+v", c)

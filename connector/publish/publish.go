@@ -301,13 +301,25 @@ func TopicFor(template, dataset, log, account string) string {
 type FatalError struct {
 	Err  error
 	Hint string
+	// Topic, when set, is the one topic refused (it does not exist, the
+	// principal may not write to it, it takes no message this large):
+	// the trouble of the accounts and logs written there, not of the
+	// others.
+	Topic string
+	// perTopic: the refusal is about the topic written to (set in
+	// Topic by Publish).
+	perTopic bool
 }
 
 func (e *FatalError) Error() string {
-	if e.Hint == "" {
-		return fmt.Sprintf("kafka: %v", e.Err)
+	msg := fmt.Sprintf("kafka: %v", e.Err)
+	if e.Topic != "" {
+		msg = fmt.Sprintf("kafka: topic %s: %v", e.Topic, e.Err)
 	}
-	return fmt.Sprintf("kafka: %v: %s", e.Err, e.Hint)
+	if e.Hint == "" {
+		return msg
+	}
+	return msg + ": " + e.Hint
 }
 
 func (e *FatalError) Unwrap() error { return e.Err }
@@ -390,6 +402,9 @@ func (p *Publisher) Publish(ctx context.Context, page []Message) error {
 			return ctx.Err()
 		}
 		if fatal := classify(err); fatal != nil {
+			if fatal.perTopic {
+				fatal.Topic = page[0].Topic
+			}
 			return fatal
 		}
 		if d := p.cfg.GiveUpAfter; d > 0 && time.Since(start) > d {
@@ -425,6 +440,10 @@ func (p *Publisher) Ping(ctx context.Context, topics ...string) error {
 	for _, t := range resp.Topics {
 		if t.Error != nil {
 			if fatal := classify(t.Error); fatal != nil {
+				if fatal.perTopic {
+					fatal.Topic = t.Name
+					return fatal
+				}
 				return fmt.Errorf("topic %s: %w", t.Name, fatal)
 			}
 			return fmt.Errorf("kafka topic %s: %w", t.Name, t.Error)
@@ -499,12 +518,14 @@ func classify(err error) *FatalError {
 	var ke kafka.Error
 	if errors.As(err, &ke) {
 		switch ke {
-		case kafka.TopicAuthorizationFailed, kafka.ClusterAuthorizationFailed, kafka.TransactionalIDAuthorizationFailed:
-			return &FatalError{Err: err, Hint: "the Kafka principal may not write to this topic: grant it WRITE (and DESCRIBE) on the topic"}
+		case kafka.TopicAuthorizationFailed:
+			return &FatalError{Err: err, perTopic: true, Hint: "the Kafka principal may not write to this topic: grant it WRITE (and DESCRIBE) on the topic; the connector tries it again at each poll"}
+		case kafka.ClusterAuthorizationFailed, kafka.TransactionalIDAuthorizationFailed:
+			return &FatalError{Err: err, Hint: "the Kafka principal may not write to this cluster: grant it WRITE (and DESCRIBE) on the topics"}
 		case kafka.MessageSizeTooLarge:
-			return &FatalError{Err: err, Hint: "a batch exceeds the broker's message.max.bytes: lower kafka.batch_bytes, enable compression, or raise the topic's max.message.bytes"}
+			return &FatalError{Err: err, perTopic: true, Hint: "a batch exceeds the broker's message.max.bytes: lower kafka.batch_bytes, enable compression, or raise the topic's max.message.bytes"}
 		case kafka.UnknownTopicOrPartition:
-			return &FatalError{Err: err, Hint: "the topic does not exist: create it (the connector does not create topics)"}
+			return &FatalError{Err: err, perTopic: true, Hint: "the topic does not exist: create it (the connector does not create topics; it tries again at each poll)"}
 		case kafka.SASLAuthenticationFailed, kafka.UnsupportedSASLMechanism, kafka.IllegalSASLState:
 			return &FatalError{Err: err, Hint: "SASL authentication failed: check kafka.sasl.mechanism, username and password"}
 		case kafka.InvalidTopic, kafka.InvalidRequiredAcks, kafka.UnsupportedCompressionType:

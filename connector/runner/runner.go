@@ -486,6 +486,9 @@ func (r *Runner) Preflight(ctx context.Context) error {
 	var pue *publish.UnreachableError
 	switch {
 	case err == nil:
+	case errors.As(err, &fe) && fe.Topic != "" && len(accts) > 1:
+		// One account's topic: the run reads the others and reports it.
+		r.logger.Error("kafka refuses a topic; the logs written there fail, the others are read", "error", err)
 	case errors.As(err, &fe), errors.As(err, &pue) && pue.Permanent:
 		errs = append(errs, err)
 	default:

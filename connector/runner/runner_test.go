@@ -14,7 +14,10 @@ import (
 	"github.com/duo-connector/duo-connector/connector/kafkatest"
 	"github.com/duo-connector/duo-connector/connector/metrics"
 	"github.com/duo-connector/duo-connector/connector/runner"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func setup(t *testing.T, schedule string, recs int) (*duotest.Server, config.Config) {
@@ -146,14 +149,35 @@ func TestDuoErrorsDoNotStopDaemon(t *testing.T) {
 	}
 }
 
-// TestKafkaFatalStopsDaemon: a topic that does not exist stops Run with
-// an error that says so.
-func TestKafkaFatalStopsDaemon(t *testing.T) {
-	_, cfg := setup(t, "@every 1s", 10)
+// TestMissingTopicFailsItsLogOnly: a topic that does not exist fails the
+// logs written there, with an error that says so, and they are tried again
+// at each poll instead of stopping the daemon (issue 19, item 5).
+func TestMissingTopicFailsItsLogOnly(t *testing.T) {
+	srv, cfg := setup(t, "@every 1s", 10)
 	cfg.Kafka.Topic = "missing-topic"
 	d := start(t, cfg)
+	waitFor(t, func() bool { return d.m.Log(duo.Auth).LastError != "" })
+	srv.ResetRequests()
+	waitFor(t, func() bool { return len(srv.Requests()) >= 2 }) // polled again
+	if d.stopped() {
+		t.Fatalf("Run stopped over one topic: %v", d.err)
+	}
+	if e := d.m.Log(duo.Auth).LastError; !strings.Contains(e, "topic missing-topic") || !strings.Contains(e, "does not exist") {
+		t.Fatalf("last error %q", e)
+	}
+}
+
+// TestKafkaFatalStopsDaemon: a refusal of the whole configuration (the
+// principal may not write to the cluster) stops Run with an error that
+// says so.
+func TestKafkaFatalStopsDaemon(t *testing.T) {
+	_, cfg := setup(t, "@every 1s", 10)
+	b := kafkatest.NewBroker(t, 1, "duo")
+	b.Cluster().Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.ClusterAuthorizationFailed, Count: -1})
+	cfg.Kafka.Brokers = []string{b.Addr}
+	d := start(t, cfg)
 	waitFor(t, d.stopped)
-	if d.err == nil || !strings.Contains(d.err.Error(), "does not exist") {
+	if d.err == nil || !strings.Contains(d.err.Error(), "may not write to this cluster") {
 		t.Fatalf("Run = %v", d.err)
 	}
 }
