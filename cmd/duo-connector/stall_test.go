@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,5 +71,28 @@ func TestBusySecondsWithRealisticBudget(t *testing.T) {
 				t.Fatalf("%s record at %s in the backfill's range was not published again", lt, r.Time.UTC())
 			}
 		}
+	}
+}
+
+// TestOneShotStallFails: a log that Duo answers without ever letting it
+// move makes run --once exit non-zero, naming the stalled log, instead of
+// spinning; the other logs are delivered.
+func TestOneShotStallFails(t *testing.T) {
+	w := newWorld(t, "", map[duo.LogType]int{duo.Auth: 300, duo.Admin: 200})
+	w.duo.Inject(duotest.Fault{Path: duo.PathAuthV2, StuckOffset: true, Count: 100000})
+	cfg := w.config(t, "logs: [auth, admin]\nstall_turns: 3")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary(t), "run", "--once", "--config", cfg)
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("run --once still running after 2 minutes:\n%s", tail(string(out), 3000))
+	}
+	if err == nil || cmd.ProcessState.ExitCode() != exitFailure || !strings.Contains(string(out), "log stalled") || !strings.Contains(string(out), "log=auth") {
+		t.Fatalf("exit %v, want a failure naming the stalled log:\n%s", err, tail(string(out), 3000))
+	}
+	counts, _ := w.consumed(t)
+	if n := len(counts["duo.admin_log"]); n != 200 {
+		t.Fatalf("%d admin records delivered beside the stalled log, want 200", n)
 	}
 }

@@ -54,6 +54,10 @@ type Config struct {
 	// ConcurrentPolls bounds the polls (one log of one account) running
 	// at once.
 	ConcurrentPolls int `yaml:"concurrent_polls"`
+	// StallTurns is how many turns in a row a log may get answers from
+	// Duo without its cursor moving or Duo confirming it caught up before
+	// it counts as stalled.
+	StallTurns int `yaml:"stall_turns"`
 	// ShutdownTimeout bounds how long a stop waits for the page in flight.
 	ShutdownTimeout Duration   `yaml:"shutdown_timeout"`
 	Normalize       Normalize  `yaml:"normalize"`
@@ -256,6 +260,7 @@ func Default() Config {
 		StateDir:        "/var/lib/duo-connector",
 		PagesInFlight:   2,
 		ConcurrentPolls: 16,
+		StallTurns:      20,
 		ShutdownTimeout: Duration(30 * time.Second),
 		Normalize:       Normalize{Mapping: string(normalize.V1)},
 		Kafka: Kafka{
@@ -590,6 +595,9 @@ func (c Config) validateSchedule() error {
 	}
 	if c.ConcurrentPolls < 1 {
 		errs = append(errs, errors.New("concurrent_polls must be at least 1 (default 16)"))
+	}
+	if c.StallTurns < 2 {
+		errs = append(errs, errors.New("stall_turns must be at least 2 (default 20): a log whose cursor stays put for that many turns of successful requests is reported stalled"))
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("shutdown_timeout must be above 0"))

@@ -10,6 +10,7 @@ var docs = map[string]string{
 	"jitter":                         "Random delay added to each scheduled poll.",
 	"state_dir":                      "Directory of the cursors (locked by one process).",
 	"pages_in_flight":                "Pages held in memory at once, across logs (each a few MiB: Duo's answer and its documents); more overlaps Duo's latency, fewer uses less memory.",
+	"stall_turns":                    "Turns (up to 8 pages each) in a row that a log may get answers from Duo without its cursor moving or Duo confirming it caught up; then it is reported stalled (ERROR log, `duo_connector_unit_stalled`, account unready; one-shot runs fail).",
 	"concurrent_polls":               "Polls (one log of one account) running at once; raise it for hundreds of accounts (memory is bounded by `pages_in_flight`).",
 	"accounts":                       "More Duo accounts with keys of their own, a list; each item has the keys below.",
 	"accounts[].name":                "Short name (letters, digits, `.` `_` `-`): logs, metrics, Kafka headers, `--accounts`. Required.",

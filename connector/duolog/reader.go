@@ -63,6 +63,9 @@ type Options struct {
 	// ResetCommand is the command that resets this reader's cursor, for
 	// error hints (default: the daemon's cursor of the log).
 	ResetCommand string
+	// AgainAfter is how long to wait before asking again when Duo's
+	// answer did not let the read go on (default 15s).
+	AgainAfter time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -77,6 +80,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.AgainAfter <= 0 {
+		o.AgainAfter = 15 * time.Second
 	}
 }
 
@@ -131,6 +137,9 @@ type Reader struct {
 	window *nextWindow // v2: the window begun from the cursor
 	// inclusive: Duo answered a v1 mintime with records of that second.
 	inclusive bool
+	// answers counts Duo's successful answers, for stall detection: a
+	// reader that gets answers and never moves is stuck.
+	answers int
 }
 
 // nextWindow is the window a v2 read chose for a cursor with none.
@@ -226,6 +235,9 @@ func StartAt(t time.Time, v1 bool) Cursor {
 
 // Cursor returns the reader's current position.
 func (r *Reader) Cursor() Cursor { return r.cur.clone() }
+
+// Answers returns how many successful answers the reader has had from Duo.
+func (r *Reader) Answers() int { return r.answers }
 
 // V1 reports whether the reader reads a v1 endpoint (second cursors).
 func (r *Reader) V1() bool { return r.v1 }
@@ -330,9 +342,13 @@ func (r *Reader) nextV2(ctx context.Context) (Page, error) {
 	switch {
 	case next == "":
 	case next == cur.NextOffset:
-		// An offset that does not move would loop forever.
-		r.opts.Logger.Warn("Duo returned the same next_offset again; ending the window", "next_offset", next, "records", len(recs))
-		next = ""
+		// Following an offset that does not move would loop, and ending
+		// the window would skip what Duo has left in it: stay, and ask
+		// again at the next poll. If Duo keeps answering so, the log
+		// makes no progress and is reported stalled.
+		r.opts.Logger.Warn("Duo returned the same next_offset again; asking again later (the window's rest is not skipped)",
+			"next_offset", next, "records", len(recs), "retry_in", r.opts.AgainAfter)
+		return Page{}, &duo.RetryLaterError{Wait: r.opts.AgainAfter, Err: fmt.Errorf("Duo returned the same next_offset %q again", next)}
 	case len(recs) == 0:
 		// An empty page whose offset moved: Duo still has more of the
 		// window to page through (an empty page is not its end).
@@ -394,6 +410,7 @@ func (r *Reader) getV2(ctx context.Context, cur Cursor) (*duo.Response, error) {
 	resp, err := r.client.Get(ctx, r.path, params)
 	if err == nil {
 		r.held = append(r.held, resp)
+		r.answers++
 	}
 	return resp, err
 }

@@ -148,3 +148,37 @@ func TestV1TrimmedPages(t *testing.T) {
 		}
 	}
 }
+
+// TestSameNextOffsetSkipsNothing: Duo answering a window's page with the
+// next_offset it was sent gives the read up for a while, and it asks again:
+// the rest of the window is not skipped (issue 19, item 11: it moved the
+// cursor past the window with a warning).
+func TestSameNextOffsetSkipsNothing(t *testing.T) {
+	for _, typ := range []duo.LogType{duo.Auth, duo.Telephony, duo.Activity} {
+		t.Run(string(typ), func(t *testing.T) {
+			e := newEnv(t, nil)
+			now := e.clock.Now()
+			src := e.gen.Spread(typ, now.Add(-2*time.Hour), now.Add(-time.Hour), 2500)
+			e.srv.Add(src...)
+			r := duolog.NewReader(e.client, typ, nil, duolog.Options{Lag: 5 * time.Minute, InitialLookback: 3 * time.Hour, Now: e.clock.Now, AgainAfter: time.Millisecond})
+			// One page, then Duo sticks to its offset for two answers.
+			p, err := r.Next(context.Background())
+			if err != nil || !p.More {
+				t.Fatalf("first page: %v, more %v", err, p.More)
+			}
+			r.Advance(p.Cursor)
+			got := records([]step{{records: rawStrings(p)}})
+			e.srv.Inject(duotest.Fault{StuckOffset: true, Count: 2})
+			got = append(got, records(drainYielding(t, r, 100))...)
+			exactlyOnce(t, got, src)
+		})
+	}
+}
+
+func rawStrings(p duolog.Page) []string {
+	var out []string
+	for _, rec := range p.Records {
+		out = append(out, string(rec))
+	}
+	return out
+}

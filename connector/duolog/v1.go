@@ -198,6 +198,7 @@ func (r *Reader) getV1(ctx context.Context, mintime int64) ([]json.RawMessage, *
 		return nil, nil, err
 	}
 	r.held = append(r.held, resp)
+	r.answers++
 	raws, err := decodeV1Page(resp.Body)
 	if err != nil {
 		return nil, nil, fmt.Errorf("decode %s page: %w", r.path, err)

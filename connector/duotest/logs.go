@@ -145,6 +145,21 @@ func parseV2(q url.Values, now time.Time, ep v2Endpoint) (req v2Request, body []
 	return req, nil, 0
 }
 
+// stuckV2 answers a v2 request with no records and the offset it was sent
+// (or one at its mintime).
+func stuckV2(r *http.Request) []byte {
+	q := r.URL.Query()
+	ep := v2Endpoints[r.URL.Path]
+	minMs, _, _ := intParam(q, "mintime")
+	last := Record{Time: time.UnixMilli(minMs), ID: "stuck"}
+	if offs := q[ep.offsetParam]; len(offs) > 0 {
+		ms, id, _ := strings.Cut(strings.Join(offs, ","), ",")
+		n, _ := strconv.ParseInt(ms, 10, 64)
+		last = Record{Time: time.UnixMilli(n), ID: id}
+	}
+	return writeV2Page(nil, false, true, last, 0, ep)
+}
+
 // window returns an account's records of a log endpoint in [minMs, maxMs]
 // (inclusive), in keyset order.
 func (s *Server) window(account, path string, minMs, maxMs int64) []Record {

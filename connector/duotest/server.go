@@ -326,6 +326,10 @@ type Fault struct {
 	// EmptyWithOffset answers a v2 request with no records but a new
 	// next_offset that skips none of them (Duo may end a page early).
 	EmptyWithOffset bool
+	// StuckOffset answers a v2 request with no records and the
+	// next_offset it was sent (one at its mintime when none was): a Duo
+	// whose paging never moves.
+	StuckOffset bool
 }
 
 // Inject queues faults; each is used for its Count requests, in order.
@@ -491,6 +495,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) int {
 	var status int
 	switch r.URL.Path {
 	case duo.PathAuthV2, duo.PathTelephonyV2, duo.PathActivity, duo.PathTrustMonitor:
+		if fault != nil && fault.StuckOffset {
+			body, status = stuckV2(r), http.StatusOK
+			break
+		}
 		body, status = s.serveV2(r, fault != nil && fault.EmptyWithOffset)
 	default:
 		body, status = s.serveV1(r)

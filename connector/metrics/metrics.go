@@ -76,6 +76,9 @@ type LogState struct {
 	// Unready, when set, makes the log unready at once, before its last
 	// success grows old: its pages are published but not checkpointed.
 	Unready string
+	// Stalled, when set, says why the log makes no progress although
+	// Duo answers: its account is unready until it moves again.
+	Stalled string
 }
 
 // New returns empty Metrics; the runner tracks each account's logs.
@@ -137,6 +140,8 @@ var (
 		"Cluster mode: the connector group's generation this process works in.", nil, nil)
 	partitionsDesc = prometheus.NewDesc("duo_connector_cluster_partitions_owned",
 		"Cluster mode: the state topic partitions this process owns.", nil, nil)
+	stalledDesc = prometheus.NewDesc("duo_connector_unit_stalled",
+		"1 while a log gets answers from Duo but neither its cursor moves nor Duo confirms it caught up (see stall_turns).", []string{"account", "log"}, nil)
 	unitsDesc = prometheus.NewDesc("duo_connector_cluster_units_owned",
 		"Cluster mode: the (account, log) units this process polls.", nil, nil)
 )
@@ -149,6 +154,7 @@ func (c unitCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- lagDesc
 	ch <- cursorDesc
 	ch <- lastSuccessDesc
+	ch <- stalledDesc
 	ch <- accountsDesc
 	ch <- generationDesc
 	ch <- partitionsDesc
@@ -179,7 +185,12 @@ func (c unitCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, lag, u.Account, string(u.Log))
 		ch <- prometheus.MustNewConstMetric(cursorDesc, prometheus.GaugeValue, cursor, u.Account, string(u.Log))
 		ch <- prometheus.MustNewConstMetric(lastSuccessDesc, prometheus.GaugeValue, last, u.Account, string(u.Log))
-		failing[u.Account] = failing[u.Account] || st.LastError != "" || st.Unready != ""
+		stalled := 0.0
+		if st.Stalled != "" {
+			stalled = 1
+		}
+		ch <- prometheus.MustNewConstMetric(stalledDesc, prometheus.GaugeValue, stalled, u.Account, string(u.Log))
+		failing[u.Account] = failing[u.Account] || st.LastError != "" || st.Unready != "" || st.Stalled != ""
 	}
 	ok, bad := 0, 0
 	for _, f := range failing {
@@ -302,6 +313,14 @@ func (m *Metrics) PollFinished(account string, lt duo.LogType, err error) {
 	m.polls.WithLabelValues(account, string(lt), result).Inc()
 }
 
+// Stalled records that a log makes no progress although Duo answers
+// (reason), or that it moves again (""): its account is unready meanwhile.
+func (m *Metrics) Stalled(account string, lt duo.LogType, reason string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.state(account, lt).Stalled = reason
+}
+
 // CursorNotSaved makes a log unready until a poll succeeds: Kafka has its
 // pages, but its cursor cannot be saved, so they repeat every poll.
 func (m *Metrics) CursorNotSaved(account string, lt duo.LogType, err error) {
@@ -422,13 +441,17 @@ func (m *Metrics) readiness(window time.Duration) readinessReport {
 	accts := map[string]accountReport{}
 	local := false
 	for u, st := range m.units {
-		ok := !st.LastSuccess.IsZero() && now.Sub(st.LastSuccess) <= window && st.Unready == ""
+		ok := !st.LastSuccess.IsZero() && now.Sub(st.LastSuccess) <= window && st.Unready == "" && st.Stalled == ""
 		local = local || st.Unready != ""
 		a, seen := accts[u.Account]
 		if !seen {
 			a = accountReport{Ready: true, Logs: map[string]logReport{}}
 		}
-		a.Logs[string(u.Log)] = logReport{Ready: ok, LastSuccess: st.LastSuccess, LastError: st.LastError}
+		lastErr := st.LastError
+		if lastErr == "" {
+			lastErr = st.Stalled
+		}
+		a.Logs[string(u.Log)] = logReport{Ready: ok, LastSuccess: st.LastSuccess, LastError: lastErr}
 		a.Ready = a.Ready && ok
 		accts[u.Account] = a
 	}

@@ -151,6 +151,25 @@ func later(a, b time.Time) time.Time {
 	return b
 }
 
+// Progress is where a log stands, to tell whether a turn moved it.
+type Progress struct {
+	cursor  string
+	through time.Time
+	answers int
+}
+
+// Progress returns where the log stands now.
+func (p *Pipeline) Progress() Progress {
+	return Progress{cursor: string(p.saved), through: p.CheckedThrough(), answers: p.reader.Answers()}
+}
+
+// Since tells what happened between earlier and pr: whether the log made
+// progress (its saved cursor moved, or Duo confirmed it caught up further),
+// and whether Duo answered at all.
+func (pr Progress) Since(earlier Progress) (progressed, answered bool) {
+	return pr.cursor != earlier.cursor || pr.through.After(earlier.through), pr.answers > earlier.answers
+}
+
 // Stats counts what one Drain did.
 type Stats struct {
 	Pages     int

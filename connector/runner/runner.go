@@ -113,6 +113,9 @@ type Runner struct {
 	norm      *normalize.Normalizer
 	inFlight  *pipeline.InFlight
 	opts      Options
+	// againAfter is how long a read that Duo's answer stopped short
+	// waits: the schedule's interval, within [1s, 15s].
+	againAfter time.Duration
 	daemon    bool // Run, not Once: failed polls are tried again
 	logs      []duo.LogType
 	queue     *queue
@@ -153,6 +156,10 @@ type unit struct {
 	requeueAt time.Time
 	// err is the last poll's error (Once).
 	err error
+	// idleTurns counts the turns in a row Duo answered without progress
+	// (a worker's at a time); stalled is set past stall_turns.
+	idleTurns int
+	stalled   atomic.Bool
 }
 
 // turnPages is how many pages a unit publishes before the others get a
@@ -209,8 +216,13 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		}
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
+	againAfter := 15 * time.Second
+	if sched, err := config.ParseSchedule(cfg.Schedule); err == nil {
+		now := opts.Now()
+		againAfter = min(max(sched.Next(now).Sub(now), time.Second), againAfter)
+	}
 	r := &Runner{
-		cfg: cfg, logger: logger, files: files, store: store, base: base, publisher: pub, norm: norm, opts: opts,
+		cfg: cfg, logger: logger, files: files, store: store, base: base, publisher: pub, norm: norm, opts: opts, againAfter: againAfter,
 		inFlight: pipeline.NewInFlight(cfg.PagesInFlight), queue: newQueue(),
 		accounts: map[string]*account{},
 	}
@@ -368,6 +380,7 @@ func (r *Runner) newAccount(ctx context.Context, a accounts.Account) (*account, 
 				InitialLookback: r.cfg.InitialLookback.D(),
 				TelephonyV1:     r.cfg.Duo.TelephonyV1,
 				Now:             r.opts.Now,
+				AgainAfter:      r.againAfter,
 			},
 			Logger: r.logger.With("account", a.Label(), "log", string(lt)),
 		}
@@ -617,9 +630,15 @@ func (r *Runner) work(ctx context.Context, next func(u *unit, err error, more bo
 // poll gives one unit a turn and logs the outcome.
 func (r *Runner) poll(ctx context.Context, u *unit) (more bool, err error) {
 	start := time.Now()
+	before := u.p.Progress()
 	st, more, err := u.p.DrainPages(duo.WithYield(ctx), turnPages)
 	label, lt, p := u.acct.acct.Label(), u.lt, u.p
 	var later *duo.RetryLaterError
+	if (err == nil || errors.As(err, &later)) && ctx.Err() == nil {
+		if stall := r.checkProgress(u, before); stall != nil && !r.daemon {
+			return false, stall
+		}
+	}
 	if errors.As(err, &later) {
 		// The account's budget or backoff: another unit's turn meanwhile.
 		if m := r.opts.Metrics; m != nil && st.Pages > 0 {
@@ -655,6 +674,55 @@ func (r *Runner) poll(ctx context.Context, u *unit) (more bool, err error) {
 		return false, fmt.Errorf("%s %s: %w", label, lt, err)
 	}
 	return more, nil
+}
+
+// StalledError is a log that Duo answers but that does not move: its
+// cursor stays, and Duo does not confirm it caught up.
+type StalledError struct {
+	Account, Log string
+	Turns        int
+	Cursor       time.Time
+}
+
+func (e *StalledError) Error() string {
+	return fmt.Sprintf("%s %s: stalled: %d turns of answers from Duo without progress, cursor at %s (a Duo fault or a connector bug: report it with the log above)",
+		e.Account, e.Log, e.Turns, e.Cursor.UTC().Format(time.RFC3339))
+}
+
+// checkProgress counts the turns in which Duo answered u without its
+// cursor moving or Duo confirming it caught up further: past
+// stall_turns in a row the unit is stalled, said once as an ERROR, in
+// its metrics and readiness, until it moves again. It returns the stall.
+func (r *Runner) checkProgress(u *unit, before pipeline.Progress) *StalledError {
+	progressed, answered := u.p.Progress().Since(before)
+	label, lt := u.acct.acct.Label(), u.lt
+	switch {
+	case progressed:
+		u.idleTurns = 0
+		if u.stalled.Swap(false) {
+			r.logger.Info("log moves again after a stall", "account", label, "log", string(lt))
+			if m := r.opts.Metrics; m != nil {
+				m.Stalled(label, lt, "")
+			}
+		}
+		return nil
+	case !answered:
+		return nil // waiting for the budget, or nothing to ask yet
+	}
+	u.idleTurns++
+	if u.idleTurns < r.cfg.StallTurns {
+		return nil
+	}
+	stall := &StalledError{Account: label, Log: string(lt), Turns: u.idleTurns, Cursor: u.p.CursorTime()}
+	if !u.stalled.Swap(true) {
+		r.logger.Error("log stalled: Duo answers, but its cursor does not move and Duo does not confirm it caught up",
+			"account", label, "log", string(lt), "turns", u.idleTurns,
+			"cursor", u.p.CursorTime().UTC().Format(time.RFC3339), "checked_through", u.p.CheckedThrough().UTC().Format(time.RFC3339))
+		if m := r.opts.Metrics; m != nil {
+			m.Stalled(label, lt, stall.Error())
+		}
+	}
+	return stall
 }
 
 // Run is the daemon: each unit is polled on the schedule by the workers;
@@ -788,7 +856,21 @@ func (r *Runner) Alive() bool {
 			return false
 		}
 	}
-	return true
+	// Every log stalled: nothing is read at all, and a restart is the
+	// last thing left to try. One stalled log among others is reported,
+	// not worth stopping the others for.
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n, stalled := 0, 0
+	for _, a := range r.order {
+		for _, u := range a.units {
+			n++
+			if u.stalled.Load() {
+				stalled++
+			}
+		}
+	}
+	return n == 0 || stalled < n
 }
 
 // ParseLogs parses a comma-separated list of log types.

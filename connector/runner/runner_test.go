@@ -2,6 +2,7 @@ package runner_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -289,5 +290,51 @@ func TestFlappingChildNeverRunsTwice(t *testing.T) {
 	}
 	if len(got) != len(recs) {
 		t.Fatalf("%d messages for %d records", len(got), len(recs))
+	}
+}
+
+// TestStalledLogIsLoud: a Duo whose paging never moves gives a log answers
+// but no progress. Past stall_turns it is reported stalled (metric state
+// and readiness) while the daemon goes on, it recovers when Duo does, and
+// a one-shot run fails with the stall instead of spinning.
+func TestStalledLogIsLoud(t *testing.T) {
+	srv, cfg := setup(t, "@every 1s", 100)
+	cfg.StallTurns = 3
+	srv.Inject(duotest.Fault{Path: duo.PathAuthV2, StuckOffset: true, Count: 8})
+	d := start(t, cfg)
+	waitFor(t, func() bool { return d.m.State(srv.Host, duo.Auth).Stalled != "" })
+	if d.stopped() {
+		t.Fatalf("daemon stopped: %v", d.err)
+	}
+	if s := d.m.State(srv.Host, duo.Auth).Stalled; !strings.Contains(s, "stalled") || !strings.Contains(s, "cursor at") {
+		t.Fatalf("stall reason %q", s)
+	}
+	if d.r.Alive() {
+		t.Fatal("the watchdog is still fed while the only log is stalled")
+	}
+	// Duo pages again: the log moves and is no longer stalled.
+	waitFor(t, func() bool { return d.m.Log(duo.Auth).Records == 100 })
+	waitFor(t, func() bool { return d.m.State(srv.Host, duo.Auth).Stalled == "" })
+	if err := d.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	srv.Inject(duotest.Fault{Path: duo.PathAuthV2, StuckOffset: true, Count: 1000})
+	cfg.StateDir = t.TempDir()
+	r, err := runner.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), runner.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	done := make(chan error, 1)
+	go func() { done <- r.Once(context.Background()) }()
+	select {
+	case err := <-done:
+		var stall *runner.StalledError
+		if !errors.As(err, &stall) || stall.Turns != 3 {
+			t.Fatalf("Once = %v; want the stall", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("run --once spins on a stalled log")
 	}
 }
