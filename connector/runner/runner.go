@@ -116,10 +116,10 @@ type Runner struct {
 	// againAfter is how long a read that Duo's answer stopped short
 	// waits: the schedule's interval, within [1s, 15s].
 	againAfter time.Duration
-	daemon    bool // Run, not Once: failed polls are tried again
-	logs      []duo.LogType
-	queue     *queue
-	beats     []*liveness.Beat
+	daemon     bool // Run, not Once: failed polls are tried again
+	logs       []duo.LogType
+	queue      *queue
+	beats      []*liveness.Beat
 
 	// discovery, when set, finds the accounts: an MSP's children.
 	discovery *discovery
