@@ -202,7 +202,7 @@ func (st *state) applySurfacedAuth(v jsonscan.Value) {
 	r := &st.rec
 	st.set(fUserName, r.userName)
 	st.set(fUserID, r.userKey)
-	st.set(fUserRoles, r.userGroups)
+	st.setList(fUserRoles, r.userGroups)
 	st.setString(fSourceIP, r.ip)
 	st.setDevice(r)
 }
@@ -219,9 +219,6 @@ func (st *state) setDevice(r *record) {
 	st.set(fHostOSVersion, r.osVersion)
 }
 
-// setString is set for a value that must be a string to count.
-func (st *state) setString(f field, v jsonscan.Value) {
-	if v.Kind == jsonscan.String {
-		st.set(f, v)
-	}
-}
+// setString is set: kept for the rules that say "a string" in so many
+// words.
+func (st *state) setString(f field, v jsonscan.Value) { st.set(f, v) }

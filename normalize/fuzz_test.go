@@ -51,11 +51,45 @@ func checkDocument(t *testing.T, input, doc []byte, recErr error) {
 			t.Fatalf("unexpected field %q in %s", p, doc)
 		}
 	}
+	checkTypes(t, "", d, doc)
 	var obj map[string]json.RawMessage
 	isObject := utf8.Valid(input) && json.Unmarshal(input, &obj) == nil && obj != nil
 	_, hasErr := d["error"]
 	if isObject == hasErr || isObject == (recErr != nil) {
 		t.Fatalf("input is object: %v, but error field: %v, record error: %v", isObject, hasErr, recErr)
+	}
+}
+
+// checkTypes asserts each field has the type the mapping gives it: a
+// string, a list of strings, or (priority_event) a boolean; never an
+// object where a value belongs, a number or null.
+func checkTypes(t *testing.T, prefix string, v any, doc []byte) {
+	t.Helper()
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			p := k
+			if prefix != "" {
+				p = prefix + "." + k
+			}
+			if k == "" {
+				t.Fatalf("field with an empty name under %q in %s", prefix, doc)
+			}
+			checkTypes(t, p, e, doc)
+		}
+	case string:
+	case bool:
+		if prefix != "duo.security.trust_monitor.priority_event" {
+			t.Fatalf("%s is a boolean in %s", prefix, doc)
+		}
+	case []any:
+		for _, e := range v {
+			if _, ok := e.(string); !ok {
+				t.Fatalf("%s holds %T, not only strings, in %s", prefix, e, doc)
+			}
+		}
+	default:
+		t.Fatalf("%s is %T in %s", prefix, v, doc)
 	}
 }
 
@@ -74,6 +108,12 @@ func FuzzNormalize(f *testing.F) {
 		`{"eventtype":"activity_log","action":[],"actor":"x","target":{"type":1},"access_device":{"ip":{"address":1}},"outcome":{"result":null}}`,
 		`{"eventtype":"trust_monitor_event","type":"auth","surfaced_auth":[],"explanations":[1,{"type":2},{}],"surfaced_timestamp":"x","priority_event":"yes"}`,
 		`{"eventtype":"trust_monitor_event","type":"bypass_status","enabled_by":"x","enabled_for":{"name":{}},"surfaced_timestamp":-1e30}`,
+		// Issue 19, item 16: an object where a string belongs gave event.id
+		// an object, and a field with an empty name.
+		`{"eventtype":"trust_monitor_event","sekey":{"":""}}`,
+		`{"eventtype":"auth_log","txid":{"a":1},"user":{"name":{"x":1},"key":[1],"groups":[{"g":1},"x"]},"access_device":{"ip":{},"location":{"city":[]}}}`,
+		`{"eventtype":"admin_log","action":{"a":"b"},"username":1,"object":true,"description":"{\"ip_address\":{},\"email\":[\"x\"]}"}`,
+		`{"eventtype":"telephony_log","context":{},"type":[],"phone":7}`,
 	} {
 		f.Add([]byte(s))
 	}

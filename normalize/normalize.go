@@ -460,8 +460,32 @@ func (st *state) parseDescription() {
 }
 
 // set stores v as field f when the rules count it as present.
+//
+// Every field set this way is a string: a value of another JSON type (an
+// object where Duo sends a string) is unusable, and left out as a missing
+// one is, so that no field ever has another type than the mapping says.
+// user.roles, the one list copied whole, is set with setList.
 func (st *state) set(f field, v jsonscan.Value) {
-	if v.Present() {
+	if v.Kind == jsonscan.String && v.Present() {
+		st.vals[f] = v.Raw
+	}
+}
+
+// setList is set for a list of strings copied whole (user.roles): a list
+// holding anything but strings is left out, as is any other value.
+func (st *state) setList(f field, v jsonscan.Value) {
+	if v.Kind != jsonscan.Array || !v.Present() {
+		return
+	}
+	var s jsonscan.Scanner
+	s.Reset(v.Raw)
+	strings := true
+	s.Elements(func() error {
+		e, err := s.Value()
+		strings = strings && err == nil && e.Kind == jsonscan.String
+		return err
+	})
+	if strings {
 		st.vals[f] = v.Raw
 	}
 }
@@ -560,7 +584,7 @@ func (n *Normalizer) applyAuth(st *state) {
 	}
 	st.set(fUserEmail, r.email)
 	st.set(fUserID, r.userKey)
-	st.set(fUserRoles, r.userGroups)
+	st.setList(fUserRoles, r.userGroups)
 	st.set(fSourceIP, r.ip)
 	st.set(fHostName, r.hostname)
 	st.setDevice(r)
