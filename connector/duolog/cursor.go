@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -41,24 +43,22 @@ func (c Cursor) Time(v1 bool) time.Time {
 		return time.Unix(c.MinTime, 0)
 	}
 	if c.MaxTimeMs != 0 && c.NextOffset != "" {
-		if ms, ok := offsetMillis(c.NextOffset); ok {
+		if ms, ok := offsetMillis(c.NextOffset); ok && ms >= c.MinTimeMs && ms <= c.MaxTimeMs {
 			return time.UnixMilli(ms)
 		}
 	}
 	return time.UnixMilli(c.MinTimeMs)
 }
 
-// offsetMillis reads the timestamp part of a "ms,id" next_offset.
+// offsetMillis reads the timestamp part of a "ms,id" next_offset. Other
+// offsets (Trust Monitor's may be a position, "200") tell no time.
 func offsetMillis(off string) (int64, bool) {
-	var ms int64
-	for i := 0; i < len(off) && off[i] != ','; i++ {
-		c := off[i]
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		ms = ms*10 + int64(c-'0')
+	head, _, ok := strings.Cut(off, ",")
+	if !ok {
+		return 0, false
 	}
-	return ms, ms > 0
+	ms, err := strconv.ParseInt(head, 10, 64)
+	return ms, err == nil && ms > 0
 }
 
 // ParseCursor decodes a saved cursor and checks that it holds a position:

@@ -14,14 +14,39 @@ func TestDecodeNextOffset(t *testing.T) {
 		{`null`, ""}, {``, ""},
 		{`["1547486297000","5bea5c1e-a2f8-4eb9-9d1e-4d2d1d7c5c5d"]`, "1547486297000,5bea5c1e-a2f8-4eb9-9d1e-4d2d1d7c5c5d"},
 		{`"1666714065304,5bf1a860-fe39-49e3-be29-217659663a74"`, "1666714065304,5bf1a860-fe39-49e3-be29-217659663a74"},
+		// Trust Monitor's offset may be a position, as a number or a
+		// string (issue 19, item 13: a number failed the page for good).
+		{`200`, "200"}, {`"400"`, "400"},
 	} {
 		got, err := decodeNextOffset(json.RawMessage(tc.in))
 		if err != nil || got != tc.want {
 			t.Errorf("decodeNextOffset(%s) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
 	}
-	if _, err := decodeNextOffset(json.RawMessage(`{"a":1}`)); err == nil {
-		t.Error("an object next_offset was accepted")
+	for _, bad := range []string{`{"a":1}`, `1.5`, `1e400`} {
+		if _, err := decodeNextOffset(json.RawMessage(bad)); err == nil {
+			t.Errorf("next_offset %s was accepted", bad)
+		}
+	}
+}
+
+// TestCursorTimeOfPositionalOffset: a window's cursor reads its time from
+// a "ms,id" offset, but a positional one ("200") tells no time: the
+// window's start is the cursor's time, not 1970 (issue 19, item 13).
+func TestCursorTimeOfPositionalOffset(t *testing.T) {
+	c := Cursor{MinTimeMs: 1763600000000, MaxTimeMs: 1763600600000}
+	for off, want := range map[string]int64{
+		"200":                 1763600000000,
+		"1763600300000,abc":   1763600300000,
+		"17,abc":              1763600000000, // not within the window
+		"1763600300000":       1763600000000,
+		"x1763600300000,abc":  1763600000000,
+		"99999999999999,abcd": 1763600000000,
+	} {
+		c.NextOffset = off
+		if got := c.Time(false).UnixMilli(); got != want {
+			t.Errorf("offset %q: cursor time %d, want %d", off, got, want)
+		}
 	}
 }
 

@@ -499,8 +499,9 @@ func scanPage(s *jsonscan.Scanner, body []byte) (release func()) {
 	return func() { pageMasks.Put(m) }
 }
 
-// decodeNextOffset accepts both shapes Duo uses: ["ms","id"] (auth) and
-// "ms,id" (telephony v2), and null. It returns the value to send back.
+// decodeNextOffset accepts the shapes Duo uses: ["ms","id"] (auth),
+// "ms,id" (telephony v2), a number (Trust Monitor's may be a position),
+// and null. It returns the value to send back.
 func decodeNextOffset(raw json.RawMessage) (string, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return "", nil
@@ -508,6 +509,13 @@ func decodeNextOffset(raw json.RawMessage) (string, error) {
 	var s string
 	if err := json.Unmarshal(raw, &s); err == nil {
 		return s, nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err == nil {
+		if _, err := strconv.ParseInt(string(n), 10, 64); err != nil {
+			return "", fmt.Errorf("next_offset %s is not a whole number", raw)
+		}
+		return string(n), nil
 	}
 	var parts []string
 	if err := json.Unmarshal(raw, &parts); err != nil {
