@@ -96,3 +96,32 @@ func TestOneShotStallFails(t *testing.T) {
 		t.Fatalf("%d admin records delivered beside the stalled log, want 200", n)
 	}
 }
+
+// TestBackfillUntilNowReadsItsEnd: a backfill whose range ends now (the
+// default --until) reads its last minutes too, waiting for Duo's delay to
+// pass them, instead of claiming them read at now − lag (issue 19, item
+// 12).
+func TestBackfillUntilNowReadsItsEnd(t *testing.T) {
+	w := newWorld(t, "", map[duo.LogType]int{duo.Auth: 200, duo.Admin: 100})
+	gen := duotest.NewGenerator(8)
+	// Young records: readable at Duo (older than its 2 minutes), but
+	// within the connector's lag of 2.5 minutes when the backfill starts.
+	at := time.Now().Add(-2*time.Minute - 10*time.Second)
+	for _, lt := range []duo.LogType{duo.Auth, duo.Admin} {
+		recs := []duotest.Record{gen.Record(lt, at), gen.Record(lt, at.Add(time.Second))}
+		w.records[lt] = append(w.records[lt], recs...)
+		w.duo.Add(recs...)
+	}
+	cfg := w.config(t, "logs: [auth, admin]")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, binary(t), "backfill", "--config", cfg, "--since", "1d").CombinedOutput()
+	if err != nil {
+		t.Fatalf("backfill: %v\n%s", err, tail(string(out), 3000))
+	}
+	if !strings.Contains(string(out), "waiting for Duo's availability delay") {
+		t.Errorf("the wait for Duo's delay is not said:\n%s", tail(string(out), 2000))
+	}
+	counts, _ := w.consumed(t)
+	w.checkDelivered(t, counts)
+}

@@ -52,6 +52,9 @@ type Options struct {
 	// InitialLookback is where a reader without a cursor starts, back from
 	// now (default 24h, at most Horizon).
 	InitialLookback time.Duration
+	// Start, when set, is where a reader without a cursor starts, instead
+	// of InitialLookback ago (backfills: their exact start).
+	Start time.Time
 	// Until, when set, ends reading at this time (backfills).
 	Until time.Time
 	// TelephonyV1 reads telephony from the legacy v1 endpoint.
@@ -195,10 +198,21 @@ func NewReader(client *duo.Client, t duo.LogType, cur *Cursor, opts Options) *Re
 			r.cur = Cursor{MinTimeMs: start * 1000}
 		}
 	} else {
-		start := opts.Now().Add(-min(opts.InitialLookback, Horizon))
+		now := opts.Now()
+		start := now.Add(-min(opts.InitialLookback, Horizon))
+		if !opts.Start.IsZero() {
+			start = later(opts.Start, now.Add(-Horizon))
+		}
 		r.cur = StartAt(start, r.v1)
 	}
 	return r
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // Probe makes the cheapest request of log t's endpoint, to tell whether

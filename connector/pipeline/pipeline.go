@@ -136,6 +136,10 @@ func New(ctx context.Context, client *duo.Client, lt duo.LogType, norm *normaliz
 // Cursor returns the position the pipeline has reached (and saved).
 func (p *Pipeline) Cursor() duolog.Cursor { return p.reader.Cursor() }
 
+// V1 reports whether the log is read from a v1 endpoint (cursors in
+// whole seconds).
+func (p *Pipeline) V1() bool { return p.reader.V1() }
+
 // CursorTime returns how far the log has been delivered.
 func (p *Pipeline) CursorTime() time.Time { return p.reader.Cursor().Time(p.reader.V1()) }
 

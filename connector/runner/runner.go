@@ -160,6 +160,8 @@ type unit struct {
 	// (a worker's at a time); stalled is set past stall_turns.
 	idleTurns int
 	stalled   atomic.Bool
+	// waitLogged: a backfill's wait for Duo's delay was said.
+	waitLogged bool
 }
 
 // turnPages is how many pages a unit publishes before the others get a
@@ -391,8 +393,7 @@ func (r *Runner) newAccount(ctx context.Context, a accounts.Account) (*account, 
 			popts.Key.Scope = b.Name
 			popts.PublishTime = !b.EventTime
 			popts.Reader.Until = b.Until
-			// With no backfill cursor yet, start at Since.
-			popts.Reader.InitialLookback = max(r.opts.Now().Sub(b.Since), time.Second)
+			popts.Reader.Start = b.Since // with no backfill cursor yet
 		}
 		p, err := pipeline.New(ctx, client, lt, r.norm, r.publisher, r.store, popts)
 		if err != nil {
@@ -581,6 +582,10 @@ func (r *Runner) Once(ctx context.Context) error {
 			r.queue.push(u, r.opts.Now().Add(later.Wait))
 		case more && err == nil:
 			r.queue.push(u, r.opts.Now())
+		case err == nil && r.backfillPending(u):
+			// The range ends within Duo's availability delay: its last
+			// records are not readable yet. Finished only once read.
+			r.queue.push(u, r.opts.Now().Add(r.cfg.Lag.D()/10))
 		default:
 			u.err = err
 		}
@@ -600,6 +605,30 @@ func (r *Runner) Once(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// backfillPending reports a backfill unit caught up to now − lag but not
+// yet to the backfill's end (which Duo does not show yet): it must wait,
+// said once.
+func (r *Runner) backfillPending(u *unit) bool {
+	b := r.opts.Backfill
+	if b == nil {
+		return false
+	}
+	end := b.Until
+	if u.p.V1() {
+		end = end.Truncate(time.Second)
+	}
+	if !u.p.CheckedThrough().Before(end) {
+		return false
+	}
+	if !u.waitLogged {
+		u.waitLogged = true
+		r.logger.Info("waiting for Duo's availability delay: the backfill's last records are not readable yet",
+			"account", u.acct.acct.Label(), "log", string(u.lt), "until", end.UTC().Format(time.RFC3339),
+			"readable_at", end.Add(r.cfg.Lag.D()).UTC().Format(time.RFC3339))
+	}
+	return true
 }
 
 // work runs the workers until the queue closes or ctx ends; after each

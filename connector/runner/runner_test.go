@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -336,5 +337,43 @@ func TestStalledLogIsLoud(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("run --once spins on a stalled log")
+	}
+}
+
+// TestBackfillStartsExactlyAtSince: a backfill's first window starts at
+// --since itself, not at since as computed from a second reading of the
+// clock (issue 19, item 12: the records of the range's first moments were
+// skipped). The clock here moves a second at each reading.
+func TestBackfillStartsExactlyAtSince(t *testing.T) {
+	srv, cfg := setup(t, "@every 1h", 0)
+	since := time.Now().Add(-time.Hour).Truncate(time.Second)
+	gen := duotest.NewGenerator(5)
+	first := gen.Record(duo.Auth, since.Add(500*time.Millisecond))
+	srv.Add(first, gen.Record(duo.Auth, since.Add(10*time.Minute)))
+	var mu sync.Mutex
+	clock := time.Now()
+	now := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		clock = clock.Add(time.Second)
+		return clock
+	}
+	b := &runner.Backfill{Name: "t", Range: "t", Since: since, Until: since.Add(30 * time.Minute)}
+	r, err := runner.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), runner.Options{Backfill: b, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Once(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	got, err := kafkatest.ReadAll(ctx, cfg.Kafka.Brokers[0], "duo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d messages for the range's 2 records (the first, half a second after since, is %s)", len(got), first.ID)
 	}
 }
