@@ -33,6 +33,7 @@ type Metrics struct {
 	recordsRead      *prometheus.CounterVec
 	recordsPublished *prometheus.CounterVec
 	recordsMalformed *prometheus.CounterVec
+	recordsOversized *prometheus.CounterVec
 	requests         *prometheus.CounterVec
 	requestDuration  *prometheus.HistogramVec
 	rateLimited      *prometheus.CounterVec
@@ -97,6 +98,9 @@ func New() *Metrics {
 		recordsMalformed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "duo_connector_records_failed_normalize_total", Help: "Records that were not JSON objects, published with error.message.",
 		}, []string{"log"}),
+		recordsOversized: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "duo_connector_records_oversized_total", Help: "Records whose document was larger than Kafka takes (kafka.batch_bytes), published in its place cut to fit, with error.message.",
+		}, []string{"log"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "duo_connector_api_requests_total", Help: "Duo Admin API requests by endpoint and HTTP status (0: no response).",
 		}, []string{"endpoint", "status"}),
@@ -122,7 +126,7 @@ func New() *Metrics {
 		}),
 		units: map[Unit]*LogState{},
 	}
-	reg.MustRegister(m.skew, m.recordsRead, m.recordsPublished, m.recordsMalformed, m.requests, m.requestDuration,
+	reg.MustRegister(m.skew, m.recordsRead, m.recordsPublished, m.recordsMalformed, m.recordsOversized, m.requests, m.requestDuration,
 		m.rateLimited, m.retries, m.writeLatency, m.polls, unitCollector{m})
 	return m
 }
@@ -222,7 +226,7 @@ func (m *Metrics) Track(account string, lt duo.LogType) {
 	m.mu.Lock()
 	m.state(account, lt)
 	m.mu.Unlock()
-	for _, c := range []*prometheus.CounterVec{m.recordsRead, m.recordsPublished, m.recordsMalformed} {
+	for _, c := range []*prometheus.CounterVec{m.recordsRead, m.recordsPublished, m.recordsMalformed, m.recordsOversized} {
 		c.WithLabelValues(string(lt))
 	}
 }
@@ -274,11 +278,12 @@ func (m *Metrics) Retry(path string, _ error) {
 func (m *Metrics) Skew(d time.Duration) { m.skew.Set(d.Seconds()) }
 
 // PagePublished implements pipeline.Observer.
-func (m *Metrics) PagePublished(account string, lt duo.LogType, records, malformed int, publish time.Duration, cursorTime time.Time) {
+func (m *Metrics) PagePublished(account string, lt duo.LogType, records, malformed, oversized int, publish time.Duration, cursorTime time.Time) {
 	l := string(lt)
 	m.recordsRead.WithLabelValues(l).Add(float64(records))
 	m.recordsPublished.WithLabelValues(l).Add(float64(records))
 	m.recordsMalformed.WithLabelValues(l).Add(float64(malformed))
+	m.recordsOversized.WithLabelValues(l).Add(float64(oversized))
 	m.writeLatency.WithLabelValues(l).Observe(publish.Seconds())
 	m.mu.Lock()
 	defer m.mu.Unlock()

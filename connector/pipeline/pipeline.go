@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/duo-connector/duo-connector/checkpoint"
 	"github.com/duo-connector/duo-connector/connector/accounts"
@@ -60,13 +61,18 @@ type Options struct {
 	// InFlight, when set, is the bound on pages in memory shared with
 	// other pipelines (default: one page, this pipeline's own).
 	InFlight *InFlight
+	// MaxMessageBytes is the largest message Kafka takes (the publisher's
+	// kafka.batch_bytes; default 1 MiB): a record whose document is larger
+	// is published cut to fit, rather than stop its log for good.
+	MaxMessageBytes int64
 }
 
 // Observer receives what a pipeline does, for metrics.
 type Observer interface {
 	// PagePublished reports a delivered page: its records, how many could
-	// not be normalized, how long Kafka took, and the cursor's time.
-	PagePublished(account string, lt duo.LogType, records, malformed int, publish time.Duration, cursorTime time.Time)
+	// not be normalized, how many were too large for Kafka (published cut
+	// to fit), how long Kafka took, and the cursor's time.
+	PagePublished(account string, lt duo.LogType, records, malformed, oversized int, publish time.Duration, cursorTime time.Time)
 }
 
 // Pipeline runs one log.
@@ -99,6 +105,9 @@ func New(ctx context.Context, client *duo.Client, lt duo.LogType, norm *normaliz
 	}
 	if opts.InFlight == nil {
 		opts.InFlight = NewInFlight(1)
+	}
+	if opts.MaxMessageBytes <= 0 {
+		opts.MaxMessageBytes = 1 << 20
 	}
 	opts.Reader.Logger = opts.Logger
 	opts.Reader.ResetCommand = opts.Key.ResetCommand()
@@ -264,7 +273,7 @@ func (p *Pipeline) deliver(ctx context.Context, page duolog.Page, pb *pageBuffer
 	defer stop()
 
 	if len(page.Records) > 0 {
-		msgs, bad := p.messages(pb, page.Records, page.Hashes)
+		msgs, bad, oversized := p.messages(pb, page.Records, page.Hashes)
 		malformed = bad
 		start := time.Now()
 		if err := p.sink.Publish(pubCtx, msgs); err != nil {
@@ -278,7 +287,7 @@ func (p *Pipeline) deliver(ctx context.Context, page duolog.Page, pb *pageBuffer
 			return 0, false, fmt.Errorf("publish %s page: %w", p.lt, err)
 		}
 		if o := p.opts.Observer; o != nil {
-			o.PagePublished(p.opts.Account.Label(), p.lt, len(page.Records), malformed, time.Since(start), page.Cursor.Time(p.reader.V1()))
+			o.PagePublished(p.opts.Account.Label(), p.lt, len(page.Records), malformed, oversized, time.Since(start), page.Cursor.Time(p.reader.V1()))
 		}
 	}
 	cur, err := json.Marshal(page.Cursor)
@@ -328,7 +337,7 @@ type span struct{ key, value [2]int }
 // when the reader gave them, are the ids of records without one of their
 // own. The messages point into pb: they are valid until pb is lent to
 // another page.
-func (p *Pipeline) messages(pb *pageBuffers, recs []json.RawMessage, hashes []string) ([]publish.Message, int) {
+func (p *Pipeline) messages(pb *pageBuffers, recs []json.RawMessage, hashes []string) (msgs []publish.Message, malformed, oversized int) {
 	// A document is about the record, escaped, plus a few hundred bytes
 	// of fields and the id; the buffer grows if a page needs more.
 	size := 0
@@ -351,7 +360,9 @@ func (p *Pipeline) messages(pb *pageBuffers, recs []json.RawMessage, hashes []st
 	if len(accountID) == 0 {
 		accountID = []byte(p.opts.Account.Key())
 	}
-	malformed := 0
+	// What a message takes beyond its value and key: its headers, and
+	// kafka-go's own count of a few dozen bytes.
+	overhead := 64 + len(hostHeader) + len(typeHeader) + len(accountID) + len(accountName) + 4*16
 	now := p.opts.Reader.Now()
 	for i, raw := range recs {
 		sp := &pb.spans[i]
@@ -361,14 +372,24 @@ func (p *Pipeline) messages(pb *pageBuffers, recs []json.RawMessage, hashes []st
 		var err error
 		buf, meta, err = p.norm.AppendMeta(buf, pb.spliced)
 		sp.value[1] = len(buf)
+		var id []byte
 		switch {
 		case meta.ID != nil:
-			buf = append(buf, meta.ID...)
+			id = meta.ID
 		case i < len(hashes):
-			buf = append(buf, hashes[i]...)
+			id = []byte(hashes[i])
 		default:
-			buf = append(buf, duolog.RecordHash(raw)...)
+			id = []byte(duolog.RecordHash(raw))
 		}
+		if size := int64(sp.value[1]-sp.value[0]+2*len(id)+overhead) + 32; size > p.opts.MaxMessageBytes {
+			// One record too large for Kafka must not stop its log, and
+			// every log behind it, for good: its place is taken by a
+			// document that fits, with the record cut.
+			oversized++
+			buf = p.appendOversized(buf[:sp.value[0]], raw, id, meta.Time, size, p.opts.MaxMessageBytes-int64(2*len(id)+overhead)-32)
+			sp.value[1] = len(buf)
+		}
+		buf = append(buf, id...)
 		sp.key = [2]int{sp.value[1], len(buf)}
 		if err != nil {
 			malformed++
@@ -397,7 +418,50 @@ func (p *Pipeline) messages(pb *pageBuffers, recs []json.RawMessage, hashes []st
 		pb.msgs[i].Headers = h
 	}
 	pb.buf = buf
-	return pb.msgs, malformed
+	return pb.msgs, malformed, oversized
+}
+
+// appendOversized appends, in place of a record's document of size bytes,
+// one of at most limit bytes: its event id and time, the record's text cut
+// to fit in message, and error.message saying so. Rare enough to be
+// encoded the plain way.
+func (p *Pipeline) appendOversized(dst, raw, id []byte, at time.Time, size, limit int64) []byte {
+	type doc struct {
+		Timestamp string `json:"@timestamp,omitempty"`
+		Event     struct {
+			ID      string `json:"id"`
+			Dataset string `json:"dataset"`
+		} `json:"event"`
+		Message string `json:"message"`
+		Error   struct {
+			Message string `json:"message"`
+		} `json:"error"`
+		Observer struct {
+			Vendor  string `json:"vendor"`
+			Product string `json:"product"`
+		} `json:"observer"`
+	}
+	var d doc
+	if !at.IsZero() {
+		d.Timestamp = at.UTC().Format("2006-01-02T15:04:05.999999Z")
+	}
+	d.Event.ID, d.Event.Dataset = string(id), p.lt.EventType()
+	d.Observer.Vendor, d.Observer.Product = "Duo", "Duo Security"
+	for keep := min(int64(len(raw)), limit/2); ; keep /= 2 {
+		n := keep
+		for n > 0 && n < int64(len(raw)) && !utf8.RuneStart(raw[n]) { // not within a character
+			n--
+		}
+		cut := raw[:n]
+		d.Message = string(cut)
+		d.Error.Message = fmt.Sprintf("the record's document was %d bytes, more than Kafka takes (kafka.batch_bytes %d): published with message cut to its first %d of %d bytes; the whole record stays in Duo's log",
+			size, p.opts.MaxMessageBytes, len(cut), len(raw))
+		b, err := json.Marshal(d)
+		if err == nil && int64(len(b)) <= limit || keep == 0 {
+			p.opts.Logger.Warn("record too large for Kafka; published cut to fit, with error.message", "event_id", string(id), "bytes", size, "limit", p.opts.MaxMessageBytes)
+			return append(dst, b...)
+		}
+	}
 }
 
 // Mark appends raw with "eventtype" and "host" members added, without

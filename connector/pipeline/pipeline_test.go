@@ -430,3 +430,50 @@ func TestInFlightSlotNotHeldWhileReading(t *testing.T) {
 	}
 	<-done
 }
+
+// TestOversizedRecordPublishedCut: a record whose document is larger than
+// Kafka takes is published in a form that fits (its event id, the record
+// cut in message, error.message saying so), so the cursor moves on and
+// the records after it are delivered (issue 19, item 14: the publish
+// failed for good, and the daemon restarted on the same page forever).
+func TestOversizedRecordPublishedCut(t *testing.T) {
+	r := newRig(t, 0)
+	gen := duotest.NewGenerator(9)
+	big := gen.Record(duo.Auth, r.now.Add(-2*time.Hour))
+	big.Raw = append(big.Raw[:len(big.Raw)-1], []byte(`,"pad":"`+strings.Repeat(`é\"x`, 300_000)+`"}`)...)
+	after := gen.Spread(duo.Auth, r.now.Add(-2*time.Hour+time.Minute), r.now.Add(-time.Hour), 50)
+	r.srv.Add(big)
+	r.srv.Add(after...)
+	p := r.pipeline(t, nil)
+	if _, err := p.Drain(context.Background()); err != nil {
+		t.Fatalf("drain: %v", err)
+	}
+	if c := r.saved(t); c == nil || c.MinTimeMs <= r.now.Add(-time.Hour).UnixMilli() {
+		t.Fatalf("cursor %+v did not move past the records", c)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	recs, err := kafkatest.ReadAll(ctx, r.broker.Addr, "duo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 51 {
+		t.Fatalf("%d messages for 51 records", len(recs))
+	}
+	for _, m := range recs {
+		if string(m.Key) != big.ID {
+			continue
+		}
+		var d struct {
+			Event   struct{ ID string }
+			Message string
+			Error   struct{ Message string }
+		}
+		if err := json.Unmarshal(m.Value, &d); err != nil || d.Event.ID != big.ID || !strings.Contains(d.Error.Message, "more than Kafka takes") ||
+			!strings.HasPrefix(string(big.Raw), d.Message) || len(m.Value) > 1<<20 {
+			t.Fatalf("oversized record published as %d bytes: %.300s (%v)", len(m.Value), m.Value, err)
+		}
+		return
+	}
+	t.Fatalf("the oversized record (%s) is missing", big.ID)
+}

@@ -371,6 +371,7 @@ func (r *Runner) newAccount(ctx context.Context, a accounts.Account) (*account, 
 		}
 		popts := pipeline.Options{
 			InFlight:        r.inFlight,
+			MaxMessageBytes: r.cfg.Kafka.BatchBytes,
 			Host:            a.APIHost,
 			Account:         a,
 			Key:             checkpoint.Key{Account: a.Key(), Log: string(lt)},
