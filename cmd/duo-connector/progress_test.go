@@ -46,7 +46,7 @@ func TestProgressBars(t *testing.T) {
 	for _, lt := range logs {
 		m.Track("api-x", lt)
 	}
-	m.PagePublished("api-x", duo.Auth, 5000, 0, time.Millisecond, since.Add(5*24*time.Hour))
+	m.PagePublished("api-x", duo.Auth, 5000, 0, 0, time.Millisecond, since.Add(5*24*time.Hour))
 	var out lockedBuffer
 	lw := &logWriter{out: &out}
 	logger := slog.New(slog.NewTextHandler(lw, nil))
@@ -87,7 +87,7 @@ func TestProgressETA(t *testing.T) {
 	since := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	b := runner.Backfill{Since: since, Until: since.Add(10 * 24 * time.Hour)}
 	m := metrics.New()
-	m.PagePublished("api-x", duo.Auth, 5000, 0, time.Millisecond, since.Add(5*24*time.Hour))
+	m.PagePublished("api-x", duo.Auth, 5000, 0, 0, time.Millisecond, since.Add(5*24*time.Hour))
 	p := progressOf(m, duo.Auth, b, time.Now().Add(-10*time.Second))
 	if p.fraction != 0.5 || p.eta <= 0 || p.eta > time.Minute {
 		t.Fatalf("progress %+v after 10 s at 50%%", p)

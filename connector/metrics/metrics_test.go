@@ -60,7 +60,7 @@ func TestMetricsExposed(t *testing.T) {
 	m.Request(duo.PathAuthV2, 200, 30*time.Millisecond)
 	m.Request(duo.PathAuthV2, 429, 10*time.Millisecond)
 	m.Retry(duo.PathAuthV2, errors.New("429"))
-	m.PagePublished("api-x", duo.Auth, 1000, 2, 50*time.Millisecond, time.Now().Add(-3*time.Minute))
+	m.PagePublished("api-x", duo.Auth, 1000, 2, 0, 50*time.Millisecond, time.Now().Add(-3*time.Minute))
 	m.Skew(42 * time.Second)
 	_, body := get(t, m.Handler(metrics.Health{Interval: time.Minute}), "/metrics")
 	for _, want := range []string{
