@@ -236,13 +236,17 @@ func (c Config) Connection() (*kafka.Transport, *kafka.Dialer, error) {
 		MetadataTTL: 30 * time.Second,
 	}
 	dialer := &kafka.Dialer{ClientID: c.ClientID, Timeout: 10 * time.Second, DualStack: true}
+	var tc *tls.Config
 	if c.TLS.Enabled {
-		tc, err := tlsConfig(c.TLS)
-		if err != nil {
+		var err error
+		if tc, err = tlsConfig(c.TLS); err != nil {
 			return nil, nil, err
 		}
-		transport.TLS, dialer.TLS = tc, tc
 	}
+	// Our own dialing, TLS included, so that every connection is checked
+	// to be Kafka's (see guardedConn).
+	transport.Dial = dialBroker(tc)
+	dialer.DialFunc = transport.Dial
 	if c.SASL.Mechanism != "" {
 		m, err := mechanism(c.SASL)
 		if err != nil {
@@ -427,7 +431,7 @@ func (p *Publisher) Publish(ctx context.Context, page []Message) error {
 func (p *Publisher) Ping(ctx context.Context, topics ...string) error {
 	// A transport of its own: the writer's caches metadata, and would
 	// answer without asking a broker.
-	t := &kafka.Transport{ClientID: p.transport.ClientID, DialTimeout: p.transport.DialTimeout, TLS: p.transport.TLS, SASL: p.transport.SASL}
+	t := &kafka.Transport{ClientID: p.transport.ClientID, DialTimeout: p.transport.DialTimeout, Dial: p.transport.Dial, SASL: p.transport.SASL}
 	defer t.CloseIdleConnections()
 	client := &kafka.Client{Addr: p.w.Addr, Timeout: p.cfg.WriteTimeout, Transport: t}
 	resp, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
@@ -473,6 +477,10 @@ func (p *Publisher) Check(ctx context.Context, topics ...string) error {
 	var fe *FatalError
 	if err == nil || errors.As(err, &fe) {
 		return err
+	}
+	var nk *NotKafkaError
+	if errors.As(err, &nk) {
+		return &UnreachableError{Err: nk, Permanent: true, Hint: "fix kafka.brokers (or kafka.tls)"}
 	}
 	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
 		return &UnreachableError{Err: err, Hint: "no broker answered in time: check kafka.brokers, the network and firewalls"}
