@@ -66,7 +66,7 @@ type NotCompactedError struct {
 
 func (e *NotCompactedError) Error() string {
 	return fmt.Sprintf("state topic %s has cleanup.policy=%s: Kafka would delete cursors as they age, and the connector would start those logs over. "+
-		"Make it compacted (kafka-configs --alter --entity-type topics --entity-name %s --add-config cleanup.policy=compact) or name another checkpoint.topic, which the connector creates compacted",
+		"Make it compacted only (kafka-configs --alter --entity-type topics --entity-name %s --add-config cleanup.policy=compact) or name another checkpoint.topic, which the connector creates compacted",
 		e.Topic, e.Policy, e.Topic)
 }
 
@@ -161,7 +161,9 @@ func (s *Store) checkCompacted(ctx context.Context) error {
 			}
 		}
 	}
-	if !slices.Contains(strings.Split(policy, ","), "compact") {
+	// compact,delete deletes too: the cursors of quiet or removed units
+	// would age out by retention.
+	if parts := strings.Split(strings.ReplaceAll(policy, " ", ""), ","); !slices.Contains(parts, "compact") || slices.Contains(parts, "delete") {
 		return &NotCompactedError{Topic: s.cfg.Topic, Policy: policy}
 	}
 	return nil

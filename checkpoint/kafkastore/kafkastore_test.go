@@ -3,10 +3,13 @@ package kafkastore_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/duo-connector/duo-connector/checkpoint"
@@ -94,6 +97,21 @@ func TestStoreRefusesTopicThatDeletes(t *testing.T) {
 	var nc *kafkastore.NotCompactedError
 	if !errors.As(err, &nc) {
 		t.Fatalf("err = %v, want NotCompactedError", err)
+	}
+	// compact,delete deletes the cursors of quiet units by retention too
+	// (issue 19, item 10: it was accepted).
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	policy := "compact,delete"
+	if _, err := kadm.NewClient(cl).CreateTopic(context.Background(), 1, 1, map[string]*string{"cleanup.policy": &policy}, "both"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = kafkastore.Open(context.Background(), kafkastore.Config{Brokers: []string{b.Addr}, Topic: "both", Group: "g"})
+	if !errors.As(err, &nc) || nc.Policy != "compact,delete" || !strings.Contains(err.Error(), "cleanup.policy=compact)") {
+		t.Fatalf("err = %v, want NotCompactedError for compact,delete with the fix", err)
 	}
 }
 
