@@ -45,16 +45,32 @@ func newCluster(ctx context.Context, cfg config.Config, logger *slog.Logger, opt
 	}
 	cp := cfg.Checkpoint
 	logger.Info("opening the state topic", "state_topic", cp.Topic, "brokers", cfg.Kafka.Brokers)
-	// Bounded: a broker that never answers is an error to exit on (and be
-	// restarted), not a silent wait.
-	openCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	store, err := kafkastore.Open(openCtx, kafkastore.Config{
-		Brokers: cfg.Kafka.Brokers, Topic: cp.Topic, Partitions: cp.Partitions, ReplicationFactor: cp.ReplicationFactor,
-		Group: cp.Group, Transport: transport, Dialer: dialer,
-	})
-	if err != nil {
-		return nil, err
+	var store *kafkastore.Store
+	wait := time.Second
+	for attempt := 1; ; attempt++ {
+		// Each try bounded: a broker that never answers is said, not
+		// waited on in silence.
+		openCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		store, err = kafkastore.Open(openCtx, kafkastore.Config{
+			Brokers: cfg.Kafka.Brokers, Topic: cp.Topic, Partitions: cp.Partitions, ReplicationFactor: cp.ReplicationFactor,
+			Group: cp.Group, Transport: transport, Dialer: dialer,
+		})
+		cancel()
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case permanentOpenError(err):
+			return nil, err
+		default:
+			// Kafka down or unreachable is trouble that passes, as for
+			// the file store's daemon: wait, say so, stay unready.
+			logger.Warn("cannot open the state topic yet; waiting for Kafka (unready meanwhile)", "attempt", attempt, "retry_in", wait, "error", err)
+			sleepCtx(ctx, wait)
+			wait = min(2*wait, 30*time.Second)
+			continue
+		}
+		break
 	}
 	st := cp.SessionTimeout.D()
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
@@ -190,6 +206,15 @@ func (c *cluster) generationRun(ctx context.Context, parts []int) error {
 		r.Close()
 	}()
 	return r.Run(ctx)
+}
+
+// permanentOpenError reports the state topic's errors that waiting does
+// not fix: a topic that deletes, or Kafka refusing the request for good
+// (authorization, a replication factor it cannot have).
+func permanentOpenError(err error) bool {
+	var nc *kafkastore.NotCompactedError
+	var ke kafka.Error
+	return errors.As(err, &nc) || errors.As(err, &ke) && !ke.Temporary()
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -164,12 +165,8 @@ func ignoreSIGHUP(logger *slog.Logger) (stop func()) {
 
 // executeCluster runs the daemon in cluster mode (see cluster).
 func executeCluster(ctx context.Context, cfg config.Config, logger *slog.Logger, opts runner.Options, m *metrics.Metrics, notifier *sdnotify.Notifier) int {
-	c, err := newCluster(ctx, cfg, logger, opts)
-	if err != nil {
-		logger.Error("cannot start", "error", err)
-		return exitFailure
-	}
-	defer c.Close()
+	// Health and metrics first: while Kafka is awaited at start the
+	// process is up and says it is unready.
 	if cfg.HTTP.Listen != "" {
 		pub, err := publish.New(cfg.PublishConfig(logger))
 		if err != nil {
@@ -185,12 +182,21 @@ func executeCluster(ctx context.Context, cfg config.Config, logger *slog.Logger,
 		defer srv.Close()
 		logger.Info("serving metrics and health", "listen", srv.Addr)
 	}
-	logger.Info("duo-connector started in cluster mode", "version", version, "group", cfg.Checkpoint.Group, "state_topic", cfg.Checkpoint.Topic)
+	// Started for systemd once it serves health, even while Kafka is
+	// awaited: a Kafka outage at boot must not fail the unit's start.
+	var started atomic.Pointer[cluster]
 	notifier.Notify("READY=1")
 	context.AfterFunc(ctx, func() { notifier.Notify("STOPPING=1") })
 	wdCtx, stopWatchdog := context.WithCancel(ctx)
 	defer stopWatchdog()
-	go notifier.Watchdog(wdCtx, c.Alive)
+	go notifier.Watchdog(wdCtx, func() bool { c := started.Load(); return c == nil || c.Alive() })
+	c, err := newCluster(ctx, cfg, logger, opts)
+	if err != nil {
+		return exitStatus(ctx, logger, fmt.Errorf("cannot start: %w", err))
+	}
+	defer c.Close()
+	started.Store(c)
+	logger.Info("duo-connector started in cluster mode", "version", version, "group", cfg.Checkpoint.Group, "state_topic", cfg.Checkpoint.Topic)
 	return exitStatus(ctx, logger, c.Run(ctx))
 }
 

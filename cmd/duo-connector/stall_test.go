@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"net/http"
+	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/duotest"
+	"github.com/duo-connector/duo-connector/connector/kafkatest"
 )
 
 // addBursts adds, to each v1 log of w, seconds that hold more than a page
@@ -124,4 +128,58 @@ func TestBackfillUntilNowReadsItsEnd(t *testing.T) {
 	}
 	counts, _ := w.consumed(t)
 	w.checkDelivered(t, counts)
+}
+
+// TestClusterWaitsForKafkaAtStart: in cluster mode, Kafka down at start is
+// waited out, said, and unready, as in the file store's daemon; once the
+// broker is back the process joins and delivers (issue 19, item 19: it
+// exited at once, and the shipped unit gave up after its restart limit).
+func TestClusterWaitsForKafkaAtStart(t *testing.T) {
+	bin := binary(t)
+	srv := duotest.New(t, duotest.WithoutRequestLog())
+	broker, err := kafkatest.Start(2, topics, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(broker.Stop)
+	srv.AddChild("DA1", "Alpha Corp")
+	want := childRecords(srv, "DA1", 77, 50)
+	cfg := mspConfig(t, srv, broker.Addr, 1000, `
+  retry: {initial_backoff: 10ms, max_backoff: 100ms, max_attempts: 50}
+  child_accounts: {enabled: true}
+schedule: "@every 1s"
+jitter: 0s
+shutdown_timeout: 2s
+checkpoint: {store: kafka, partitions: 4, session_timeout: 6s}
+`)
+	broker.Stop()
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, "run", "--config", cfg)
+	cmd.Env = append(os.Environ(), "DUO_CONNECTOR_HTTP_LISTEN="+addr)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitFor(t, func() bool { return strings.Count(stderr.String(), "waiting for Kafka") >= 2 })
+	if err := cmd.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Fatalf("exited while Kafka was down:\n%s", stderr.String())
+	}
+	if code, body := httpGet(addr, "/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz %d while Kafka is down: %s", code, body)
+	}
+	if err := broker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		recs, err := kafkatest.ReadAll(ctx, broker.Addr, topics...)
+		return err == nil && len(recs) >= len(want)
+	})
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v\n%s", err, tail(stderr.String(), 3000))
+	}
 }
