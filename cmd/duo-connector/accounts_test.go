@@ -353,7 +353,9 @@ kafka: {brokers: [%s], topic: "duo.{account}.{dataset}"}
 	if out, err := run("backfill", "--config", cfg, "--since", "21h"); err != nil {
 		t.Fatalf("backfill of every account: %v\n%s", err, out)
 	}
-	if recs, err = kafkatest.ReadAll(ctx, broker.Addr, accountTopics...); err != nil {
+	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel2()
+	if recs, err = kafkatest.ReadAll(ctx2, broker.Addr, accountTopics...); err != nil {
 		t.Fatal(err)
 	}
 	got = byAccount(t, recs, nil)

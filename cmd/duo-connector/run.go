@@ -236,7 +236,7 @@ func runBackfill(args []string, e env) int {
 	fs.SetOutput(e.stderr)
 	cfgPath := configFlag(fs, e)
 	since := fs.String("since", "", "start of the range (required): RFC 3339 time, date (2026-11-20), or a duration ago (30d, 36h, 1d12h)")
-	until := fs.String("until", "", "end of the range: RFC 3339 time, date, or a duration ago (default: now)")
+	until := fs.String("until", "", "end of the range: RFC 3339 time, date, or a duration ago (default: now - lag, what Duo shows now; an end later than that waits for Duo's delay)")
 	logs := fs.String("logs", "", "comma-separated log types (default: the configuration's logs)")
 	accts := fs.String("accounts", "", "comma-separated accounts to backfill, by name, child account id or API host (default: every account)")
 	eventTime := fs.Bool("event-time", false, "stamp Kafka messages with the records' time instead of the time of publishing")
@@ -275,6 +275,10 @@ Flags:
 			fmt.Fprintf(e.stderr, "duo-connector backfill: --until: %v\n", err)
 			return exitUsage
 		}
+		if to.After(now) {
+			fmt.Fprintf(e.stderr, "duo-connector backfill: --until %s is in the future; the backfill ends now (%s)\n", to.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+			to = now
+		}
 	}
 	if !from.Before(to) {
 		fmt.Fprintf(e.stderr, "duo-connector backfill: --since (%s) must be before --until (%s)\n", from.Format(time.RFC3339), to.Format(time.RFC3339))
@@ -288,6 +292,16 @@ Flags:
 	cfg, ok := loadConfig(*cfgPath, e, "backfill")
 	if !ok {
 		return exitUsage
+	}
+	if *until == "" {
+		// Now, as far as Duo shows it: a range that ends at now itself
+		// waits for Duo's delay to pass its last minutes (said when it
+		// does), and is not finished before.
+		to = now.Add(-cfg.Lag.D())
+		if !from.Before(to) {
+			fmt.Fprintf(e.stderr, "duo-connector backfill: --since (%s) must be before now - lag (%s)\n", from.Format(time.RFC3339), to.Format(time.RFC3339))
+			return exitUsage
+		}
 	}
 	lts, err := runner.ParseLogs(*logs)
 	if err != nil {
@@ -362,9 +376,12 @@ func formatDays(d time.Duration) string {
 	return out
 }
 
-// parseWhen reads an RFC 3339 time, a date (midnight UTC) or a duration
-// before now.
+// parseWhen reads "now", an RFC 3339 time, a date (midnight UTC) or a
+// duration before now.
 func parseWhen(s string, now time.Time) (time.Time, error) {
+	if s == "now" {
+		return now, nil
+	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
 	}
@@ -374,5 +391,5 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 	if d, err := config.ParseDuration(s); err == nil && d >= 0 {
 		return now.Add(-d), nil
 	}
-	return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time (2026-01-02T15:04:05Z), a date (2026-01-02) nor a duration ago (30d, 36h, 1d12h)", s)
+	return time.Time{}, fmt.Errorf("%q is neither now, an RFC 3339 time (2026-01-02T15:04:05Z), a date (2026-01-02) nor a duration ago (30d, 36h, 1d12h)", s)
 }

@@ -101,8 +101,8 @@ func TestOneShotStallFails(t *testing.T) {
 	}
 }
 
-// TestBackfillUntilNowReadsItsEnd: a backfill whose range ends now (the
-// default --until) reads its last minutes too, waiting for Duo's delay to
+// TestBackfillUntilNowReadsItsEnd: a backfill whose range ends now
+// (--until now) reads its last minutes too, waiting for Duo's delay to
 // pass them, instead of claiming them read at now − lag (issue 19, item
 // 12).
 func TestBackfillUntilNowReadsItsEnd(t *testing.T) {
@@ -119,7 +119,7 @@ func TestBackfillUntilNowReadsItsEnd(t *testing.T) {
 	cfg := w.config(t, "logs: [auth, admin]")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, binary(t), "backfill", "--config", cfg, "--since", "1d").CombinedOutput()
+	out, err := exec.CommandContext(ctx, binary(t), "backfill", "--config", cfg, "--since", "1d", "--until", "now").CombinedOutput()
 	if err != nil {
 		t.Fatalf("backfill: %v\n%s", err, tail(string(out), 3000))
 	}
