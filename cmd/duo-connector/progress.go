@@ -193,7 +193,7 @@ func summarize(logger *slog.Logger, m *metrics.Metrics, logs []duo.LogType, d ti
 		attrs = append(attrs, string(lt), st.Records)
 	}
 	requests, retries, limited := m.Requests()
-	attrs = append(attrs, "total", total, "duo_requests", requests, "retries", retries, "rate_limited", limited,
+	attrs = append(attrs, "total", total, "duo_requests", requests, "retries", retries, "rate_limited", limited, "kafka_retries", m.KafkaRetries(),
 		"duration", d.Round(time.Millisecond))
 	logger.Info("summary", attrs...)
 }

@@ -39,12 +39,13 @@ type Metrics struct {
 	rateLimited      *prometheus.CounterVec
 	retries          *prometheus.CounterVec
 	writeLatency     *prometheus.HistogramVec
+	kafkaRetries     prometheus.Counter
 	polls            *prometheus.CounterVec
 	skew             prometheus.Gauge
 
 	mu    sync.Mutex
 	units map[Unit]*LogState
-	reqs  struct{ total, retries, rateLimited int }
+	reqs  struct{ total, retries, rateLimited, kafkaRetries int }
 	// cluster is set in cluster mode: the generation and the state
 	// partitions this process owns in it.
 	cluster *clusterState
@@ -118,6 +119,9 @@ func New() *Metrics {
 			Name: "duo_connector_kafka_write_duration_seconds", Help: "Time from publishing a page to its acknowledgement by Kafka, retries included.",
 			Buckets: prometheus.ExponentialBuckets(0.002, 2.5, 12),
 		}, []string{"log"}),
+		kafkaRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "duo_connector_kafka_write_retries_total", Help: "Kafka writes that failed and were tried again.",
+		}),
 		polls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "duo_connector_polls_total", Help: "Polls by account, log and result (ok, error).",
 		}, []string{"account", "log", "result"}),
@@ -127,7 +131,7 @@ func New() *Metrics {
 		units: map[Unit]*LogState{},
 	}
 	reg.MustRegister(m.skew, m.recordsRead, m.recordsPublished, m.recordsMalformed, m.recordsOversized, m.requests, m.requestDuration,
-		m.rateLimited, m.retries, m.writeLatency, m.polls, unitCollector{m})
+		m.rateLimited, m.retries, m.writeLatency, m.kafkaRetries, m.polls, unitCollector{m})
 	return m
 }
 
@@ -387,6 +391,22 @@ func (m *Metrics) Log(lt duo.LogType) LogState {
 		}
 	}
 	return out
+}
+
+// KafkaRetry counts a failed Kafka write to be tried again (the
+// publisher's OnRetry).
+func (m *Metrics) KafkaRetry() {
+	m.kafkaRetries.Inc()
+	m.mu.Lock()
+	m.reqs.kafkaRetries++
+	m.mu.Unlock()
+}
+
+// KafkaRetries returns the Kafka writes retried so far.
+func (m *Metrics) KafkaRetries() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.reqs.kafkaRetries
 }
 
 // Requests returns the Duo requests, retries and 429s so far.

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -58,12 +59,17 @@ type Config struct {
 	// failed write (defaults 500ms and 30s).
 	InitialBackoff time.Duration
 	MaxBackoff     time.Duration
-	// GiveUpAfter, when set, ends retrying a write that has failed for
-	// this long (one-shot runs); zero retries for as long as the context
+	// GiveUpAfter, when set, ends retrying writes once Kafka has failed
+	// every write for this long, counted across every write of the
+	// publisher (one-shot runs: one bound for the whole run, however
+	// many logs wait on Kafka); zero retries for as long as the context
 	// allows (the daemon).
 	GiveUpAfter time.Duration
 	// Logger receives retry messages (default: discard).
 	Logger *slog.Logger
+	// OnRetry, when set, is called for every failed write to be retried
+	// (metrics).
+	OnRetry func()
 }
 
 // TLSConfig configures TLS to the brokers.
@@ -182,7 +188,15 @@ type Publisher struct {
 	w         *kafka.Writer
 	transport *kafka.Transport
 	logger    *slog.Logger
+	// failingSince is when writes started failing (Unix ns; 0 while the
+	// last write succeeded): GiveUpAfter counts from it, for every
+	// write at once.
+	failingSince atomic.Int64
+	retries      atomic.Int64
 }
+
+// Retries returns how many failed writes were retried so far.
+func (p *Publisher) Retries() int { return int(p.retries.Load()) }
 
 // New returns a Publisher for cfg. It does not connect until used.
 func New(cfg Config) (*Publisher, error) {
@@ -391,11 +405,11 @@ func (p *Publisher) Publish(ctx context.Context, page []Message) error {
 	kp := toKafka(page)
 	msgs := kp.msgs
 	bo := backoff.Backoff{Initial: p.cfg.InitialBackoff, Max: p.cfg.MaxBackoff}
-	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		liveness.Mark(ctx)
 		err := p.w.WriteMessages(ctx, msgs...)
 		if err == nil {
+			p.failingSince.Store(0)
 			kp.release() // after a failure kafka-go may still hold them
 			if attempt > 1 {
 				logctx.From(ctx, p.logger).Info("kafka write succeeded after retries", "messages", len(msgs), "attempts", attempt)
@@ -411,8 +425,16 @@ func (p *Publisher) Publish(ctx context.Context, page []Message) error {
 			}
 			return fatal
 		}
-		if d := p.cfg.GiveUpAfter; d > 0 && time.Since(start) > d {
-			return fmt.Errorf("kafka write failed for %s (%d attempts), giving up: %s", d, attempt, summarize(err))
+		p.failingSince.CompareAndSwap(0, time.Now().UnixNano())
+		if d := p.cfg.GiveUpAfter; d > 0 {
+			if since := time.Unix(0, p.failingSince.Load()); time.Since(since) > d {
+				return fmt.Errorf("kafka writes failed for %s (since %s; this write %d attempts), giving up: %s",
+					d, since.UTC().Format(time.RFC3339), attempt, summarize(err))
+			}
+		}
+		p.retries.Add(1)
+		if p.cfg.OnRetry != nil {
+			p.cfg.OnRetry()
 		}
 		wait := bo.Next()
 		attrs := []any{"messages", len(msgs), "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "error", summarize(err)}

@@ -241,6 +241,16 @@ func TestGiveUpAfter(t *testing.T) {
 	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "giving up") {
 		t.Fatalf("Publish = %v (context: %v)", err, ctx.Err())
 	}
+	if p.Retries() == 0 {
+		t.Error("the retries were not counted")
+	}
+	// The bound is the publisher's, not one write's: a later write (of
+	// another log of the same one-shot run) gives up at its first failure
+	// (issue 19, item 18: each page slot waited its own five minutes).
+	err = p.Publish(ctx, messages("duo", 5))
+	if err == nil || !strings.Contains(err.Error(), "this write 1 attempts") {
+		t.Fatalf("second Publish = %v; want it to give up at once", err)
+	}
 }
 
 // BenchmarkPublish publishes one page (1,000 messages of about 1.6 KB, as

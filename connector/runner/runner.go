@@ -211,6 +211,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	}
 	pubCfg := cfg.PublishConfig(logger)
 	pubCfg.GiveUpAfter = opts.GiveUpAfter
+	if m := opts.Metrics; m != nil {
+		pubCfg.OnRetry = m.KafkaRetry
+	}
 	pub, err := publish.New(pubCfg)
 	if err != nil {
 		if files != nil {
