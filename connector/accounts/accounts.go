@@ -28,6 +28,17 @@ type Account struct {
 	Logs []duo.LogType
 	// RequestsPerSecond is its request budget (0: the default).
 	RequestsPerSecond float64
+
+	// label, when set, replaces Label: a name another account has too.
+	label string
+}
+
+// WithLabel returns a with Label l: the reader of many accounts gives
+// one whose name another has (two MSP children may share one) a label of
+// its own, since labels key its metrics, readiness and logs.
+func (a Account) WithLabel(l string) Account {
+	a.label = l
+	return a
 }
 
 // Key identifies the account's cursors: its API host, and the child id
@@ -39,8 +50,12 @@ func (a Account) Key() string {
 	return a.APIHost
 }
 
-// Label is the account's name, or its key when it has none.
+// Label is the account's name, or its key when it has none (or the label
+// given with WithLabel).
 func (a Account) Label() string {
+	if a.label != "" {
+		return a.label
+	}
 	if a.Name != "" {
 		return a.Name
 	}

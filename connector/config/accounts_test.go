@@ -60,6 +60,9 @@ accounts:
   - {name: "bad name", api_host: api-b.duosecurity.com, ikey: DIB, skey: s}
   - {name: c, api_host: "https://api-c/", skey: s, logs: [auth, auth, nope]}
   - {name: C, api_host: api-a.duosecurity.com, ikey: DID, skey: s}
+  - {name: us-east, api_host: api-e.duosecurity.com, ikey: DIE, skey: s}
+  - {name: us.east, api_host: api-f.duosecurity.com, ikey: DIF, skey: s}
+  - {name: us_east, api_host: api-g.duosecurity.com, ikey: DIG, skey: s}
 kafka: {brokers: ["k:9092"]}
 state_dir: /tmp/x
 `), nil)
@@ -73,7 +76,10 @@ state_dir: /tmp/x
 		"accounts[2] (c).ikey is missing",
 		"accounts[2] (c).logs: auth is listed twice",
 		`accounts[2] (c).logs: unknown log type "nope"`,
-		"accounts[3] (C).name is also the name of accounts[2]",
+		`accounts[3] (C).name "C" collides with accounts[2].name "c"`,
+		// Issue 19, item 7: one environment variable for three accounts.
+		`accounts[5] (us.east).name "us.east" collides with accounts[4].name "us-east"`,
+		`accounts[6] (us_east).name "us_east" collides with accounts[4].name "us-east": names must differ by more than case and '.', '_', '-' (both would read their secret from DUO_CONNECTOR_ACCOUNTS_US_EAST_SKEY)`,
 		"read the same Duo account (api-a.duosecurity.com)",
 	} {
 		if !strings.Contains(err.Error(), want) {

@@ -513,15 +513,19 @@ func (c Config) validateAccountList() []error {
 		if a.Name != "" {
 			where += " (" + a.Name + ")"
 		}
-		switch j, dup := names[strings.ToLower(a.Name)]; {
+		// Names that differ only in case or in . _ - would share their
+		// secret's environment variable (and be confused by people).
+		env := AccountSecretEnv(a.Name)
+		switch j, dup := names[env]; {
 		case a.Name == "":
 			errs = append(errs, fmt.Errorf("%s.name is missing: give each account a short name (letters, digits, . _ -), used in logs, metrics, --account and its environment variables", where))
 		case !accountName.MatchString(a.Name):
 			errs = append(errs, fmt.Errorf("%s.name %q: use letters, digits, '.', '_' and '-' only", where, a.Name))
 		case dup:
-			errs = append(errs, fmt.Errorf("%s.name is also the name of accounts[%d]: names must differ", where, j))
+			errs = append(errs, fmt.Errorf("%s.name %q collides with accounts[%d].name %q: names must differ by more than case and '.', '_', '-' (both would read their secret from %s)",
+				where, a.Name, j, c.AccountList[j].Name, env))
 		default:
-			names[strings.ToLower(a.Name)] = i
+			names[env] = i
 		}
 		d := c.DuoConfig(nil)
 		d.APIHost, d.IKey, d.SKey, d.AccountID = a.APIHost, a.IKey, a.SKey.Value(), a.AccountID

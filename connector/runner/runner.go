@@ -127,6 +127,7 @@ type Runner struct {
 	mu       sync.Mutex
 	accounts map[string]*account // by accounts.Account.Key
 	order    []*account
+	labels   map[string]string // the accounts' labels, to their keys
 }
 
 // account is one account's client and units.
@@ -229,7 +230,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	r := &Runner{
 		cfg: cfg, logger: logger, files: files, store: store, base: base, publisher: pub, norm: norm, opts: opts, againAfter: againAfter,
 		inFlight: pipeline.NewInFlight(cfg.PagesInFlight), queue: newQueue(),
-		accounts: map[string]*account{},
+		accounts: map[string]*account{}, labels: map[string]string{},
 	}
 	for range cfg.ConcurrentPolls {
 		r.beats = append(r.beats, liveness.NewBeat())
@@ -331,6 +332,7 @@ func (r *Runner) addAccounts(ctx context.Context, all []accounts.Account, discov
 			}
 			continue
 		}
+		a = r.uniqueLabel(a)
 		acct, err := r.newAccount(ctx, a)
 		if err != nil {
 			return err
@@ -356,6 +358,20 @@ func (r *Runner) addAccounts(ctx context.Context, all []accounts.Account, discov
 		}
 	}
 	return nil
+}
+
+// uniqueLabel gives a an unused label: its name, or, when another account
+// has that name (two MSP children may), its name and key, so that their
+// metrics, readiness and logs are never mixed.
+func (r *Runner) uniqueLabel(a accounts.Account) accounts.Account {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if key, taken := r.labels[a.Label()]; taken && key != a.Key() {
+		a = a.WithLabel(fmt.Sprintf("%s (%s)", a.Label(), a.Key()))
+		r.logger.Warn("two accounts have one name; this one is labelled with its key too", "account", a.Label())
+	}
+	r.labels[a.Label()] = a.Key()
+	return a
 }
 
 // newAccount makes an account's client and loads its units' cursors.

@@ -377,3 +377,32 @@ func TestBackfillStartsExactlyAtSince(t *testing.T) {
 		t.Fatalf("%d messages for the range's 2 records (the first, half a second after since, is %s)", len(got), first.ID)
 	}
 }
+
+// TestChildrenWithOneName: two MSP children with the same name keep their
+// own metrics and readiness (the second labelled with its key too), and
+// --accounts with the name reads both (issue 19, item 7).
+func TestChildrenWithOneName(t *testing.T) {
+	srv := duotest.New(t)
+	now := time.Now()
+	for i, id := range []string{"DA1", "DA2"} {
+		srv.AddChild(id, "Same Co")
+		srv.AddForAccount(id, duotest.NewGenerator(uint64(20+i)).Fill(duo.Auth, now.Add(-5*time.Hour), now.Add(-time.Hour), 100*(i+1))...)
+	}
+	b := kafkatest.NewBroker(t, 1, "duo")
+	cfg := config.Default()
+	cfg.Duo.APIHost, cfg.Duo.IKey, cfg.Duo.SKey, cfg.Duo.CAFile = srv.Host, srv.IKey, config.Secret(srv.SKey), srv.CAFile
+	cfg.Duo.RequestsPerSecond = 1000
+	cfg.Duo.ChildAccounts.Enabled = true
+	cfg.Logs = []string{"auth"}
+	cfg.StateDir = t.TempDir()
+	cfg.Schedule, cfg.Jitter = "@every 1s", 0
+	cfg.Kafka.Brokers, cfg.Kafka.Topic = []string{b.Addr}, "duo"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	d := startWith(t, cfg, runner.Options{Accounts: []string{"Same Co"}})
+	second := "Same Co (" + srv.Host + "/DA2)"
+	waitFor(t, func() bool {
+		return d.m.State("Same Co", duo.Auth).Records == 100 && d.m.State(second, duo.Auth).Records == 200
+	})
+}
