@@ -14,10 +14,13 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -42,15 +45,20 @@ type Config struct {
 	Dialer    *kafka.Dialer
 	// Timeout bounds each request (default 30s).
 	Timeout time.Duration
+	// Logger, when set, is told of a change of the topic's partition count.
+	Logger *slog.Logger
 }
 
 // Store is a checkpoint.Store in a Kafka topic. Load answers from the
 // cursors restored (Restore); Save writes through.
 type Store struct {
-	cfg        Config
-	client     *kafka.Client
-	w          *kafka.Writer
-	partitions int
+	cfg    Config
+	client *kafka.Client
+	w      *kafka.Writer
+	// partitions is the state topic's partition count as last read (at
+	// Open and at each Restore): cursors are placed by it, and units
+	// owned by it.
+	partitions atomic.Int32
 
 	mu      sync.Mutex
 	cursors map[checkpoint.Key]checkpoint.Entry
@@ -92,11 +100,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.partitions = n
+	s.partitions.Store(int32(n))
 	s.w = &kafka.Writer{
 		Addr:         kafka.TCP(cfg.Brokers...),
 		Topic:        cfg.Topic,
-		Balancer:     kafka.BalancerFunc(balance),
+		Balancer:     kafka.BalancerFunc(s.balance),
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: time.Millisecond,
 		WriteTimeout: cfg.Timeout,
@@ -170,7 +178,7 @@ func (s *Store) checkCompacted(ctx context.Context) error {
 }
 
 // Partitions returns the state topic's partition count.
-func (s *Store) Partitions() int { return s.partitions }
+func (s *Store) Partitions() int { return int(s.partitions.Load()) }
 
 // PartitionOf is the state topic partition holding the cursors of one log
 // of one account (every scope): the unit of work a process owns.
@@ -200,42 +208,110 @@ func decodeKey(b []byte) (recordKey, bool) {
 	return recordKey{parts[0], parts[1], parts[2], parts[3]}, true
 }
 
-// balance sends a cursor to its (account, log) partition.
-func balance(msg kafka.Message, partitions ...int) int {
-	k, ok := decodeKey(msg.Key)
-	if !ok || len(partitions) == 0 {
+// partitionHeader, on a message, names the partition it goes to (the
+// tombstones of Delete, one to each partition).
+const partitionHeader = "duo-connector.partition"
+
+// balance sends a cursor to its (account, log) partition under the count
+// the store owns units by (not kafka-go's, which may be newer or older).
+func (s *Store) balance(msg kafka.Message, partitions ...int) int {
+	if len(partitions) == 0 {
 		return 0
 	}
-	return partitions[PartitionOf(k.Account, k.Log, len(partitions))]
+	for _, h := range msg.Headers {
+		if p, err := strconv.Atoi(string(h.Value)); h.Key == partitionHeader && err == nil && p >= 0 {
+			return partitions[p%len(partitions)]
+		}
+	}
+	k, ok := decodeKey(msg.Key)
+	if !ok {
+		return partitions[0]
+	}
+	return partitions[PartitionOf(k.Account, k.Log, s.Partitions())%len(partitions)]
 }
 
-// Restore reads the partitions to their ends and replaces the cursors of
-// those partitions with what they hold: a process that gains partitions
-// resumes where their last owner saved.
+// Restore reads the state topic to its end and replaces the cursors of
+// the units placed on partitions with what the topic holds: a process that
+// gains partitions resumes where their last owner saved.
+//
+// It reads every partition, not only those: after partitions were added to
+// the topic, a unit's cursor may still stand where the old count placed
+// it (and newer ones where the new count does). Of a unit's cursors on
+// several partitions, the one saved last wins. The partition count is read
+// anew first, and a change is said. Nil partitions restores every unit.
 func (s *Store) Restore(ctx context.Context, partitions []int) error {
-	r := restore{found: map[checkpoint.Key]checkpoint.Entry{}, bad: map[checkpoint.Key]error{}}
-	for _, p := range partitions {
+	n, err := s.partitionCount(ctx)
+	if err != nil {
+		return fmt.Errorf("restore cursors from %s: %w", s.cfg.Topic, err)
+	}
+	if was := s.Partitions(); n != was {
+		s.partitions.Store(int32(n))
+		if s.cfg.Logger != nil {
+			s.cfg.Logger.Warn("the state topic's partition count changed: units are owned and cursors saved by the new count; cursors where the old count put them are still read",
+				"state_topic", s.cfg.Topic, "was", was, "now", n)
+		}
+	}
+	r := restore{found: map[checkpoint.Key]placed{}, bad: map[checkpoint.Key]error{}}
+	for p := range s.Partitions() {
 		if err := s.readPartition(ctx, p, &r); err != nil {
 			return fmt.Errorf("restore cursors from %s partition %d: %w", s.cfg.Topic, p, err)
 		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	n = s.Partitions()
 	mine := func(k checkpoint.Key) bool {
-		return slices.Contains(partitions, PartitionOf(k.Account, k.Log, s.partitions))
+		return partitions == nil || slices.Contains(partitions, PartitionOf(k.Account, k.Log, n))
 	}
 	maps.DeleteFunc(s.cursors, func(k checkpoint.Key, _ checkpoint.Entry) bool { return mine(k) })
 	maps.DeleteFunc(s.bad, func(k checkpoint.Key, _ error) bool { return mine(k) })
-	maps.Copy(s.cursors, r.found)
-	maps.Copy(s.bad, r.bad)
+	for k, e := range r.found {
+		if mine(k) {
+			s.cursors[k] = e.Entry
+		}
+	}
+	for k, err := range r.bad {
+		if mine(k) {
+			s.bad[k] = err
+		}
+	}
 	return nil
+}
+
+// partitionCount asks a broker for the state topic's partition count, on
+// a connection of its own: a transport's metadata is a cached copy.
+func (s *Store) partitionCount(ctx context.Context) (int, error) {
+	var err error
+	for _, b := range s.cfg.Brokers {
+		var conn *kafka.Conn
+		if conn, err = s.cfg.Dialer.DialContext(ctx, "tcp", b); err != nil {
+			continue
+		}
+		conn.SetDeadline(time.Now().Add(s.cfg.Timeout))
+		var parts []kafka.Partition
+		parts, err = conn.ReadPartitions(s.cfg.Topic)
+		conn.Close()
+		if err == nil && len(parts) == 0 {
+			err = errors.New("the topic has no partitions")
+		}
+		if err == nil {
+			return len(parts), nil
+		}
+	}
+	return 0, err
 }
 
 // restore is what reading partitions found: the latest cursor of each key,
 // or why its latest record cannot be read.
 type restore struct {
-	found map[checkpoint.Key]checkpoint.Entry
+	found map[checkpoint.Key]placed
 	bad   map[checkpoint.Key]error
+}
+
+// placed is a cursor and the partition it was read from.
+type placed struct {
+	checkpoint.Entry
+	partition int
 }
 
 // readPartition reads one partition from its first offset to the end it
@@ -304,9 +380,9 @@ func (s *Store) apply(m kafka.Message, r *restore) {
 		return
 	}
 	key := checkpoint.Key{Account: rk.Account, Log: rk.Log, Scope: rk.Scope}
-	delete(r.found, key)
-	delete(r.bad, key)
-	if m.Value == nil {
+	if m.Value == nil { // Delete writes one to every partition
+		delete(r.found, key)
+		delete(r.bad, key)
 		return
 	}
 	var doc checkpoint.Document
@@ -314,12 +390,17 @@ func (s *Store) apply(m kafka.Message, r *restore) {
 	if err == nil && (doc.Version != checkpoint.Version || len(doc.Cursor) == 0) {
 		err = fmt.Errorf("version %d and %d bytes of cursor, want version %d and a cursor", doc.Version, len(doc.Cursor), checkpoint.Version)
 	}
+	if prev, ok := r.found[key]; ok && prev.partition != m.Partition && err == nil && !doc.Updated.After(prev.Updated) {
+		return // an older cursor where another partition count put it
+	}
+	delete(r.found, key)
+	delete(r.bad, key)
 	if err != nil {
 		// Kept, so that Load reports it rather than starting over.
 		r.bad[key] = &checkpoint.CorruptError{Key: key, Path: s.where(m.Partition, m.Offset), Reason: err}
 		return
 	}
-	r.found[key] = checkpoint.Entry{Key: key, Cursor: doc.Cursor, Updated: doc.Updated, Path: s.where(m.Partition, m.Offset)}
+	r.found[key] = placed{checkpoint.Entry{Key: key, Cursor: doc.Cursor, Updated: doc.Updated, Path: s.where(m.Partition, m.Offset)}, m.Partition}
 }
 
 func (s *Store) where(partition int, offset int64) string {
@@ -354,9 +435,14 @@ func (s *Store) Save(ctx context.Context, key checkpoint.Key, cursor json.RawMes
 	return nil
 }
 
-// Delete writes the cursor's tombstone.
+// Delete writes the cursor's tombstone, to every partition: a cursor may
+// stand where an older partition count put it.
 func (s *Store) Delete(ctx context.Context, key checkpoint.Key) error {
-	if err := s.w.WriteMessages(ctx, kafka.Message{Key: s.encodeKey(key), Value: nil}); err != nil {
+	tombs := make([]kafka.Message, s.Partitions())
+	for p := range tombs {
+		tombs[p] = kafka.Message{Key: s.encodeKey(key), Headers: []kafka.Header{{Key: partitionHeader, Value: strconv.AppendInt(nil, int64(p), 10)}}}
+	}
+	if err := s.w.WriteMessages(ctx, tombs...); err != nil {
 		return fmt.Errorf("delete cursor %s from %s: %w", key, s.cfg.Topic, err)
 	}
 	s.mu.Lock()
@@ -369,11 +455,7 @@ func (s *Store) Delete(ctx context.Context, key checkpoint.Key) error {
 // List restores every partition and returns every cursor of the group,
 // and the errors of those that cannot be read.
 func (s *Store) List(ctx context.Context) ([]checkpoint.Entry, error) {
-	all := make([]int, s.partitions)
-	for i := range all {
-		all[i] = i
-	}
-	if err := s.Restore(ctx, all); err != nil {
+	if err := s.Restore(ctx, nil); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()

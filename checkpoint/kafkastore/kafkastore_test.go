@@ -3,6 +3,7 @@ package kafkastore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -225,5 +226,99 @@ func TestRestoreUnansweredBroker(t *testing.T) {
 				t.Fatal("Restore still waits for the unanswered broker a minute on")
 			}
 		})
+	}
+}
+
+// TestPartitionsAdded: partitions added to the state topic change where
+// units belong. Every process reads the count anew at each restore, so
+// processes never disagree for longer than a rebalance, and cursors saved
+// where the old count put them are still found by their units' new
+// owners; a newer cursor saved where the new count puts it wins, and a
+// reset deletes both (issue 19, item 8: cursors were lost, and the unit
+// started again at initial_lookback).
+func TestPartitionsAdded(t *testing.T) {
+	b := kafkatest.NewBroker(t, 1)
+	ctx := context.Background()
+	s, err := kafkastore.Open(ctx, kafkastore.Config{Brokers: []string{b.Addr}, Topic: "state", Partitions: 3, Group: "g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var keys []checkpoint.Key
+	for i := range 30 {
+		k := checkpoint.Key{Account: fmt.Sprintf("api-%d", i), Log: "auth"}
+		keys = append(keys, k)
+		if err := s.Save(ctx, k, []byte(fmt.Sprintf(`{"mintime_ms":%d}`, 1e12+i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).CreatePartitions(ctx, 4, "state"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A process started after the change owns units by 7 partitions; so
+	// does one started before, from its next restore.
+	later, err := kafkastore.Open(ctx, kafkastore.Config{Brokers: []string{b.Addr}, Topic: "state", Group: "g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer later.Close()
+	for _, st := range []*kafkastore.Store{later, s} {
+		for p := range 7 {
+			if err := st.Restore(ctx, []int{p}); err != nil {
+				t.Fatal(err)
+			}
+			if st.Partitions() != 7 {
+				t.Fatalf("partitions %d after the change, want 7", st.Partitions())
+			}
+			for i, k := range keys {
+				if kafkastore.PartitionOf(k.Account, k.Log, 7) != p {
+					continue
+				}
+				got, ok, err := st.Load(ctx, k)
+				if want := fmt.Sprintf(`{"mintime_ms":%d}`, 1e12+i); err != nil || !ok || string(got) != want {
+					t.Fatalf("owner of partition %d: %s = %s, %v, %v; want %s", p, k, got, ok, err, want)
+				}
+			}
+		}
+	}
+
+	// Newer cursors where the new count places them win; a reset deletes
+	// every copy.
+	moved := keys[0]
+	for _, k := range keys {
+		if kafkastore.PartitionOf(k.Account, k.Log, 7) != kafkastore.PartitionOf(k.Account, k.Log, 3) {
+			moved = k
+			break
+		}
+	}
+	if err := later.Save(ctx, moved, []byte(`{"mintime_ms":2000000000000}`)); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := kafkastore.Open(ctx, kafkastore.Config{Brokers: []string{b.Addr}, Topic: "state", Group: "g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	all, err := fresh.List(ctx)
+	if err != nil || len(all) != len(keys) {
+		t.Fatalf("List: %d cursors, %v", len(all), err)
+	}
+	if got, _, _ := fresh.Load(ctx, moved); string(got) != `{"mintime_ms":2000000000000}` {
+		t.Fatalf("%s = %s, want the newer cursor", moved, got)
+	}
+	if err := fresh.Delete(ctx, moved); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fresh.List(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, _ := fresh.Load(ctx, moved); ok {
+		t.Fatalf("%s = %s after its reset", moved, got)
 	}
 }

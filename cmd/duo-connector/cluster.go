@@ -53,7 +53,7 @@ func newCluster(ctx context.Context, cfg config.Config, logger *slog.Logger, opt
 		openCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		store, err = kafkastore.Open(openCtx, kafkastore.Config{
 			Brokers: cfg.Kafka.Brokers, Topic: cp.Topic, Partitions: cp.Partitions, ReplicationFactor: cp.ReplicationFactor,
-			Group: cp.Group, Transport: transport, Dialer: dialer,
+			Group: cp.Group, Transport: transport, Dialer: dialer, Logger: logger,
 		})
 		cancel()
 		switch {
