@@ -180,13 +180,14 @@ func (s *Store) checkCompacted(ctx context.Context) error {
 // Partitions returns the state topic's partition count.
 func (s *Store) Partitions() int { return int(s.partitions.Load()) }
 
-// PartitionOf is the state topic partition holding the cursors of one log
-// of one account (every scope): the unit of work a process owns.
-func PartitionOf(account, log string, partitions int) int {
+// PartitionOf is the state topic partition holding the cursors of every
+// log of one account (every scope): the work a process owns. An account's
+// logs go together, so that one process polls them all, within the one
+// request budget and backoff Duo holds the account to. (Before, each log
+// hashed apart: Restore still finds cursors placed so, the newest winning.)
+func PartitionOf(account string, partitions int) int {
 	h := fnv.New32a()
 	h.Write([]byte(account))
-	h.Write([]byte{0})
-	h.Write([]byte(log))
 	return int(h.Sum32() % uint32(max(partitions, 1)))
 }
 
@@ -227,7 +228,7 @@ func (s *Store) balance(msg kafka.Message, partitions ...int) int {
 	if !ok {
 		return partitions[0]
 	}
-	return partitions[PartitionOf(k.Account, k.Log, s.Partitions())%len(partitions)]
+	return partitions[PartitionOf(k.Account, s.Partitions())%len(partitions)]
 }
 
 // Restore reads the state topic to its end and replaces the cursors of
@@ -261,7 +262,7 @@ func (s *Store) Restore(ctx context.Context, partitions []int) error {
 	defer s.mu.Unlock()
 	n = s.Partitions()
 	mine := func(k checkpoint.Key) bool {
-		return partitions == nil || slices.Contains(partitions, PartitionOf(k.Account, k.Log, n))
+		return partitions == nil || slices.Contains(partitions, PartitionOf(k.Account, n))
 	}
 	maps.DeleteFunc(s.cursors, func(k checkpoint.Key, _ checkpoint.Entry) bool { return mine(k) })
 	maps.DeleteFunc(s.bad, func(k checkpoint.Key, _ error) bool { return mine(k) })

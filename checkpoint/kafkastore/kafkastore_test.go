@@ -2,8 +2,10 @@ package kafkastore_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"testing"
 	"time"
@@ -66,14 +68,14 @@ func TestStoreRoundTrip(t *testing.T) {
 	if _, ok, _ := again.Load(ctx, auth); ok {
 		t.Fatal("a cursor is known before its partition is restored")
 	}
-	p := kafkastore.PartitionOf(auth.Account, auth.Log, 4)
+	p := kafkastore.PartitionOf(auth.Account, 4)
 	if err := again.Restore(ctx, []int{p}); err != nil {
 		t.Fatal(err)
 	}
 	if c, ok, err := again.Load(ctx, auth); err != nil || !ok || string(c) != `{"mintime_ms":2}` {
 		t.Fatalf("auth after restore: %s %v %v", c, ok, err)
 	}
-	if kafkastore.PartitionOf(other.Account, other.Log, 4) != p {
+	if kafkastore.PartitionOf(other.Account, 4) != p {
 		if _, ok, _ := again.Load(ctx, other); ok {
 			t.Fatal("a cursor of a partition not owned was restored")
 		}
@@ -128,7 +130,7 @@ func TestStoreCorruptRecord(t *testing.T) {
 	// without it.
 	w := &kafka.Writer{Addr: kafka.TCP(b.Addr), Topic: "state", RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond,
 		Balancer: kafka.BalancerFunc(func(kafka.Message, ...int) int {
-			return kafkastore.PartitionOf(key.Account, key.Log, 4)
+			return kafkastore.PartitionOf(key.Account, 4)
 		})}
 	defer w.Close()
 	if err := w.WriteMessages(ctx, kafka.Message{Key: []byte(`["g","","api-a","auth"]`), Value: []byte("garbage")}); err != nil {
@@ -165,7 +167,7 @@ func TestStoreFirstBrokerDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.Restore(ctx, []int{kafkastore.PartitionOf(key.Account, key.Log, s.Partitions())}); err != nil {
+	if err := s.Restore(ctx, []int{kafkastore.PartitionOf(key.Account, s.Partitions())}); err != nil {
 		t.Fatal(err)
 	}
 	if c, ok, err := s.Load(ctx, key); err != nil || !ok || string(c) != `{"mintime_ms":7}` {
@@ -181,7 +183,7 @@ func TestStoreFirstBrokerDown(t *testing.T) {
 func TestRestoreUnansweredBroker(t *testing.T) {
 	b := kafkatest.NewBroker(t, 1)
 	key := checkpoint.Key{Account: "api-a", Log: "auth"}
-	part := kafkastore.PartitionOf(key.Account, key.Log, 4)
+	part := kafkastore.PartitionOf(key.Account, 4)
 	open(t, b.Addr, "state", "g").Save(context.Background(), key, []byte(`{"mintime_ms":7}`))
 	s, err := kafkastore.Open(context.Background(), kafkastore.Config{Brokers: []string{b.Addr}, Topic: "state", Group: "g", Timeout: 2 * time.Second})
 	if err != nil {
@@ -277,7 +279,7 @@ func TestPartitionsAdded(t *testing.T) {
 				t.Fatalf("partitions %d after the change, want 7", st.Partitions())
 			}
 			for i, k := range keys {
-				if kafkastore.PartitionOf(k.Account, k.Log, 7) != p {
+				if kafkastore.PartitionOf(k.Account, 7) != p {
 					continue
 				}
 				got, ok, err := st.Load(ctx, k)
@@ -292,7 +294,7 @@ func TestPartitionsAdded(t *testing.T) {
 	// every copy.
 	moved := keys[0]
 	for _, k := range keys {
-		if kafkastore.PartitionOf(k.Account, k.Log, 7) != kafkastore.PartitionOf(k.Account, k.Log, 3) {
+		if kafkastore.PartitionOf(k.Account, 7) != kafkastore.PartitionOf(k.Account, 3) {
 			moved = k
 			break
 		}
@@ -320,5 +322,43 @@ func TestPartitionsAdded(t *testing.T) {
 	}
 	if got, ok, _ := fresh.Load(ctx, moved); ok {
 		t.Fatalf("%s = %s after its reset", moved, got)
+	}
+}
+
+// TestCursorsPlacedByLogAreFound: cursors saved before an account's logs
+// were placed together (each log hashed to its own partition) are found
+// by the account's owner, so that an upgraded cluster reads nothing again
+// (issue 19, item 9).
+func TestCursorsPlacedByLogAreFound(t *testing.T) {
+	b := kafkatest.NewBroker(t, 1)
+	ctx := context.Background()
+	s := open(t, b.Addr, "state", "g")
+	w := &kafka.Writer{Addr: kafka.TCP(b.Addr), Topic: "state", RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond,
+		Balancer: kafka.BalancerFunc(func(m kafka.Message, partitions ...int) int {
+			var k []string
+			json.Unmarshal(m.Key, &k)
+			h := fnv.New32a() // the placement by account and log
+			h.Write([]byte(k[2]))
+			h.Write([]byte{0})
+			h.Write([]byte(k[3]))
+			return int(h.Sum32() % uint32(len(partitions)))
+		})}
+	defer w.Close()
+	logs := []string{"auth", "admin", "offline", "telephony", "activity", "trust_monitor"}
+	for i, log := range logs {
+		key, _ := json.Marshal([]string{"g", "", "api-a", log})
+		doc, _ := json.Marshal(checkpoint.Document{Version: checkpoint.Version, Account: "api-a", Log: log, Updated: time.Now(), Cursor: []byte(fmt.Sprintf(`{"mintime":%d}`, 1700000000+i))})
+		if err := w.WriteMessages(ctx, kafka.Message{Key: key, Value: doc}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Restore(ctx, []int{kafkastore.PartitionOf("api-a", s.Partitions())}); err != nil {
+		t.Fatal(err)
+	}
+	for i, log := range logs {
+		got, ok, err := s.Load(ctx, checkpoint.Key{Account: "api-a", Log: log})
+		if want := fmt.Sprintf(`{"mintime":%d}`, 1700000000+i); err != nil || !ok || string(got) != want {
+			t.Fatalf("%s: %s, %v, %v; want %s", log, got, ok, err, want)
+		}
 	}
 }

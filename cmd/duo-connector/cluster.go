@@ -180,7 +180,7 @@ func (c *cluster) generationRun(ctx context.Context, parts []int) error {
 	n := c.store.Partitions()
 	opts := c.opts
 	opts.Store = c.store
-	opts.Owns = func(account, log string) bool { return owned[kafkastore.PartitionOf(account, log, n)] }
+	opts.Owns = func(account, _ string) bool { return owned[kafkastore.PartitionOf(account, n)] }
 	// Trouble that may pass (Duo not answering the child listing) is
 	// waited out within the generation: returning would end it, and make
 	// the whole group rebalance again and again.

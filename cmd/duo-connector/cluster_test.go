@@ -381,6 +381,31 @@ func TestClusterSharesTheWork(t *testing.T) {
 			t.Errorf("process %d not ready: %d %s", i, code, body)
 		}
 	}
+	// Every log of an account is polled by one process, within the one
+	// request budget Duo holds the account to (issue 19, item 9: the
+	// logs hashed apart, so an account was asked several budgets' worth).
+	pollers := map[string]map[int]bool{}
+	for i, addr := range c.http {
+		forEachMetric(addr, func(name, labels string, _ float64) {
+			if name != "duo_connector_cursor_lag_seconds" {
+				return
+			}
+			_, rest, _ := strings.Cut(labels, `account="`)
+			account, _, _ := strings.Cut(rest, `"`)
+			if pollers[account] == nil {
+				pollers[account] = map[int]bool{}
+			}
+			pollers[account][i] = true
+		})
+	}
+	for account, procs := range pollers {
+		if len(procs) != 1 {
+			t.Errorf("account %s is polled by %d processes", account, len(procs))
+		}
+	}
+	if len(pollers) != 6 {
+		t.Errorf("%d accounts polled, want 6", len(pollers))
+	}
 }
 
 // TestClusterFailover: one of three processes is SIGKILLed in the middle
