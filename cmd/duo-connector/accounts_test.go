@@ -478,7 +478,7 @@ jitter: 0s
 	cmd.Process.Kill()
 	cmd.Wait()
 
-	cmd, stderr = start("--accounts", "Alpha Corp,Bravo Ltd")
+	_, stderr = start("--accounts", "Alpha Corp,Bravo Ltd")
 	polled(t, srv, "DA1", time.Now(), stderr.String)
 	srv.RemoveChild("DA2")
 	waitFor(t, func() bool { return strings.Contains(stderr.String(), "child account no longer listed") })

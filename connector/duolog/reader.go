@@ -362,7 +362,7 @@ func (r *Reader) nextV2(ctx context.Context) (Page, error) {
 		// makes no progress and is reported stalled.
 		r.opts.Logger.Warn("Duo returned the same next_offset again; asking again later (the window's rest is not skipped)",
 			"next_offset", next, "records", len(recs), "retry_in", r.opts.AgainAfter)
-		return Page{}, &duo.RetryLaterError{Wait: r.opts.AgainAfter, Err: fmt.Errorf("Duo returned the same next_offset %q again", next)}
+		return Page{}, &duo.RetryLaterError{Wait: r.opts.AgainAfter, Err: fmt.Errorf("the same next_offset %q again from Duo", next)}
 	case len(recs) == 0:
 		// An empty page whose offset moved: Duo still has more of the
 		// window to page through (an empty page is not its end).
