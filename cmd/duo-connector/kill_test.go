@@ -15,6 +15,7 @@ import (
 	"github.com/duo-connector/duo-connector/checkpoint"
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/duolog"
+	"github.com/duo-connector/duo-connector/connector/duotest"
 )
 
 // kills is how many times TestKillAndRestart kills the connector:
@@ -33,10 +34,17 @@ func kills(t *testing.T) int {
 // TestKillAndRestart SIGKILLs the connector, a separate process, at random
 // moments while it drains a backlog, and restarts it each time. Then it
 // lets one run finish: no record may be lost, and each log may repeat at
-// most one page per kill (the page in flight).
+// most one page per kill (the page in flight). The request budget is a
+// realistic one (2 requests/s), Duo's v1 pages are trimmed to whole
+// seconds, and some seconds hold more than a page (v1 and v2).
 func TestKillAndRestart(t *testing.T) {
-	w := newWorld(t, "", map[duo.LogType]int{duo.Auth: 30000, duo.Admin: 8000, duo.Offline: 2000, duo.Telephony: 10000, duo.Activity: 4000, duo.TrustMonitor: 1500})
-	w.rps = 8 // slow enough that the kills land all along the backlog
+	w := newWorld(t, "", map[duo.LogType]int{duo.Auth: 30000, duo.Admin: 8000, duo.Offline: 2000, duo.Telephony: 10000, duo.Activity: 4000, duo.TrustMonitor: 1500},
+		duotest.WithV1TrimmedPages())
+	w.rps = 2 // the order of the default: the kills land all along the backlog
+	w.addBursts(time.Now().Add(-12*time.Hour), duo.Admin, duo.Offline)
+	burst := duotest.NewGenerator(13).Burst(duo.Auth, time.Now().Add(-11*time.Hour), 2500)
+	w.records[duo.Auth] = append(w.records[duo.Auth], burst...)
+	w.duo.Add(burst...)
 	cfg := w.config(t, "logs: [auth, admin, offline, telephony, activity, trust_monitor]")
 	n := kills(t)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
