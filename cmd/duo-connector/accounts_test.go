@@ -132,18 +132,7 @@ http: {listen: "`+addr+`"}
 		t.Error("config check passed with a revoked child")
 	}
 
-	cmd := exec.Command(bin, "run", "--config", cfg)
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("connector log:\n%s", tail(stderr.String(), 6000))
-		}
-	})
+	cmd, stderr := startDaemon(t, bin, nil, "run", "--config", cfg)
 	get := func(path string) (int, string) { return httpGet(addr, path) }
 	delivered := func(ids ...string) bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -213,6 +202,28 @@ http: {listen: "`+addr+`"}
 			t.Errorf("%s (%s): %d messages from a child that is revoked or excluded", id, names[id], len(got[id]))
 		}
 	}
+}
+
+// startDaemon starts the connector binary with args (and extra
+// environment), kills it at the test's end, and prints its log when the
+// test failed.
+func startDaemon(t *testing.T, bin string, env []string, args ...string) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("connector log:\n%s", tail(stderr.String(), 6000))
+		}
+	})
+	return cmd, stderr
 }
 
 // mspConfig writes a configuration reading srv's children into broker,
@@ -461,14 +472,7 @@ jitter: 0s
 	data, _ := os.ReadFile(cfg)
 	os.WriteFile(cfg, []byte(strings.Replace(string(data), srv.CAFile, ca, 1)), 0o600)
 	start := func(args ...string) (*exec.Cmd, *syncBuffer) {
-		cmd := exec.Command(bin, append([]string{"run", "--config", cfg}, args...)...)
-		var stderr syncBuffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		return cmd, &stderr
+		return startDaemon(t, bin, nil, append([]string{"run", "--config", cfg}, args...)...)
 	}
 
 	cmd, stderr := start()
@@ -522,18 +526,7 @@ http: {listen: "`+addr+`"}
 `)
 	data, _ := os.ReadFile(cfg)
 	os.WriteFile(cfg, []byte(strings.Replace(string(data), `topic: "duo.{dataset}"`, `topic: "duo.{account}.{dataset}"`, 1)), 0o600)
-	cmd := exec.Command(bin, "run", "--config", cfg)
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("connector log:\n%s", tail(stderr.String(), 6000))
-		}
-	})
+	cmd, stderr := startDaemon(t, bin, nil, "run", "--config", cfg)
 	read := func(topic string) map[string]int {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

@@ -154,14 +154,7 @@ checkpoint: {store: kafka, partitions: 4, session_timeout: 6s}
 `)
 	broker.Stop()
 	addr := freeAddr(t)
-	cmd := exec.Command(bin, "run", "--config", cfg)
-	cmd.Env = append(os.Environ(), "DUO_CONNECTOR_HTTP_LISTEN="+addr)
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+	cmd, stderr := startDaemon(t, bin, []string{"DUO_CONNECTOR_HTTP_LISTEN=" + addr}, "run", "--config", cfg)
 	waitFor(t, func() bool { return strings.Count(stderr.String(), "waiting for Kafka") >= 2 })
 	if err := cmd.Process.Signal(syscall.Signal(0)); err != nil {
 		t.Fatalf("exited while Kafka was down:\n%s", stderr.String())

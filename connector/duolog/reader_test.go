@@ -2,6 +2,7 @@ package duolog_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -72,12 +73,25 @@ type step struct {
 // drain reads until the reader has nothing more now.
 func drain(t testing.TB, r *duolog.Reader) []step {
 	t.Helper()
+	return drainContext(t, r, context.Background(), 10000)
+}
+
+// drainContext reads under ctx until the reader has nothing more now,
+// failing after calls calls. A call given up for a while (under
+// duo.WithYield: the budget spent) is made again once the wait is over.
+func drainContext(t testing.TB, r *duolog.Reader, ctx context.Context, calls int) []step {
+	t.Helper()
 	var steps []step
 	for i := 0; ; i++ {
-		if i > 10000 {
-			t.Fatal("reader does not terminate")
+		if i > calls {
+			t.Fatalf("no end after %d calls (%d pages): the reader starts over or loops", calls, len(steps))
 		}
-		p, err := r.Next(context.Background())
+		p, err := r.Next(ctx)
+		var later *duo.RetryLaterError
+		if errors.As(err, &later) {
+			time.Sleep(later.Wait)
+			continue
+		}
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,7 +2,6 @@ package duolog_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -11,37 +10,12 @@ import (
 	"github.com/duo-connector/duo-connector/connector/duotest"
 )
 
-// drainYielding reads as the scheduler does: every call under duo.WithYield,
-// so that a spent budget gives the call up instead of waiting, and the call
-// is made again once the wait is over. It fails if the reader makes no
-// progress in calls calls.
+// drainYielding reads as the scheduler does: every call under
+// duo.WithYield, so that a spent budget gives the call up instead of
+// waiting, and the call is made again once the wait is over.
 func drainYielding(t *testing.T, r *duolog.Reader, calls int) []step {
 	t.Helper()
-	ctx := duo.WithYield(context.Background())
-	var steps []step
-	for i := 0; ; i++ {
-		if i > calls {
-			t.Fatalf("no end after %d calls (%d pages): the reader starts over after every yield", calls, len(steps))
-		}
-		p, err := r.Next(ctx)
-		var later *duo.RetryLaterError
-		if errors.As(err, &later) {
-			time.Sleep(later.Wait)
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.Advance(p.Cursor)
-		s := step{cursor: p.Cursor, through: p.Through}
-		for _, rec := range p.Records {
-			s.records = append(s.records, string(rec))
-		}
-		steps = append(steps, s)
-		if !p.More {
-			return steps
-		}
-	}
+	return drainContext(t, r, duo.WithYield(context.Background()), calls)
 }
 
 // TestV1ResumesAfterYield: a v1 read that needs a second request (the
