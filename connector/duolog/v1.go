@@ -87,9 +87,15 @@ func (r *Reader) nextV1(ctx context.Context) (Page, error) {
 		}
 		// Only records delivered already (or from before the cursor):
 		// ask again from past the newest second of the answer.
-		next := got.last
+		next := min(max(got.last, ask+1), cur.MinTime+1)
 		if next <= ask {
-			next = ask + 1
+			// Asked from past the cursor's second, Duo answered with
+			// records from before it: no read can go on. Nothing moves,
+			// and if it lasts the log is reported stalled.
+			r.v1ask = v1Ask{}
+			r.opts.Logger.Warn("Duo answered a v1 request with records older than its mintime; asking again at the next poll",
+				"mintime", ask, "newest", got.last)
+			return Page{Cursor: cur}, nil
 		}
 		if next > cur.MinTime && len(raws) >= PageSize && got.allAtMin {
 			// A full page of one second: if Duo split it after all, the
@@ -97,7 +103,7 @@ func (r *Reader) nextV1(ctx context.Context) (Page, error) {
 			r.opts.Logger.Warn("a full page holds only already-delivered records of one second; reading on from the next second",
 				"second", time.Unix(cur.MinTime, 0).UTC())
 		}
-		ask = min(next, cur.MinTime+1)
+		ask = next
 	}
 }
 
