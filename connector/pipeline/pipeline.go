@@ -272,17 +272,35 @@ func (p *Pipeline) deliver(ctx context.Context, page duolog.Page, pb *pageBuffer
 	})
 	defer stop()
 
+	// reusable: pb may be written into again once the page is delivered.
+	reusable := true
 	if len(page.Records) > 0 {
-		msgs, bad, oversized := p.messages(pb, page.Records, page.Hashes)
+		limit := p.opts.MaxMessageBytes
+		msgs, bad, oversized := p.messages(pb, page.Records, page.Hashes, limit)
 		malformed = bad
 		start := time.Now()
-		if err := p.sink.Publish(pubCtx, msgs); err != nil {
+		for {
+			err := p.sink.Publish(pubCtx, msgs)
+			if err == nil {
+				break
+			}
 			// The Kafka client may still hold the page's bytes in a
-			// batch it gave up on: published stays false, so that
-			// they are never written into again.
+			// batch it gave up on: pb is never written into again.
+			reusable = false
 			if pubCtx.Err() != nil && ctx.Err() != nil {
 				p.abandoned("Kafka did not acknowledge it", len(page.Records))
 				return 0, false, fmt.Errorf("publish %s page: abandoned at shutdown after %s: %w", p.lt, p.opts.ShutdownTimeout, ctx.Err())
+			}
+			var fe *publish.FatalError
+			if next := largest(msgs) / 2; errors.As(err, &fe) && fe.TooLarge && next >= minMessageLimit {
+				// The topic takes less than kafka.batch_bytes: one
+				// record too large for it must not hold its log back
+				// for good. Again, with the largest cut to fit.
+				p.opts.Logger.Warn("Kafka refused a message as larger than the topic takes (its max.message.bytes is below kafka.batch_bytes); publishing the page again with records cut to fit",
+					"limit", next, "error", err)
+				limit, pb = next, &pageBuffers{}
+				msgs, malformed, oversized = p.messages(pb, page.Records, page.Hashes, limit)
+				continue
 			}
 			return 0, false, fmt.Errorf("publish %s page: %w", p.lt, err)
 		}
@@ -292,19 +310,19 @@ func (p *Pipeline) deliver(ctx context.Context, page duolog.Page, pb *pageBuffer
 	}
 	cur, err := json.Marshal(page.Cursor)
 	if err != nil {
-		return 0, true, err
+		return 0, reusable, err
 	}
 	if bytes.Equal(cur, p.saved) {
-		return malformed, true, nil
+		return malformed, reusable, nil
 	}
 	if err := p.store.Save(pubCtx, p.opts.Key, cur); err != nil {
 		if pubCtx.Err() != nil && ctx.Err() != nil {
 			p.abandoned("its cursor could not be saved", len(page.Records))
 		}
-		return malformed, true, &CursorNotSavedError{Published: len(page.Records), Err: err}
+		return malformed, reusable, &CursorNotSavedError{Published: len(page.Records), Err: err}
 	}
 	p.saved = cur
-	return malformed, true, nil
+	return malformed, reusable, nil
 }
 
 // abandoned says that the page in flight was given up at shutdown, and
@@ -337,7 +355,7 @@ type span struct{ key, value [2]int }
 // when the reader gave them, are the ids of records without one of their
 // own. The messages point into pb: they are valid until pb is lent to
 // another page.
-func (p *Pipeline) messages(pb *pageBuffers, recs []json.RawMessage, hashes []string) (msgs []publish.Message, malformed, oversized int) {
+func (p *Pipeline) messages(pb *pageBuffers, recs []json.RawMessage, hashes []string, limit int64) (msgs []publish.Message, malformed, oversized int) {
 	// A document is about the record, escaped, plus a few hundred bytes
 	// of fields and the id; the buffer grows if a page needs more.
 	size := 0
@@ -381,12 +399,12 @@ func (p *Pipeline) messages(pb *pageBuffers, recs []json.RawMessage, hashes []st
 		default:
 			id = []byte(duolog.RecordHash(raw))
 		}
-		if size := int64(sp.value[1]-sp.value[0]+2*len(id)+overhead) + 32; size > p.opts.MaxMessageBytes {
+		if size := int64(sp.value[1]-sp.value[0]+2*len(id)+overhead) + 32; size > limit {
 			// One record too large for Kafka must not stop its log, and
 			// every log behind it, for good: its place is taken by a
 			// document that fits, with the record cut.
 			oversized++
-			buf = p.appendOversized(buf[:sp.value[0]], raw, id, meta.Time, size, p.opts.MaxMessageBytes-int64(2*len(id)+overhead)-32)
+			buf = p.appendOversized(buf[:sp.value[0]], raw, id, meta.Time, size, limit, limit-int64(2*len(id)+overhead)-32)
 			sp.value[1] = len(buf)
 		}
 		buf = append(buf, id...)
@@ -421,11 +439,25 @@ func (p *Pipeline) messages(pb *pageBuffers, recs []json.RawMessage, hashes []st
 	return pb.msgs, malformed, oversized
 }
 
+// minMessageLimit is the smallest message limit a page is published again
+// with when the topic refuses one as too large: below it, the topic takes
+// less than any batch, which is a configuration to fix.
+const minMessageLimit = 64 << 10
+
+// largest returns the size of msgs' largest value.
+func largest(msgs []publish.Message) int64 {
+	n := 0
+	for _, m := range msgs {
+		n = max(n, len(m.Value))
+	}
+	return int64(n)
+}
+
 // appendOversized appends, in place of a record's document of size bytes,
 // one of at most limit bytes: its event id and time, the record's text cut
 // to fit in message, and error.message saying so. Rare enough to be
 // encoded the plain way.
-func (p *Pipeline) appendOversized(dst, raw, id []byte, at time.Time, size, limit int64) []byte {
+func (p *Pipeline) appendOversized(dst, raw, id []byte, at time.Time, size, maxMessage, limit int64) []byte {
 	type doc struct {
 		Timestamp string `json:"@timestamp,omitempty"`
 		Event     struct {
@@ -454,11 +486,11 @@ func (p *Pipeline) appendOversized(dst, raw, id []byte, at time.Time, size, limi
 		}
 		cut := raw[:n]
 		d.Message = string(cut)
-		d.Error.Message = fmt.Sprintf("the record's document was %d bytes, more than Kafka takes (kafka.batch_bytes %d): published with message cut to its first %d of %d bytes; the whole record stays in Duo's log",
-			size, p.opts.MaxMessageBytes, len(cut), len(raw))
+		d.Error.Message = fmt.Sprintf("the record's document was %d bytes, more than Kafka takes (%d): published with message cut to its first %d of %d bytes; the whole record stays in Duo's log",
+			size, maxMessage, len(cut), len(raw))
 		b, err := json.Marshal(d)
 		if err == nil && int64(len(b)) <= limit || keep == 0 {
-			p.opts.Logger.Warn("record too large for Kafka; published cut to fit, with error.message", "event_id", string(id), "bytes", size, "limit", p.opts.MaxMessageBytes)
+			p.opts.Logger.Warn("record too large for Kafka; published cut to fit, with error.message", "event_id", string(id), "bytes", size, "limit", maxMessage)
 			return append(dst, b...)
 		}
 	}

@@ -3,6 +3,8 @@ package pipeline_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -12,8 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/duo-connector/duo-connector/checkpoint"
@@ -476,4 +480,54 @@ func TestOversizedRecordPublishedCut(t *testing.T) {
 		return
 	}
 	t.Fatalf("the oversized record (%s) is missing", big.ID)
+}
+
+// TestRecordOverTopicLimitPublishedCut: a record under kafka.batch_bytes
+// but over the topic's max.message.bytes is refused by the broker; the page
+// is published again with it cut to fit, so its log goes on (issue 19,
+// item 14: the topic's limit stopped the log for good).
+func TestRecordOverTopicLimitPublishedCut(t *testing.T) {
+	r := newRig(t, 0)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(r.broker.Addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	limit := "150000"
+	if _, err := kadm.NewClient(cl).CreateTopic(context.Background(), 1, 1, map[string]*string{"max.message.bytes": &limit}, "small"); err != nil {
+		t.Fatal(err)
+	}
+	gen := duotest.NewGenerator(10)
+	big := gen.Record(duo.Auth, r.now.Add(-2*time.Hour))
+	noise := make([]byte, 225_000)
+	rand.Read(noise)
+	big.Raw = append(big.Raw[:len(big.Raw)-1], []byte(`,"pad":"`+base64.StdEncoding.EncodeToString(noise)+`"}`)...)
+	r.srv.Add(big)
+	r.srv.Add(gen.Spread(duo.Auth, r.now.Add(-2*time.Hour+time.Minute), r.now.Add(-time.Hour), 50)...)
+	p, err := pipeline.New(context.Background(), r.client, duo.Auth, r.norm, r.pub, r.store, pipeline.Options{
+		Host: r.srv.Host, Key: key, Topic: "small", ShutdownTimeout: time.Second,
+		Reader: duolog.Options{InitialLookback: 4 * time.Hour, Now: func() time.Time { return r.now }},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Drain(context.Background()); err != nil {
+		t.Fatalf("drain: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	recs, err := kafkatest.ReadAll(ctx, r.broker.Addr, "small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]bool{}
+	for _, m := range recs {
+		keys[string(m.Key)] = true
+		if string(m.Key) == big.ID && !strings.Contains(string(m.Value), "more than Kafka takes") {
+			t.Fatalf("the large record published as %.200s", m.Value)
+		}
+	}
+	if len(keys) != 51 || !keys[big.ID] {
+		t.Fatalf("%d records of 51 published (the large one: %v)", len(keys), keys[big.ID])
+	}
 }

@@ -324,6 +324,9 @@ type FatalError struct {
 	// the trouble of the accounts and logs written there, not of the
 	// others.
 	Topic string
+	// TooLarge: the brokers refused a message or batch as larger than
+	// the topic takes (its max.message.bytes).
+	TooLarge bool
 	// perTopic: the refusal is about the topic written to (set in
 	// Topic by Publish).
 	perTopic bool
@@ -553,7 +556,7 @@ func classify(err error) *FatalError {
 		case kafka.ClusterAuthorizationFailed, kafka.TransactionalIDAuthorizationFailed:
 			return &FatalError{Err: err, Hint: "the Kafka principal may not write to this cluster: grant it WRITE (and DESCRIBE) on the topics"}
 		case kafka.MessageSizeTooLarge:
-			return &FatalError{Err: err, perTopic: true, Hint: "a batch exceeds the broker's message.max.bytes: lower kafka.batch_bytes, enable compression, or raise the topic's max.message.bytes"}
+			return &FatalError{Err: err, perTopic: true, TooLarge: true, Hint: "a batch exceeds the topic's max.message.bytes: lower kafka.batch_bytes to at most it, keep compression on, or raise the topic's max.message.bytes"}
 		case kafka.UnknownTopicOrPartition:
 			return &FatalError{Err: err, perTopic: true, Hint: "the topic does not exist: create it (the connector does not create topics; it tries again at each poll)"}
 		case kafka.SASLAuthenticationFailed, kafka.UnsupportedSASLMechanism, kafka.IllegalSASLState:
