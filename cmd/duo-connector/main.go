@@ -21,6 +21,9 @@ const (
 	exitOK      = 0
 	exitFailure = 1
 	exitUsage   = 2
+	// exitInterrupted: a one-shot run (run --once, backfill) stopped by a
+	// signal before it finished; running it again continues it.
+	exitInterrupted = 3
 )
 
 // defaultMemoryLimit is the Go runtime's soft memory limit unless

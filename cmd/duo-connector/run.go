@@ -73,6 +73,7 @@ func execute(cfg config.Config, e env, opts runner.Options, once bool) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	defer ignoreSIGHUP(logger)()
+	defer context.AfterFunc(ctx, func() { exitOnSecondSignal(logger, once) })()
 	notifier := sdnotify.New(e.environ)
 	m := metrics.New()
 	opts.Metrics = m
@@ -144,8 +145,30 @@ func execute(cfg config.Config, e env, opts runner.Options, once bool) int {
 	stopProgress() // the bars' last state, then the summary below them
 	if opts.Backfill != nil || once {
 		summarize(logger, m, logs, time.Since(start))
+		if ctx.Err() != nil {
+			// Not a success: whatever runs it (a Job, cron) must not
+			// take the range as done.
+			logger.Warn("interrupted before the end: run the same command again to continue")
+			return exitInterrupted
+		}
 	}
 	return exitStatus(ctx, logger, err)
+}
+
+// exitOnSecondSignal makes a second SIGINT or SIGTERM, once stopping has
+// begun, end the process at once rather than wait out the shutdown
+// timeout: nothing is lost, the page in flight is read again next time.
+func exitOnSecondSignal(logger *slog.Logger, once bool) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-ch
+		logger.Warn("second signal: stopping at once; the page in flight is read again next time")
+		if once {
+			os.Exit(exitInterrupted)
+		}
+		os.Exit(exitOK)
+	}()
 }
 
 // ignoreSIGHUP keeps SIGHUP (a reload by habit, a closed terminal) from

@@ -176,3 +176,42 @@ checkpoint: {store: kafka, partitions: 4, session_timeout: 6s}
 		t.Fatalf("exit: %v\n%s", err, tail(stderr.String(), 3000))
 	}
 }
+
+// TestInterruptedOneShotFails: a backfill or run --once stopped by a signal
+// before its end exits with status 3 and says to run it again, instead of
+// 0 (a Job or cron wrapper took the range as done: a silent gap); a second
+// signal stops it at once (issue 21, item 2).
+func TestInterruptedOneShotFails(t *testing.T) {
+	w := newWorld(t, "", map[duo.LogType]int{duo.Auth: 30000})
+	w.rps = 2
+	cfg := w.config(t, "logs: [auth]")
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		signals int
+		want    string
+	}{
+		{"backfill", []string{"backfill", "--config", cfg, "--since", "1d"}, 1, "run the same command again to continue"},
+		{"run --once, twice signalled", []string{"run", "--once", "--config", cfg}, 2, "second signal: stopping at once"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(binary(t), tc.args...)
+			var out syncBuffer
+			cmd.Stderr = &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			waitFor(t, func() bool { return strings.Contains(out.String(), "duo-connector started") })
+			time.Sleep(time.Second)
+			for range tc.signals {
+				cmd.Process.Signal(os.Interrupt)
+				time.Sleep(50 * time.Millisecond)
+			}
+			cmd.Wait()
+			if code := cmd.ProcessState.ExitCode(); code != exitInterrupted || !strings.Contains(out.String(), tc.want) {
+				t.Fatalf("exit %d, want %d saying %q:\n%s", code, exitInterrupted, tc.want, tail(out.String(), 2000))
+			}
+		})
+	}
+}
