@@ -655,7 +655,7 @@ func cutTokens(b []byte, head, tail []string) ([]byte, bool) {
 		}
 		b = b[:len(b)-len(tail[i])]
 	}
-	return bytes.TrimSpace(b), true
+	return bytes.Trim(b, ws), true // JSON white space only: \v is not
 }
 
 // unwrapURLError drops net/url's "Get "https://...": " prefix, which
