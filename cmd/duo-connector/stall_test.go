@@ -101,25 +101,26 @@ func TestOneShotStallFails(t *testing.T) {
 	}
 }
 
-// TestBackfillUntilNowReadsItsEnd: a backfill whose range ends now
-// (--until now) reads its last minutes too, waiting for Duo's delay to
-// pass them, instead of claiming them read at now − lag (issue 19, item
-// 12).
+// TestBackfillUntilNowReadsItsEnd: a backfill whose range ends within the
+// lag of now (--until now, or as here a little earlier, to wait less)
+// reads its last moments too, waiting for Duo's delay to pass them,
+// instead of claiming them read at now − lag (issue 19, item 12).
 func TestBackfillUntilNowReadsItsEnd(t *testing.T) {
 	w := newWorld(t, "", map[duo.LogType]int{duo.Auth: 200, duo.Admin: 100})
 	gen := duotest.NewGenerator(8)
-	// Young records: readable at Duo (older than its 2 minutes), but
-	// within the connector's lag of 2.5 minutes when the backfill starts.
-	at := time.Now().Add(-2*time.Minute - 10*time.Second)
+	// The range's end and its last records: readable at Duo (older than
+	// its 2 minutes), but within the connector's lag of 2.5 minutes when
+	// the backfill starts.
+	end := time.Now().Add(-2*time.Minute - 15*time.Second).Truncate(time.Second)
 	for _, lt := range []duo.LogType{duo.Auth, duo.Admin} {
-		recs := []duotest.Record{gen.Record(lt, at), gen.Record(lt, at.Add(time.Second))}
+		recs := []duotest.Record{gen.Record(lt, end.Add(-time.Second)), gen.Record(lt, end)}
 		w.records[lt] = append(w.records[lt], recs...)
 		w.duo.Add(recs...)
 	}
 	cfg := w.config(t, "logs: [auth, admin]")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, binary(t), "backfill", "--config", cfg, "--since", "1d", "--until", "now").CombinedOutput()
+	out, err := exec.CommandContext(ctx, binary(t), "backfill", "--config", cfg, "--since", "1d", "--until", end.Format(time.RFC3339)).CombinedOutput()
 	if err != nil {
 		t.Fatalf("backfill: %v\n%s", err, tail(string(out), 3000))
 	}
