@@ -253,14 +253,13 @@ func (s *Store) Restore(ctx context.Context, partitions []int) error {
 		}
 	}
 	r := restore{found: map[checkpoint.Key]placed{}, bad: map[checkpoint.Key]error{}}
-	for p := range s.Partitions() {
+	for p := range n {
 		if err := s.readPartition(ctx, p, &r); err != nil {
 			return fmt.Errorf("restore cursors from %s partition %d: %w", s.cfg.Topic, p, err)
 		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n = s.Partitions()
 	mine := func(k checkpoint.Key) bool {
 		return partitions == nil || slices.Contains(partitions, PartitionOf(k.Account, n))
 	}

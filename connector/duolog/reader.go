@@ -201,18 +201,14 @@ func NewReader(client *duo.Client, t duo.LogType, cur *Cursor, opts Options) *Re
 		now := opts.Now()
 		start := now.Add(-min(opts.InitialLookback, Horizon))
 		if !opts.Start.IsZero() {
-			start = later(opts.Start, now.Add(-Horizon))
+			start = opts.Start
+			if h := now.Add(-Horizon); start.Before(h) {
+				start = h
+			}
 		}
 		r.cur = StartAt(start, r.v1)
 	}
 	return r
-}
-
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
 }
 
 // Probe makes the cheapest request of log t's endpoint, to tell whether

@@ -192,11 +192,7 @@ type Publisher struct {
 	// last write succeeded): GiveUpAfter counts from it, for every
 	// write at once.
 	failingSince atomic.Int64
-	retries      atomic.Int64
 }
-
-// Retries returns how many failed writes were retried so far.
-func (p *Publisher) Retries() int { return int(p.retries.Load()) }
 
 // New returns a Publisher for cfg. It does not connect until used.
 func New(cfg Config) (*Publisher, error) {
@@ -435,7 +431,6 @@ func (p *Publisher) Publish(ctx context.Context, page []Message) error {
 					d, since.UTC().Format(time.RFC3339), attempt, summarize(err))
 			}
 		}
-		p.retries.Add(1)
 		if p.cfg.OnRetry != nil {
 			p.cfg.OnRetry()
 		}
