@@ -190,10 +190,13 @@ func TestInterruptedOneShotFails(t *testing.T) {
 		name    string
 		args    []string
 		signals int
-		want    string
+		// slowStop makes stopping wait (Kafka gone, a page unacknowledged)
+		// so that the second signal arrives while the first is honoured.
+		slowStop bool
+		want     string
 	}{
-		{"backfill", []string{"backfill", "--config", cfg, "--since", "1d"}, 1, "run the same command again to continue"},
-		{"run --once, twice signalled", []string{"run", "--once", "--config", cfg}, 2, "second signal: stopping at once"},
+		{"backfill", []string{"backfill", "--config", cfg, "--since", "1d"}, 1, false, "run the same command again to continue"},
+		{"run --once, twice signalled", []string{"run", "--once", "--config", cfg}, 2, true, "second signal: stopping at once"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(binary(t), tc.args...)
@@ -205,6 +208,10 @@ func TestInterruptedOneShotFails(t *testing.T) {
 			defer cmd.Process.Kill()
 			waitFor(t, func() bool { return strings.Contains(out.String(), "duo-connector started") })
 			time.Sleep(time.Second)
+			if tc.slowStop {
+				w.kafka.Stop()
+				time.Sleep(time.Second)
+			}
 			for range tc.signals {
 				cmd.Process.Signal(os.Interrupt)
 				time.Sleep(50 * time.Millisecond)
