@@ -25,9 +25,7 @@ demo: build
 sandbox: build
 	$(BIN)/duo-sandbox
 
-# The README's test command: every test, race detector on; then the
-# normalizer once more without its assembly (tag purego), as on other
-# architectures.
+# The README's test command: every test, race detector on.
 REFERENCE_CASES ?= $(or $(MAPPING_REFERENCE_CASES),$(abspath ../shared/reference/sekoia-duo-tests))
 test:
 	@if ls $(REFERENCE_CASES)/*.json >/dev/null 2>&1; then \
@@ -36,7 +34,6 @@ test:
 		echo "NOTICE: mapping v2 conformance cases not found in $(REFERENCE_CASES): TestConformanceV2 will SKIP (set MAPPING_REFERENCE_CASES to their folder)"; \
 	fi
 	MAPPING_REFERENCE_CASES=$(REFERENCE_CASES) $(GO) test -race -count=1 -timeout 20m ./...
-	MAPPING_REFERENCE_CASES=$(REFERENCE_CASES) $(GO) test -tags purego -count=1 ./normalize/...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
@@ -44,7 +41,6 @@ bench:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) vet -tags purego ./normalize/...
 	$(STATICCHECK) ./...
 
 # Short fuzzing passes over every fuzz target (go test fuzzes one at a time).
@@ -59,7 +55,6 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzEnvelope$$' -fuzztime $(FUZZTIME) ./connector/duo
 	$(GO) test -run '^$$' -fuzz '^FuzzSkip$$' -fuzztime $(FUZZTIME) ./normalize/jsonscan
 	$(GO) test -run '^$$' -fuzz '^FuzzSafeRun$$' -fuzztime $(FUZZTIME) ./normalize/jsonscan
-	$(GO) test -run '^$$' -fuzz '^FuzzMasks$$' -fuzztime $(FUZZTIME) ./normalize/jsonscan
 	$(GO) test -run '^$$' -fuzz '^FuzzAppendQuotedUTF8$$' -fuzztime $(FUZZTIME) ./normalize
 
 # The kill test, longer: 200 SIGKILLs instead of 20.

@@ -57,30 +57,9 @@ func appendQuoted(dst, s []byte) []byte {
 
 // appendQuotedUTF8 is appendQuoted for s known to be valid UTF-8 (a record
 // the scanner read whole): non-ASCII needs no decoding then. It is the
-// message of every record, the hot loop, so on amd64 it runs in
-// assembly, eight bytes a step (quoteBlocks), and in Go elsewhere.
+// message of every record, the hot loop: the text goes eight bytes at a
+// time, each word stored as it is and cut at its first byte to escape.
 func appendQuotedUTF8(dst, s []byte) []byte {
-	if !haveQuoteBlocks {
-		return appendQuotedWords(dst, s)
-	}
-	dst = append(dst, '"')
-	for i := 0; i < len(s); {
-		// Each step stores 16 bytes and keeps at most 16.
-		dst = slices.Grow(dst, 2*(len(s)-i)+16)
-		w, r := quoteBlocks(dst[len(dst):cap(dst)], s[i:])
-		dst, i = dst[:len(dst)+w], i+r
-		// What the assembly leaves: fewer than eight bytes, or a control
-		// byte with a six-byte escape among the next eight.
-		end := min(i+8, len(s))
-		dst, i = appendEscaped(dst, s[i:end]), end
-	}
-	return append(dst, '"')
-}
-
-// appendQuotedWords is appendQuotedUTF8 in Go: the text goes eight bytes
-// at a time, each word stored as it is and cut at its first byte to
-// escape. It is the fallback where there is no assembly.
-func appendQuotedWords(dst, s []byte) []byte {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	dst = append(dst, '"')
 	n := len(dst)

@@ -238,12 +238,11 @@ type description struct {
 
 // state is the per-call scratch space, pooled.
 type state struct {
-	sc    jsonscan.Scanner
-	rec   record
-	desc  description
-	vals  [numFields][]byte
-	buf   []byte         // decoded description, timestamps and related.* lists
-	masks jsonscan.Masks // raw's, for the scan
+	sc   jsonscan.Scanner
+	rec  record
+	desc description
+	vals [numFields][]byte
+	buf  []byte // decoded description, timestamps and related.* lists
 }
 
 func (st *state) reset() {
@@ -256,8 +255,7 @@ func (st *state) reset() {
 // parse scans raw as one JSON object, keeping the members the mappings read.
 func (st *state) parse(raw []byte) error {
 	s := &st.sc
-	st.masks.Find(raw)
-	s.ResetMasks(raw, &st.masks)
+	s.Reset(raw)
 	r := &st.rec
 	switch s.Peek() {
 	case '{':

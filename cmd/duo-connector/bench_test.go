@@ -26,8 +26,12 @@ var (
 	plainBinaryErr  error
 )
 
-// benchBinary builds the connector without the race detector, as shipped.
+// benchBinary builds the connector without the race detector, as shipped;
+// BENCH_BINARY names another build instead (to set two builds side by side).
 func benchBinary(b *testing.B) string {
+	if bin := os.Getenv("BENCH_BINARY"); bin != "" {
+		return bin
+	}
 	plainBinaryOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "duo-connector-bench-")
 		if err != nil {

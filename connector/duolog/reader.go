@@ -17,7 +17,6 @@ import (
 	"log/slog"
 	"net/url"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/duo-connector/duo-connector/connector/duo"
@@ -455,7 +454,7 @@ func (r *Reader) duoNow() time.Time {
 // the metadata.next_offset to send back ("" at the end).
 func decodeV2Page(body []byte, recsKey string) ([]json.RawMessage, string, error) {
 	var s jsonscan.Scanner
-	defer scanPage(&s, body)()
+	s.Reset(body)
 	if s.Peek() != '{' {
 		return nil, "", errors.New("response is not a JSON object")
 	}
@@ -492,21 +491,6 @@ func decodeV2Page(body []byte, recsKey string) ([]json.RawMessage, string, error
 	}
 	next, err := decodeNextOffset(nextOffset.Raw)
 	return recs, next, err
-}
-
-// pageMasks lends the masks a page is split by (jsonscan.Masks: the
-// string runs are skipped by their bits). A page of a thousand records
-// takes some 400 KiB of them: too much to keep for every log of every
-// account between pages, and too much to make anew for each.
-var pageMasks = sync.Pool{New: func() any { return new(jsonscan.Masks) }}
-
-// scanPage resets s to scan body with masks lent from pageMasks, and
-// returns the function that gives them back.
-func scanPage(s *jsonscan.Scanner, body []byte) (release func()) {
-	m := pageMasks.Get().(*jsonscan.Masks)
-	m.Find(body)
-	s.ResetMasks(body, m)
-	return func() { pageMasks.Put(m) }
 }
 
 // decodeNextOffset accepts the shapes Duo uses: ["ms","id"] (auth),

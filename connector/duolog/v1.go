@@ -216,7 +216,7 @@ func (r *Reader) getV1(ctx context.Context, mintime int64) ([]json.RawMessage, *
 // (slices of body).
 func decodeV1Page(body []byte) ([]json.RawMessage, error) {
 	var s jsonscan.Scanner
-	defer scanPage(&s, body)()
+	s.Reset(body)
 	if s.Peek() != '[' {
 		return nil, errors.New("response is not a JSON array")
 	}

@@ -82,21 +82,10 @@ type Scanner struct {
 	data  []byte
 	pos   int
 	depth int
-	masks *Masks // of data, when given
 }
 
 func (s *Scanner) Reset(data []byte) {
-	s.data, s.pos, s.depth, s.masks = data, 0, 0, nil
-}
-
-// ResetMasks is Reset with data's masks (from m.Find(data)): the scanner
-// then skips white space and string runs by their bits, where there are
-// some.
-func (s *Scanner) ResetMasks(data []byte, m *Masks) {
-	s.Reset(data)
-	if masksFast {
-		s.masks = m
-	}
+	s.data, s.pos, s.depth = data, 0, 0
 }
 
 func (s *Scanner) fail(msg string) error {
@@ -131,16 +120,6 @@ func (s *Scanner) skipSpace() {
 }
 
 func (s *Scanner) skipSomeSpace() {
-	if masksFast && s.masks != nil {
-		// The one space after a colon, or a run (a newline and an
-		// indentation) by the masks.
-		if s.pos+1 < len(s.data) && s.data[s.pos] == ' ' && s.data[s.pos+1] > ' ' {
-			s.pos++
-			return
-		}
-		s.pos = s.masks.nextSolid(s.pos, len(s.data))
-		return
-	}
 	for s.pos < len(s.data) {
 		switch s.data[s.pos] {
 		case ' ', '\t', '\n', '\r':
@@ -185,12 +164,7 @@ func (s *Scanner) str() (Value, error) {
 	esc := false
 	data := s.data
 	for {
-		var i int
-		if masksFast && s.masks != nil {
-			i = s.masks.nextStop(s.pos, len(data))
-		} else {
-			i = SafeRun(data, s.pos)
-		}
+		i := SafeRun(data, s.pos)
 		s.pos = i
 		if i >= len(data) {
 			return Value{}, s.fail("unexpected end of input in string")
@@ -481,12 +455,7 @@ func (s *Scanner) Skip() ([]byte, error) {
 	for i := start; i < len(data); {
 		switch c := data[i]; c {
 		case '"':
-			var end int
-			if masksFast && s.masks != nil {
-				end = s.masks.stringEnd(data, i+1)
-			} else {
-				end = skipString(data, i+1)
-			}
+			end := skipString(data, i+1)
 			if end < 0 {
 				s.pos = len(data)
 				return nil, s.fail("unexpected end of input in string")

@@ -2,14 +2,11 @@ package jsonscan
 
 import (
 	"encoding/json"
-	"fmt"
 	"testing"
 	"unicode/utf8"
 )
 
-// scanValid reports whether the scanner accepts data as one JSON text,
-// scanning it with masks and without: both must tell the same, down to
-// the error.
+// scanValid reports whether the scanner accepts data as one JSON text.
 func scanValid(t *testing.T, data []byte) bool {
 	t.Helper()
 	scan := func(s *Scanner) string {
@@ -21,16 +18,9 @@ func scanValid(t *testing.T, data []byte) bool {
 		}
 		return ""
 	}
-	var plain, masked Scanner
-	plain.Reset(data)
-	var m Masks
-	m.Find(data)
-	masked.ResetMasks(data, &m)
-	got, gotMasked := scan(&plain), scan(&masked)
-	if got != gotMasked {
-		t.Fatalf("scanning %q: %q; with masks: %q", data, got, gotMasked)
-	}
-	return got == ""
+	var s Scanner
+	s.Reset(data)
+	return scan(&s) == ""
 }
 
 func TestScannerAgreesWithStdlib(t *testing.T) {
@@ -154,17 +144,9 @@ func FuzzSkip(f *testing.F) {
 	f.Add([]byte(`{"a":[1,"b\"",{}]}`))
 	f.Add([]byte(`["\\\"x\\", "é\u00e9", {"k": "\x01"}]`))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		// With masks and without, Skip finds the same, errors included.
-		var plain, masked Scanner
+		var plain Scanner
 		plain.Reset(in)
-		var m Masks
-		m.Find(in)
-		masked.ResetMasks(in, &m)
 		raw, skipErr := plain.Skip()
-		rawMasked, maskedErr := masked.Skip()
-		if string(raw) != string(rawMasked) || fmt.Sprint(skipErr) != fmt.Sprint(maskedErr) || plain.pos != masked.pos {
-			t.Fatalf("Skip(%q) = %q, %v (at %d); with masks %q, %v (at %d)", in, raw, skipErr, plain.pos, rawMasked, maskedErr, masked.pos)
-		}
 		var a Scanner
 		a.Reset(in)
 		v, err := a.Value()
