@@ -5,6 +5,8 @@
 package accounts
 
 import (
+	"github.com/duo-connector/duo-connector/connector/internal/redact"
+
 	"errors"
 	"fmt"
 	"regexp"
@@ -23,7 +25,8 @@ type Account struct {
 	ID string
 	// APIHost, IKey and SKey reach and sign for the account's Admin API
 	// (for a child: its api_hostname and the parent's keys).
-	APIHost, IKey, SKey string
+	APIHost, IKey string
+	SKey          redact.Secret
 	// Logs are the log types read from it.
 	Logs []duo.LogType
 	// RequestsPerSecond is its request budget (0: the default).

@@ -22,6 +22,7 @@ import (
 	"github.com/duo-connector/duo-connector/connector/accounts"
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/duolog"
+	"github.com/duo-connector/duo-connector/connector/internal/redact"
 	"github.com/duo-connector/duo-connector/connector/publish"
 	"github.com/duo-connector/duo-connector/normalize"
 )
@@ -67,19 +68,12 @@ type Config struct {
 	HTTP            HTTP       `yaml:"http"`
 }
 
-// Duo configures the Admin API client.
+// Duo is the duo section: the Duo client's own configuration (decoded
+// into it, keys and defaults its own) and the connector's settings for
+// the logs and accounts it reads.
 type Duo struct {
-	APIHost           string   `yaml:"api_host"`
-	IKey              string   `yaml:"ikey"`
-	SKey              Secret   `yaml:"skey"`
-	SKeyFile          string   `yaml:"skey_file"`
-	AccountID         string   `yaml:"account_id"`
-	CAFile            string   `yaml:"ca_file"`
-	Proxy             string   `yaml:"proxy"`
-	Timeout           Duration `yaml:"timeout"`
-	RequestsPerSecond float64  `yaml:"requests_per_second"`
-	TelephonyV1       bool     `yaml:"telephony_v1"`
-	Retry             Retry    `yaml:"retry"`
+	duo.Config  `yaml:",inline"`
+	TelephonyV1 bool `yaml:"telephony_v1"`
 	// ChildAccounts, when enabled, reads every child account of an MSP:
 	// the keys above are then the parent's Accounts API application.
 	ChildAccounts ChildAccounts `yaml:"child_accounts"`
@@ -96,21 +90,14 @@ type ChildAccounts struct {
 // Account is one item of the accounts list: a Duo account with keys of
 // its own.
 type Account struct {
-	Name              string   `yaml:"name"`
-	APIHost           string   `yaml:"api_host"`
-	IKey              string   `yaml:"ikey"`
-	SKey              Secret   `yaml:"skey"`
-	SKeyFile          string   `yaml:"skey_file"`
-	AccountID         string   `yaml:"account_id"`
-	Logs              []string `yaml:"logs"`
-	RequestsPerSecond float64  `yaml:"requests_per_second"`
-}
-
-// Retry is the Duo client's backoff.
-type Retry struct {
-	InitialBackoff Duration `yaml:"initial_backoff"`
-	MaxBackoff     Duration `yaml:"max_backoff"`
-	MaxAttempts    int      `yaml:"max_attempts"`
+	Name              string        `yaml:"name"`
+	APIHost           string        `yaml:"api_host"`
+	IKey              string        `yaml:"ikey"`
+	SKey              redact.Secret `yaml:"skey"`
+	SKeyFile          string        `yaml:"skey_file"`
+	AccountID         string        `yaml:"account_id"`
+	Logs              []string      `yaml:"logs"`
+	RequestsPerSecond float64       `yaml:"requests_per_second"`
 }
 
 // Normalize selects the mapping.
@@ -118,36 +105,11 @@ type Normalize struct {
 	Mapping string `yaml:"mapping"`
 }
 
-// Kafka configures the publisher.
+// Kafka is the kafka section: the publisher's own configuration (decoded
+// into it, keys and defaults its own) and how messages are stamped.
 type Kafka struct {
-	Brokers          []string  `yaml:"brokers"`
-	Topic            string    `yaml:"topic"`
-	RequiredAcks     string    `yaml:"required_acks"`
-	Compression      string    `yaml:"compression"`
-	ClientID         string    `yaml:"client_id"`
-	WriteTimeout     Duration  `yaml:"write_timeout"`
-	BatchBytes       int64     `yaml:"batch_bytes"`
-	MessageTimestamp string    `yaml:"message_timestamp"`
-	TLS              KafkaTLS  `yaml:"tls"`
-	SASL             KafkaSASL `yaml:"sasl"`
-}
-
-// KafkaTLS configures TLS to the brokers.
-type KafkaTLS struct {
-	Enabled            bool   `yaml:"enabled"`
-	CAFile             string `yaml:"ca_file"`
-	CertFile           string `yaml:"cert_file"`
-	KeyFile            string `yaml:"key_file"`
-	ServerName         string `yaml:"server_name"`
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
-}
-
-// KafkaSASL configures SASL.
-type KafkaSASL struct {
-	Mechanism    string `yaml:"mechanism"`
-	Username     string `yaml:"username"`
-	Password     Secret `yaml:"password"`
-	PasswordFile string `yaml:"password_file"`
+	publish.Config   `yaml:",inline"`
+	MessageTimestamp string `yaml:"message_timestamp"`
 }
 
 // Checkpoint chooses where cursors are kept: the state directory's files
@@ -172,26 +134,6 @@ type Log struct {
 type HTTP struct {
 	Listen string `yaml:"listen"`
 }
-
-// Secret is a string that never prints: %v, %s, logs and errors show
-// "[REDACTED]". Value returns the secret itself.
-type Secret string
-
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return "[REDACTED]"
-}
-
-// GoString keeps %#v from printing the secret.
-func (s Secret) GoString() string { return s.String() }
-
-// MarshalYAML keeps the secret out of a re-encoded configuration.
-func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
-
-// Value returns the secret.
-func (s Secret) Value() string { return string(s) }
 
 // Duration is a time.Duration that reads "90s", "5m", "24h" and "7d".
 type Duration time.Duration
@@ -236,20 +178,13 @@ func ParseDuration(s string) (time.Duration, error) {
 	return days + d, nil
 }
 
-// Default returns the configuration with every default set. The Duo
-// client's and the publisher's defaults come from their packages, which
-// own them; the rest are the connector's own.
+// Default returns the configuration with every default set. The duo and
+// kafka sections start from their packages' defaults, which own them; the
+// rest are the connector's own.
 func Default() Config {
-	d, k := duo.DefaultConfig(), publish.DefaultConfig()
 	return Config{
 		Duo: Duo{
-			Timeout:           Duration(d.Timeout),
-			RequestsPerSecond: d.RequestsPerSecond,
-			Retry: Retry{
-				InitialBackoff: Duration(d.Retry.InitialBackoff),
-				MaxBackoff:     Duration(d.Retry.MaxBackoff),
-				MaxAttempts:    d.Retry.MaxAttempts,
-			},
+			Config:        duo.DefaultConfig(),
 			ChildAccounts: ChildAccounts{Refresh: Duration(15 * time.Minute)},
 		},
 		Logs:            []string{"auth", "admin", "offline", "telephony"},
@@ -263,16 +198,8 @@ func Default() Config {
 		StallTurns:      20,
 		ShutdownTimeout: Duration(30 * time.Second),
 		Normalize:       Normalize{Mapping: string(normalize.V1)},
-		Kafka: Kafka{
-			Topic:            k.Topic,
-			RequiredAcks:     k.RequiredAcks,
-			Compression:      k.Compression,
-			ClientID:         k.ClientID,
-			WriteTimeout:     Duration(k.WriteTimeout),
-			BatchBytes:       k.BatchBytes,
-			MessageTimestamp: "event",
-		},
-		Log: Log{Level: "info", Format: "text"},
+		Kafka:           Kafka{Config: publish.DefaultConfig(), MessageTimestamp: "event"},
+		Log:             Log{Level: "info", Format: "text"},
 		Checkpoint: Checkpoint{
 			Store: "file", Topic: "duo-connector-state", Partitions: 12, Group: "duo-connector",
 			SessionTimeout: Duration(30 * time.Second),
@@ -284,8 +211,10 @@ func Default() Config {
 // the environment's overrides, reads the secret files and validates.
 func Load(path string, environ []string) (Config, error) {
 	cfg := Default()
+	var data []byte
 	if path != "" {
-		data, err := os.ReadFile(path)
+		var err error
+		data, err = os.ReadFile(path)
 		if err != nil {
 			return cfg, fmt.Errorf("config: %w", err)
 		}
@@ -307,7 +236,7 @@ func Load(path string, environ []string) (Config, error) {
 	}
 	if err := cfg.Validate(); err != nil {
 		if path != "" {
-			return cfg, fmt.Errorf("config %s:\n%w", path, err)
+			return cfg, fmt.Errorf("config %s:\n%w", path, withLines(err, data))
 		}
 		return cfg, fmt.Errorf("config:\n%w", err)
 	}
@@ -368,7 +297,9 @@ func typeHint(msg string) string {
 		return fmt.Sprintf("%q is not a number", got)
 	case into == "bool":
 		return fmt.Sprintf("%q is not true or false", got)
-	case strings.HasPrefix(into, "config."), strings.HasPrefix(into, "map"):
+	case into == "time.Duration":
+		return fmt.Sprintf("invalid duration %q: use units such as 90s, 5m or 24h", got)
+	case strings.HasPrefix(into, "config."), strings.HasSuffix(into, "Config"), strings.HasPrefix(into, "map"):
 		return "a section is expected here: its keys indented below it"
 	case into == "string" || strings.HasSuffix(into, "Secret"):
 		return "a single value is expected here, not a list or a section"
@@ -379,10 +310,34 @@ func typeHint(msg string) string {
 // keyLines maps each line of a YAML document that holds a key or a value
 // to that key's dotted path (list items as path[i]).
 func keyLines(data []byte) map[int]string {
-	var doc yaml.Node
 	out := map[int]string{}
+	eachKey(data, func(path string, keyLine, valueLine int) {
+		out[keyLine] = path
+		if _, ok := out[valueLine]; !ok || valueLine != keyLine {
+			out[valueLine] = path
+		}
+	})
+	return out
+}
+
+// keyPositions maps each key of a YAML document (dotted, list items as
+// path[i]) to the line it is written on.
+func keyPositions(data []byte) map[string]int {
+	out := map[string]int{}
+	eachKey(data, func(path string, keyLine, _ int) {
+		if _, ok := out[path]; !ok {
+			out[path] = keyLine
+		}
+	})
+	return out
+}
+
+// eachKey calls fn for every key and list item of a YAML document, with
+// its dotted path, its line and its value's line.
+func eachKey(data []byte, fn func(path string, keyLine, valueLine int)) {
+	var doc yaml.Node
 	if yaml.Unmarshal(data, &doc) != nil {
-		return out
+		return
 	}
 	var walk func(n *yaml.Node, path string)
 	walk = func(n *yaml.Node, path string) {
@@ -398,29 +353,45 @@ func keyLines(data []byte) map[int]string {
 				if path != "" {
 					p = path + "." + k.Value
 				}
-				out[k.Line] = p
-				if _, ok := out[v.Line]; !ok || v.Line != k.Line {
-					out[v.Line] = p
-				}
+				fn(p, k.Line, v.Line)
 				walk(v, p)
 			}
 		case yaml.SequenceNode:
 			for i, c := range n.Content {
 				p := fmt.Sprintf("%s[%d]", path, i)
 				if c.Line != n.Line {
-					out[c.Line] = p
+					fn(p, c.Line, c.Line)
 				}
 				walk(c, p)
 			}
 		}
 	}
 	walk(&doc, "")
-	return out
+}
+
+// withLines puts the file's line before each error that starts with a key
+// written in it (the longest such key), as yaml.v3's errors have theirs.
+func withLines(err error, data []byte) error {
+	lines := keyPositions(data)
+	var out []error
+	for _, e := range flatten(err) {
+		msg, best := e.Error(), ""
+		for k := range lines {
+			if len(k) > len(best) && strings.HasPrefix(msg, k) && len(msg) > len(k) && strings.IndexByte(" :.", msg[len(k)]) >= 0 {
+				best = k
+			}
+		}
+		if best != "" {
+			e = fmt.Errorf("line %d: %w", lines[best], e)
+		}
+		out = append(out, e)
+	}
+	return errors.Join(out...)
 }
 
 func (c *Config) readSecretFiles() error {
 	var errs []error
-	read := func(key, path string, dst *Secret) {
+	read := func(key, path string, dst *redact.Secret) {
 		if path == "" {
 			return
 		}
@@ -433,7 +404,7 @@ func (c *Config) readSecretFiles() error {
 			errs = append(errs, fmt.Errorf("%s_file: %w", key, err))
 			return
 		}
-		*dst = Secret(strings.TrimSpace(string(b)))
+		*dst = redact.Secret(strings.TrimSpace(string(b)))
 	}
 	read("duo.skey", c.Duo.SKeyFile, &c.Duo.SKey)
 	for i := range c.AccountList {
@@ -473,7 +444,7 @@ func prefixed(section string, err error) []error {
 func (c Config) validateDuo() error {
 	var errs []error
 	if c.Duo.APIHost != "" || c.Duo.IKey != "" || c.Duo.SKey != "" || len(c.AccountList) == 0 || c.Duo.ChildAccounts.Enabled {
-		errs = prefixed("duo", c.DuoConfig(nil).Validate())
+		errs = prefixed("duo", c.Duo.Config.Validate())
 	}
 	if ch := c.Duo.ChildAccounts; ch.Enabled {
 		if c.Duo.AccountID != "" {
@@ -487,17 +458,6 @@ func (c Config) validateDuo() error {
 		}
 	}
 	errs = append(errs, c.validateAccountList()...)
-	// Zero would be the client's default; written in the file it is a
-	// mistake (the file has no way to ask for "unlimited").
-	if c.Duo.RequestsPerSecond <= 0 {
-		errs = append(errs, fmt.Errorf("duo.requests_per_second must be above 0 (default %g)", duo.DefaultConfig().RequestsPerSecond))
-	}
-	if c.Duo.Timeout <= 0 {
-		errs = append(errs, fmt.Errorf("duo.timeout must be above 0 (default %s)", duo.DefaultConfig().Timeout))
-	}
-	if c.Duo.Retry.InitialBackoff <= 0 || c.Duo.Retry.MaxBackoff <= 0 || c.Duo.Retry.MaxAttempts < 1 {
-		errs = append(errs, errors.New("duo.retry: initial_backoff and max_backoff must be above 0, max_attempts at least 1"))
-	}
 	return errors.Join(errs...)
 }
 
@@ -528,7 +488,7 @@ func (c Config) validateAccountList() []error {
 			names[env] = i
 		}
 		d := c.DuoConfig(nil)
-		d.APIHost, d.IKey, d.SKey, d.AccountID = a.APIHost, a.IKey, a.SKey.Value(), a.AccountID
+		d.APIHost, d.IKey, d.SKey, d.AccountID = a.APIHost, a.IKey, a.SKey, a.AccountID
 		for _, e := range unjoin(d.Validate()) {
 			if e != nil {
 				errs = append(errs, fmt.Errorf("%s.%v", where, e))
@@ -610,14 +570,11 @@ func (c Config) validateSchedule() error {
 }
 
 func (c Config) validateKafka() error {
-	errs := prefixed("kafka", c.PublishConfig(nil).Validate())
+	errs := prefixed("kafka", c.Kafka.Config.Validate())
 	switch c.Kafka.MessageTimestamp {
 	case "event", "publish":
 	default:
 		errs = append(errs, fmt.Errorf("kafka.message_timestamp %q: use event (the record's time) or publish (the time of writing)", c.Kafka.MessageTimestamp))
-	}
-	if c.Kafka.WriteTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("kafka.write_timeout must be above 0 (default %s)", publish.DefaultConfig().WriteTimeout))
 	}
 	return errors.Join(errs...)
 }
@@ -665,6 +622,19 @@ func (c Config) validateOutput() error {
 	return errors.Join(errs...)
 }
 
+// flatten lists the errors of nested errors.Join trees, leaves only.
+func flatten(err error) []error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, flatten(e)...)
+	}
+	return out
+}
+
 func unjoin(err error) []error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		return j.Unwrap()
@@ -695,32 +665,20 @@ func parseLogTypes(logs []string) []duo.LogType {
 	return out
 }
 
-// DuoConfig returns the Duo client configuration.
+// DuoConfig returns the Duo client configuration: the duo section as
+// decoded, with a logger.
 func (c Config) DuoConfig(logger *slog.Logger) duo.Config {
-	return duo.Config{
-		APIHost: c.Duo.APIHost, IKey: c.Duo.IKey, SKey: c.Duo.SKey.Value(),
-		CAFile: c.Duo.CAFile, Proxy: c.Duo.Proxy, AccountID: c.Duo.AccountID,
-		Timeout: c.Duo.Timeout.D(), RequestsPerSecond: c.Duo.RequestsPerSecond,
-		Retry: duo.RetryConfig{
-			InitialBackoff: c.Duo.Retry.InitialBackoff.D(), MaxBackoff: c.Duo.Retry.MaxBackoff.D(), MaxAttempts: c.Duo.Retry.MaxAttempts,
-		},
-		Logger: logger,
-	}
+	d := c.Duo.Config
+	d.Logger = logger
+	return d
 }
 
-// PublishConfig returns the Kafka publisher configuration.
+// PublishConfig returns the Kafka publisher configuration: the kafka
+// section as decoded, with a logger.
 func (c Config) PublishConfig(logger *slog.Logger) publish.Config {
-	k := c.Kafka
-	return publish.Config{
-		Brokers: k.Brokers, Topic: k.Topic, RequiredAcks: k.RequiredAcks, Compression: k.Compression,
-		ClientID: k.ClientID, WriteTimeout: k.WriteTimeout.D(), BatchBytes: k.BatchBytes,
-		TLS: publish.TLSConfig{
-			Enabled: k.TLS.Enabled, CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile, KeyFile: k.TLS.KeyFile,
-			ServerName: k.TLS.ServerName, InsecureSkipVerify: k.TLS.InsecureSkipVerify,
-		},
-		SASL:   publish.SASLConfig{Mechanism: k.SASL.Mechanism, Username: k.SASL.Username, Password: k.SASL.Password.Value()},
-		Logger: logger,
-	}
+	k := c.Kafka.Config
+	k.Logger = logger
+	return k
 }
 
 // Topics lists the Kafka topics the given accounts' logs are written to.
@@ -747,12 +705,12 @@ func (c Config) Accounts() []accounts.Account {
 	var out []accounts.Account
 	if c.Duo.APIHost != "" && !c.Duo.ChildAccounts.Enabled {
 		out = append(out, accounts.Account{
-			ID: c.Duo.AccountID, APIHost: c.Duo.APIHost, IKey: c.Duo.IKey, SKey: c.Duo.SKey.Value(), Logs: c.LogTypes(),
+			ID: c.Duo.AccountID, APIHost: c.Duo.APIHost, IKey: c.Duo.IKey, SKey: c.Duo.SKey, Logs: c.LogTypes(),
 		})
 	}
 	for _, a := range c.AccountList {
 		acct := accounts.Account{
-			Name: a.Name, ID: a.AccountID, APIHost: a.APIHost, IKey: a.IKey, SKey: a.SKey.Value(),
+			Name: a.Name, ID: a.AccountID, APIHost: a.APIHost, IKey: a.IKey, SKey: a.SKey,
 			Logs: c.LogTypes(), RequestsPerSecond: a.RequestsPerSecond,
 		}
 		if len(a.Logs) > 0 {
@@ -771,6 +729,6 @@ func (c Config) Discovery() (parent accounts.Account, f accounts.Filter, ok bool
 	if !ch.Enabled {
 		return parent, f, false
 	}
-	parent = accounts.Account{APIHost: c.Duo.APIHost, IKey: c.Duo.IKey, SKey: c.Duo.SKey.Value(), Logs: c.LogTypes()}
+	parent = accounts.Account{APIHost: c.Duo.APIHost, IKey: c.Duo.IKey, SKey: c.Duo.SKey, Logs: c.LogTypes()}
 	return parent, accounts.Filter{Include: ch.Include, Exclude: ch.Exclude}, true
 }

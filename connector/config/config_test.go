@@ -92,7 +92,7 @@ func TestEnvOverrides(t *testing.T) {
 // TestValidateNamesEveryBadKey: all problems at once, each by key name.
 func TestValidateNamesEveryBadKey(t *testing.T) {
 	_, err := config.Load(write(t, `
-duo: {api_host: "https://api-x.duosecurity.com/", requests_per_second: 0}
+duo: {api_host: "https://api-x.duosecurity.com/", requests_per_second: -1}
 logs: [auth, authentication]
 lag: 30s
 initial_lookback: 200d
@@ -110,6 +110,46 @@ log: {level: loud, format: xml}
 		if !strings.Contains(err.Error(), key) {
 			t.Errorf("error does not name %q:\n%v", key, err)
 		}
+	}
+}
+
+// TestEachBadKeyOnce: bad keys of the Duo client's, the publisher's and
+// the connector's own settings are each reported exactly once, with the
+// line they are on and their default written one way (the duo and kafka
+// sections were validated by the config package and again by their
+// components: each key twice, the default as 60s and as 1m0s).
+func TestEachBadKeyOnce(t *testing.T) {
+	_, err := config.Load(write(t, `duo:
+  api_host: api-x.duosecurity.com
+  ikey: DIXXXXXXXXXXXXXXXXXX
+  skey: s
+  timeout: -5s
+  requests_per_second: -1
+  retry: {max_backoff: -1s}
+kafka:
+  brokers: [localhost:9092]
+  write_timeout: -1s
+  batch_bytes: 10
+stall_turns: 1
+checkpoint: {store: kafka, partitions: 0}
+`), nil)
+	if err == nil {
+		t.Fatal("invalid configuration accepted")
+	}
+	msg := err.Error()
+	for key, line := range map[string]int{
+		"duo.timeout must be above 0 (default 1m0s)": 5, "duo.requests_per_second": 6, "duo.retry.max_backoff": 7,
+		"kafka.write_timeout must be above 0 (default 30s)": 10, "kafka.batch_bytes": 11, "stall_turns": 12, "checkpoint.partitions": 13,
+	} {
+		if n := strings.Count(msg, key); n != 1 {
+			t.Errorf("%q reported %d times, want once:\n%s", key, n, msg)
+		}
+		if want := fmt.Sprintf("line %d: %s", line, key); !strings.Contains(msg, want) {
+			t.Errorf("no %q:\n%s", want, msg)
+		}
+	}
+	if n := strings.Count(msg, "\n"); n != 7 {
+		t.Errorf("%d lines, want the path's and 7 errors:\n%s", n+1, msg)
 	}
 }
 

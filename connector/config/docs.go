@@ -34,7 +34,7 @@ var docs = map[string]string{
 	"duo.ca_file":                    "PEM bundle trusted instead of Duo's pinned roots (TLS-intercepting proxies).",
 	"duo.proxy":                      "Proxy URL; empty: `HTTPS_PROXY`/`NO_PROXY`.",
 	"duo.timeout":                    "Bound on one HTTP request.",
-	"duo.requests_per_second":        "Request budget for the account, retries included.",
+	"duo.requests_per_second":        "Request budget for the account, retries included; `.inf`: unlimited (tests against a fake).",
 	"duo.telephony_v1":               "Read telephony from the legacy v1 endpoint.",
 	"duo.retry.initial_backoff":      "First wait after a 429, 5xx or network error; doubles each retry.",
 	"duo.retry.max_backoff":          "Longest wait between retries.",

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/duo-connector/duo-connector/connector/internal/redact"
 )
 
 // Key is one configuration key: its dotted path in the file, the
@@ -69,13 +71,18 @@ func formatDefault(v reflect.Value) string {
 	switch x := v.Interface().(type) {
 	case bool:
 		return strconv.FormatBool(x)
-	case Secret:
+	case redact.Secret:
 		return ""
 	case Duration:
 		if x == 0 {
 			return ""
 		}
 		return time.Duration(x).String()
+	case time.Duration:
+		if x == 0 {
+			return ""
+		}
+		return x.String()
 	case []string:
 		return strings.Join(x, ",")
 	}
@@ -94,12 +101,16 @@ func walk(v reflect.Value, path []string, fn func([]string, reflect.Value)) {
 	t := v.Type()
 	for i := range t.NumField() {
 		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		fv := v.Field(i)
+		if opts == "inline" {
+			walk(fv, path, fn) // a component's configuration: its keys are the section's
+			continue
+		}
 		if name == "" || name == "-" {
 			continue
 		}
 		p := append(append([]string(nil), path...), name)
-		fv := v.Field(i)
 		if fv.Kind() == reflect.Struct {
 			walk(fv, p, fn)
 			continue
@@ -108,7 +119,7 @@ func walk(v reflect.Value, path []string, fn func([]string, reflect.Value)) {
 	}
 }
 
-var durationType = reflect.TypeOf(Duration(0))
+var durationTypes = map[reflect.Type]bool{reflect.TypeFor[Duration](): true, reflect.TypeFor[time.Duration](): true}
 
 // applyEnv sets every key whose environment variable is present.
 func applyEnv(cfg *Config, environ []string) error {
@@ -125,7 +136,7 @@ func applyEnv(cfg *Config, environ []string) error {
 		name := AccountSecretEnv(a.Name)
 		known[name] = true
 		if val, ok := env[name]; ok && a.Name != "" {
-			a.SKey = Secret(val)
+			a.SKey = redact.Secret(val)
 		}
 	}
 	walk(reflect.ValueOf(cfg).Elem(), nil, func(path []string, fv reflect.Value) {
@@ -140,7 +151,7 @@ func applyEnv(cfg *Config, environ []string) error {
 		}
 		key := strings.Join(path, ".")
 		switch {
-		case fv.Type() == durationType:
+		case durationTypes[fv.Type()]:
 			d, err := ParseDuration(val)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s (%s): %v", name, key, err))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/duotest"
+	"github.com/duo-connector/duo-connector/connector/internal/redact"
 )
 
 // TestChildAccounts: the Accounts API listing is a signed POST, and a
@@ -33,7 +34,7 @@ func TestChildAccounts(t *testing.T) {
 	if len(children) != 2 || children[1].AccountID != "DA222" || children[1].Name != "Customer Two" || children[1].APIHostname != srv.Host {
 		t.Fatalf("children = %+v", children)
 	}
-	child, err := parent.ForAccount(duo.Account{APIHost: children[1].APIHostname, IKey: srv.IKey, SKey: srv.SKey, AccountID: "DA222"})
+	child, err := parent.ForAccount(duo.Account{APIHost: children[1].APIHostname, IKey: srv.IKey, SKey: redact.Secret(srv.SKey), AccountID: "DA222"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package duo
 
 import (
 	"context"
+	"math"
 	"sync"
 	"time"
 
@@ -19,9 +20,9 @@ type Budget struct {
 	next time.Time
 }
 
-// NewBudget returns a Budget of rate requests per second (≤ 0: unlimited).
+// NewBudget returns a Budget of rate requests per second (+Inf: unlimited).
 func NewBudget(rate float64) *Budget {
-	if rate <= 0 {
+	if math.IsInf(rate, 1) {
 		return &Budget{}
 	}
 	return &Budget{interval: time.Duration(float64(time.Second) / rate)}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -33,42 +34,48 @@ import (
 	"github.com/duo-connector/duo-connector/normalize/jsonscan"
 )
 
-// Config configures a Client. Zero values take the defaults noted.
+// Config configures a Client. It is also the duo section of the
+// connector's configuration file, decoded straight into it (the yaml tags
+// are the keys). Zero values take the defaults noted; negative ones are
+// refused by Validate.
 type Config struct {
 	// APIHost is the Admin API hostname, e.g. api-xxxxxxxx.duosecurity.com,
 	// optionally with :port.
-	APIHost string
+	APIHost string `yaml:"api_host"`
 	// IKey and SKey are the Admin API application's integration and secret
 	// keys.
-	IKey string
-	SKey string
-	// CAFile, when set, is a PEM bundle trusted instead of the Duo root CAs
-	// the client library pins (for TLS-intercepting proxies and tests).
-	CAFile string
-	// Proxy is an explicit proxy URL. When empty, HTTPS_PROXY and NO_PROXY
-	// from the environment apply.
-	Proxy string
+	IKey string        `yaml:"ikey"`
+	SKey redact.Secret `yaml:"skey"`
+	// SKeyFile names a file holding SKey: the configuration loader reads
+	// it (the client uses SKey only).
+	SKeyFile string `yaml:"skey_file"`
 	// AccountID, when set, is sent as account_id on every request (MSP child
 	// accounts through an Accounts API application).
-	AccountID string
+	AccountID string `yaml:"account_id"`
+	// CAFile, when set, is a PEM bundle trusted instead of the Duo root CAs
+	// the client library pins (for TLS-intercepting proxies and tests).
+	CAFile string `yaml:"ca_file"`
+	// Proxy is an explicit proxy URL. When empty, HTTPS_PROXY and NO_PROXY
+	// from the environment apply.
+	Proxy string `yaml:"proxy"`
 	// Timeout bounds one HTTP request (default 60s).
-	Timeout time.Duration
+	Timeout time.Duration `yaml:"timeout"`
 	// RequestsPerSecond is the request budget shared by every call made
-	// through the Client (default 0.5, one request every 2 s; negative:
-	// unlimited, for tests and benchmarks against a fake).
-	RequestsPerSecond float64
+	// through the Client (default 0.5, one request every 2 s; +Inf, .inf
+	// in YAML: unlimited, for tests and benchmarks against a fake).
+	RequestsPerSecond float64 `yaml:"requests_per_second"`
 	// Retry sets the backoff for 429s, 5xx and network errors.
-	Retry RetryConfig
+	Retry RetryConfig `yaml:"retry"`
 	// UserAgent prefixes the library's User-Agent.
-	UserAgent string
+	UserAgent string `yaml:"-"`
 	// Logger receives retry messages (default: discard).
-	Logger *slog.Logger
+	Logger *slog.Logger `yaml:"-"`
 	// Observer, when set, is told about every request, retry and skew
 	// measurement.
-	Observer Observer
+	Observer Observer `yaml:"-"`
 	// Now is the local clock the skew to Duo's is measured against
 	// (default time.Now; tests share a fake one with the readers).
-	Now func() time.Time
+	Now func() time.Time `yaml:"-"`
 }
 
 // Observer receives what the client does, for metrics.
@@ -90,12 +97,12 @@ const SkewWarning = 30 * time.Second
 // RetryConfig is the backoff policy for transient failures.
 type RetryConfig struct {
 	// InitialBackoff is the first wait (default 2s); each retry doubles it.
-	InitialBackoff time.Duration
+	InitialBackoff time.Duration `yaml:"initial_backoff"`
 	// MaxBackoff caps one wait (default 64s).
-	MaxBackoff time.Duration
+	MaxBackoff time.Duration `yaml:"max_backoff"`
 	// MaxAttempts is how many times one request is tried before the
-	// transient error is returned (default 8; negative: until cancelled).
-	MaxAttempts int
+	// transient error is returned (default 8).
+	MaxAttempts int `yaml:"max_attempts"`
 }
 
 // DefaultConfig returns the defaults of every optional setting: the one
@@ -138,8 +145,8 @@ func (c *Config) setDefaults() {
 }
 
 // Validate reports every setting that cannot work, each named by its key
-// in the configuration file (the caller adds the section's prefix). Zero
-// values stand for their defaults.
+// in the configuration file (the caller adds the section's prefix), with
+// its default. Zero values stand for their defaults.
 func (c Config) Validate() error {
 	var errs []error
 	if c.APIHost == "" {
@@ -150,24 +157,31 @@ func (c Config) Validate() error {
 	if c.IKey == "" {
 		errs = append(errs, errors.New("ikey is missing: set it to the Admin API application's integration key"))
 	}
-	if c.SKey == "" {
+	if c.SKey.Value() == "" {
 		errs = append(errs, errors.New("skey is missing: set skey_file (a file holding the Admin API application's secret key), or skey"))
 	}
+	d := DefaultConfig()
 	if c.Timeout < 0 {
-		errs = append(errs, errors.New("timeout must be above 0 (default 60s)"))
+		errs = append(errs, fmt.Errorf("timeout must be above 0 (default %s)", d.Timeout))
 	}
-	if c.Retry.InitialBackoff < 0 || c.Retry.MaxBackoff < 0 {
-		errs = append(errs, errors.New("retry: initial_backoff and max_backoff must be above 0"))
+	if c.RequestsPerSecond < 0 || math.IsNaN(c.RequestsPerSecond) {
+		errs = append(errs, fmt.Errorf("requests_per_second must be above 0 (default %g; .inf: unlimited)", d.RequestsPerSecond))
+	}
+	if c.Retry.InitialBackoff < 0 {
+		errs = append(errs, fmt.Errorf("retry.initial_backoff must be above 0 (default %s)", d.Retry.InitialBackoff))
+	}
+	if c.Retry.MaxBackoff < 0 {
+		errs = append(errs, fmt.Errorf("retry.max_backoff must be above 0 (default %s)", d.Retry.MaxBackoff))
 	}
 	if c.Retry.MaxAttempts < 0 {
-		errs = append(errs, errors.New("retry.max_attempts must be at least 1"))
+		errs = append(errs, fmt.Errorf("retry.max_attempts must be at least 1 (default %d)", d.Retry.MaxAttempts))
 	}
 	if c.Proxy != "" {
 		if u, err := url.Parse(c.Proxy); err != nil || u.Scheme == "" || u.Host == "" {
 			errs = append(errs, fmt.Errorf("proxy %q is not a URL such as http://proxy.example:3128", redact.URL(c.Proxy)))
 		}
 	}
-	if c.Retry.MaxBackoff != 0 && c.Retry.InitialBackoff > c.Retry.MaxBackoff {
+	if c.Retry.MaxBackoff > 0 && c.Retry.InitialBackoff > c.Retry.MaxBackoff {
 		errs = append(errs, errors.New("retry: initial_backoff must be at most max_backoff"))
 	}
 	return errors.Join(errs...)
@@ -221,7 +235,7 @@ func NewClient(cfg Config) (*Client, error) {
 		proxy = http.ProxyURL(u)
 	}
 	var transport *http.Transport
-	api := duoapi.NewDuoApi(cfg.IKey, cfg.SKey, cfg.APIHost, cfg.UserAgent,
+	api := duoapi.NewDuoApi(cfg.IKey, cfg.SKey.Value(), cfg.APIHost, cfg.UserAgent,
 		duoapi.SetProxy(proxy),
 		duoapi.SetTransport(func(t *http.Transport) {
 			// Keep the library's pinned roots unless a CA file replaces them.
@@ -259,7 +273,8 @@ func NewClient(cfg Config) (*Client, error) {
 // where requests go, how they are signed, the MSP child they are for,
 // and the account's own request budget.
 type Account struct {
-	APIHost, IKey, SKey string
+	APIHost, IKey string
+	SKey          redact.Secret
 	// AccountID, when set, is sent as account_id (an MSP child account,
 	// with the parent's Accounts API keys).
 	AccountID string
@@ -281,7 +296,7 @@ func (c *Client) ForAccount(a Account) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	api := duoapi.NewDuoApi(cfg.IKey, cfg.SKey, cfg.APIHost, cfg.UserAgent)
+	api := duoapi.NewDuoApi(cfg.IKey, cfg.SKey.Value(), cfg.APIHost, cfg.UserAgent)
 	api.SetCustomHTTPClient(nil) // every call sets its own; drop the library's transport
 	return &Client{
 		cfg:       cfg,

@@ -137,7 +137,7 @@ func TestPermanentErrors(t *testing.T) {
 					t.Errorf("error %q does not mention %q", err, w)
 				}
 			}
-			if strings.Contains(err.Error(), cfg.SKey) || strings.Contains(err.Error(), s.SKey) {
+			if strings.Contains(err.Error(), cfg.SKey.Value()) || strings.Contains(err.Error(), s.SKey) {
 				t.Errorf("error reveals a secret key: %v", err)
 			}
 			if n := len(s.Requests()); n != 1 {

@@ -16,6 +16,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -30,6 +31,7 @@ import (
 	"time"
 
 	"github.com/duo-connector/duo-connector/connector/duo"
+	"github.com/duo-connector/duo-connector/connector/internal/redact"
 )
 
 // Default credentials of a new Server.
@@ -168,8 +170,8 @@ func (s *Server) ClientConfig() duo.Config {
 	skey := s.skey
 	s.mu.Unlock()
 	return duo.Config{
-		APIHost: s.Host, IKey: s.IKey, SKey: skey, CAFile: s.CAFile,
-		RequestsPerSecond: -1,
+		APIHost: s.Host, IKey: s.IKey, SKey: redact.Secret(skey), CAFile: s.CAFile,
+		RequestsPerSecond: math.Inf(1),
 		Retry:             duo.RetryConfig{InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, MaxAttempts: 20},
 	}
 }

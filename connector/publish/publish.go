@@ -32,62 +32,68 @@ import (
 	"github.com/duo-connector/duo-connector/connector/internal/redact"
 )
 
-// Config configures a Publisher. Zero values take the defaults noted.
+// Config configures a Publisher. It is also the kafka section of the
+// connector's configuration file, decoded straight into it (the yaml tags
+// are the keys). Zero values take the defaults noted; negative ones are
+// refused by Validate.
 type Config struct {
 	// Brokers are the bootstrap brokers, host:port.
-	Brokers []string
+	Brokers []string `yaml:"brokers"`
 	// Topic is the topic, or a template: {dataset} is replaced by the
 	// record's dataset (auth_log, admin_log, ...), {log} by its log type,
 	// {account} by the Duo account's name.
-	Topic string
+	Topic string `yaml:"topic"`
 	// RequiredAcks: "all" (default), "one" or "none".
-	RequiredAcks string
+	RequiredAcks string `yaml:"required_acks"`
 	// Compression: "none", "gzip", "snappy", "lz4" (default) or "zstd".
-	Compression string
+	Compression string `yaml:"compression"`
 	// ClientID is sent to the brokers (default "duo-connector").
-	ClientID string
+	ClientID string `yaml:"client_id"`
 	// WriteTimeout bounds one produce request (default 30s).
-	WriteTimeout time.Duration
+	WriteTimeout time.Duration `yaml:"write_timeout"`
 	// BatchBytes caps one produce batch, before compression (default
 	// 1 MiB, the brokers' default message.max.bytes).
-	BatchBytes int64
+	BatchBytes int64 `yaml:"batch_bytes"`
 	// TLS, when Enabled, encrypts the connections.
-	TLS TLSConfig
+	TLS TLSConfig `yaml:"tls"`
 	// SASL, when Mechanism is set, authenticates.
-	SASL SASLConfig
+	SASL SASLConfig `yaml:"sasl"`
 	// InitialBackoff and MaxBackoff bound the waits between retries of a
 	// failed write (defaults 500ms and 30s).
-	InitialBackoff time.Duration
-	MaxBackoff     time.Duration
+	InitialBackoff time.Duration `yaml:"-"`
+	MaxBackoff     time.Duration `yaml:"-"`
 	// GiveUpAfter, when set, ends retrying writes once Kafka has failed
 	// every write for this long, counted across every write of the
 	// publisher (one-shot runs: one bound for the whole run, however
 	// many logs wait on Kafka); zero retries for as long as the context
 	// allows (the daemon).
-	GiveUpAfter time.Duration
+	GiveUpAfter time.Duration `yaml:"-"`
 	// Logger receives retry messages (default: discard).
-	Logger *slog.Logger
+	Logger *slog.Logger `yaml:"-"`
 	// OnRetry, when set, is called for every failed write to be retried
 	// (metrics).
-	OnRetry func()
+	OnRetry func() `yaml:"-"`
 }
 
 // TLSConfig configures TLS to the brokers.
 type TLSConfig struct {
-	Enabled            bool
-	CAFile             string
-	CertFile           string
-	KeyFile            string
-	ServerName         string
-	InsecureSkipVerify bool
+	Enabled            bool   `yaml:"enabled"`
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
 }
 
 // SASLConfig configures SASL authentication.
 type SASLConfig struct {
 	// Mechanism: "PLAIN", "SCRAM-SHA-256" or "SCRAM-SHA-512".
-	Mechanism string
-	Username  string
-	Password  string
+	Mechanism string        `yaml:"mechanism"`
+	Username  string        `yaml:"username"`
+	Password  redact.Secret `yaml:"password"`
+	// PasswordFile names a file holding Password: the configuration
+	// loader reads it (the publisher uses Password only).
+	PasswordFile string `yaml:"password_file"`
 }
 
 var (
@@ -162,7 +168,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("compression %q: use none, gzip, snappy, lz4 or zstd", c.Compression))
 	}
 	if c.WriteTimeout < 0 {
-		errs = append(errs, errors.New("write_timeout must be above 0"))
+		errs = append(errs, fmt.Errorf("write_timeout must be above 0 (default %s)", DefaultConfig().WriteTimeout))
 	}
 	if c.BatchBytes < 1024 {
 		errs = append(errs, fmt.Errorf("batch_bytes %d is too small: use at least 1024 (default %d)", c.BatchBytes, DefaultConfig().BatchBytes))
@@ -292,11 +298,11 @@ func tlsConfig(c TLSConfig) (*tls.Config, error) {
 func mechanism(c SASLConfig) (sasl.Mechanism, error) {
 	switch strings.ToUpper(c.Mechanism) {
 	case "PLAIN":
-		return plain.Mechanism{Username: c.Username, Password: c.Password}, nil
+		return plain.Mechanism{Username: c.Username, Password: c.Password.Value()}, nil
 	case "SCRAM-SHA-256":
-		return scram.Mechanism(scram.SHA256, c.Username, c.Password)
+		return scram.Mechanism(scram.SHA256, c.Username, c.Password.Value())
 	case "SCRAM-SHA-512":
-		return scram.Mechanism(scram.SHA512, c.Username, c.Password)
+		return scram.Mechanism(scram.SHA512, c.Username, c.Password.Value())
 	}
 	return nil, fmt.Errorf("kafka sasl.mechanism %q is not supported", c.Mechanism)
 }

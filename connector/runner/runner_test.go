@@ -13,6 +13,7 @@ import (
 	"github.com/duo-connector/duo-connector/connector/config"
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/duotest"
+	"github.com/duo-connector/duo-connector/connector/internal/redact"
 	"github.com/duo-connector/duo-connector/connector/kafkatest"
 	"github.com/duo-connector/duo-connector/connector/metrics"
 	"github.com/duo-connector/duo-connector/connector/runner"
@@ -29,7 +30,7 @@ func setup(t *testing.T, schedule string, recs int) (*duotest.Server, config.Con
 	srv.Add(duotest.NewGenerator(1).Fill(duo.Auth, now.Add(-5*time.Hour), now.Add(-time.Hour), recs)...)
 	b := kafkatest.NewBroker(t, 1, "duo")
 	cfg := config.Default()
-	cfg.Duo.APIHost, cfg.Duo.IKey, cfg.Duo.SKey, cfg.Duo.CAFile = srv.Host, srv.IKey, config.Secret(srv.SKey), srv.CAFile
+	cfg.Duo.APIHost, cfg.Duo.IKey, cfg.Duo.SKey, cfg.Duo.CAFile = srv.Host, srv.IKey, redact.Secret(srv.SKey), srv.CAFile
 	cfg.Duo.RequestsPerSecond = 1000
 	cfg.Logs = []string{"auth"}
 	cfg.StateDir = t.TempDir()
@@ -205,7 +206,7 @@ func TestAliveMeansProgress(t *testing.T) {
 		t.Skip("slow end-to-end test; skipped with -short")
 	}
 	srv, cfg := setup(t, "@every 1s", 10)
-	cfg.Duo.Timeout = config.Duration(time.Minute)
+	cfg.Duo.Timeout = time.Minute
 	d := startWith(t, cfg, runner.Options{StallAfter: 2 * time.Second})
 	waitFor(t, func() bool { return d.m.Log(duo.Auth).Records == 10 })
 	time.Sleep(2500 * time.Millisecond) // idle between ticks: still alive
@@ -249,7 +250,7 @@ func TestFlappingChildNeverRunsTwice(t *testing.T) {
 	srv.Inject(duotest.Fault{Account: "DA1", Delay: 400 * time.Millisecond, Count: 30})
 	b := kafkatest.NewBroker(t, 1, "duo")
 	cfg := config.Default()
-	cfg.Duo.APIHost, cfg.Duo.IKey, cfg.Duo.SKey, cfg.Duo.CAFile = srv.Host, srv.IKey, config.Secret(srv.SKey), srv.CAFile
+	cfg.Duo.APIHost, cfg.Duo.IKey, cfg.Duo.SKey, cfg.Duo.CAFile = srv.Host, srv.IKey, redact.Secret(srv.SKey), srv.CAFile
 	cfg.Duo.RequestsPerSecond = 1000
 	cfg.Duo.ChildAccounts.Enabled = true
 	cfg.Duo.ChildAccounts.Refresh = config.Duration(50 * time.Millisecond)
@@ -390,7 +391,7 @@ func TestChildrenWithOneName(t *testing.T) {
 	}
 	b := kafkatest.NewBroker(t, 1, "duo")
 	cfg := config.Default()
-	cfg.Duo.APIHost, cfg.Duo.IKey, cfg.Duo.SKey, cfg.Duo.CAFile = srv.Host, srv.IKey, config.Secret(srv.SKey), srv.CAFile
+	cfg.Duo.APIHost, cfg.Duo.IKey, cfg.Duo.SKey, cfg.Duo.CAFile = srv.Host, srv.IKey, redact.Secret(srv.SKey), srv.CAFile
 	cfg.Duo.RequestsPerSecond = 1000
 	cfg.Duo.ChildAccounts.Enabled = true
 	cfg.Logs = []string{"auth"}
