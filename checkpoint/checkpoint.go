@@ -27,7 +27,8 @@ type Key struct {
 	// Account identifies the Duo account: its API host, plus the MSP
 	// child account id when there is one.
 	Account string
-	// Log is the log type (auth, admin, offline, telephony).
+	// Log is the log type (auth, admin, offline, telephony, activity,
+	// trust_monitor).
 	Log string
 	// Scope separates cursors of independent runs: "" for the daemon, a
 	// backfill's own name for each backfill.

@@ -1,6 +1,6 @@
 // Package normalize turns one raw Duo Admin API log record into the ECS
 // document the connector publishes, following the field-by-field mapping
-// rules of docs/mapping.md (revisions v1 and v2).
+// rules of MAPPING.md in this package (revisions v1 and v2).
 //
 // It is pure: no I/O, no clock. A Normalizer is safe for concurrent use.
 package normalize

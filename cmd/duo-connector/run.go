@@ -19,6 +19,7 @@ import (
 	"github.com/duo-connector/duo-connector/checkpoint"
 	"github.com/duo-connector/duo-connector/cmd/duo-connector/internal/sdnotify"
 	"github.com/duo-connector/duo-connector/connector/config"
+	"github.com/duo-connector/duo-connector/connector/duolog"
 	"github.com/duo-connector/duo-connector/connector/metrics"
 	"github.com/duo-connector/duo-connector/connector/publish"
 	"github.com/duo-connector/duo-connector/connector/runner"
@@ -307,9 +308,9 @@ Flags:
 		fmt.Fprintf(e.stderr, "duo-connector backfill: --since (%s) must be before --until (%s)\n", from.Format(time.RFC3339), to.Format(time.RFC3339))
 		return exitUsage
 	}
-	if horizon := now.Add(-duoHorizon); !to.After(horizon) {
-		fmt.Fprintf(e.stderr, "duo-connector backfill: the range ends at %s, before Duo's 180-day horizon (%s): Duo no longer has these records\n",
-			to.UTC().Format(time.RFC3339), horizon.UTC().Format(time.RFC3339))
+	if horizon := now.Add(-duolog.Retention); !to.After(horizon) {
+		fmt.Fprintf(e.stderr, "duo-connector backfill: the range ends at %s, before Duo's %d-day horizon (%s): Duo no longer has these records\n",
+			to.UTC().Format(time.RFC3339), duolog.Retention/(24*time.Hour), horizon.UTC().Format(time.RFC3339))
 		return exitUsage
 	}
 	cfg, ok := loadConfig(*cfgPath, e, "backfill")
@@ -352,9 +353,6 @@ func splitList(s string) []string {
 	}
 	return out
 }
-
-// duoHorizon is how long Duo keeps logs.
-const duoHorizon = 180 * 24 * time.Hour
 
 // backfillName names a backfill after its range as given: an absolute time
 // by its instant, a duration by itself ("30d_ago"), so that the same

@@ -543,7 +543,7 @@ func (c Config) validateSchedule() error {
 		errs = append(errs, fmt.Errorf("lag %s is below Duo's 2-minute availability delay: records would be missed; use 2m or more (default %s)", c.Lag.D(), duolog.DefaultLag))
 	}
 	if c.InitialLookback.D() <= 0 || c.InitialLookback.D() > duolog.Horizon {
-		errs = append(errs, fmt.Errorf("initial_lookback %s: use a duration above 0 and at most 179d (Duo keeps 180 days)", c.InitialLookback.D()))
+		errs = append(errs, fmt.Errorf("initial_lookback %s: use a duration above 0 and at most %dd (Duo keeps %d days)", c.InitialLookback.D(), duolog.Horizon/(24*time.Hour), duolog.Retention/(24*time.Hour)))
 	}
 	if _, err := ParseSchedule(c.Schedule); err != nil {
 		errs = append(errs, fmt.Errorf("schedule: %v", err))

@@ -3,7 +3,6 @@ package duo
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -12,25 +11,11 @@ import (
 	"github.com/duo-connector/duo-connector/connector/internal/netcheck"
 )
 
-// UnreachableError is a failure to reach the Admin API at all, with what
-// to check.
-type UnreachableError struct {
-	Err  error
-	Hint string
-	// Permanent is set for mistakes of configuration (a host that does
-	// not resolve, a refused connection, a certificate not trusted), not
-	// for trouble that may pass (timeouts).
-	Permanent bool
-}
-
-func (e *UnreachableError) Error() string { return fmt.Sprintf("%v: %s", e.Err, e.Hint) }
-
-func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // Check makes the cheapest request that proves the host, the network path,
 // the keys and the "Grant read log" permission: one auth log record from a
 // one-minute window, tried once. It returns nil, an *APIError (Duo's code
-// and the fix) or an *UnreachableError.
+// and the fix) or a *netcheck.UnreachableError.
 func (c *Client) Check(ctx context.Context) error {
 	end := c.cfg.Now().Add(-5 * time.Minute)
 	return c.CheckPath(ctx, PathAuthV2, url.Values{
@@ -52,7 +37,7 @@ func (c *Client) CheckPath(ctx context.Context, path string, params url.Values) 
 	if err == nil || errors.As(err, &apiErr) || ctx.Err() != nil {
 		return err
 	}
-	ue := &UnreachableError{Err: err, Permanent: netcheck.Permanent(err)}
+	ue := &netcheck.UnreachableError{Err: err, Permanent: netcheck.Permanent(err)}
 	switch netcheck.Classify(err) {
 	case netcheck.NotFound:
 		ue.Hint = "duo.api_host does not resolve: check its spelling (api-xxxxxxxx.duosecurity.com) and DNS"

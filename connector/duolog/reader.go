@@ -27,10 +27,13 @@ import (
 // appear, so nothing newer is ever requested or accepted.
 const MinLag = 2 * time.Minute
 
-// Horizon is how far back a request may reach: Duo keeps 180 days and
-// rejects a mintime past that; a day of margin absorbs clock skew and the
-// time a long catch-up takes.
-const Horizon = 179 * 24 * time.Hour
+// Retention is how long Duo keeps a log: a mintime older than this is
+// refused.
+const Retention = 180 * 24 * time.Hour
+
+// Horizon is how far back a request may reach: Retention less a day of
+// margin for clock skew and the time a long catch-up takes.
+const Horizon = Retention - 24*time.Hour
 
 // DefaultLag is the lag a reader keeps by default: Duo's 2-minute delay
 // plus 30 s of margin for what the connector cannot measure (a clock

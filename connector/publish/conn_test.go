@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/duo-connector/duo-connector/connector/internal/netcheck"
 	"github.com/duo-connector/duo-connector/connector/publish"
 )
 
@@ -63,7 +64,7 @@ func TestNotKafkaIsAnError(t *testing.T) {
 				t.Fatalf("Publish = %v; want an error saying %q", err, tc.want)
 			}
 			err = p.Check(ctx, "duo")
-			var ue *publish.UnreachableError
+			var ue *netcheck.UnreachableError
 			if !errors.As(err, &ue) || !ue.Permanent || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), addr) {
 				t.Fatalf("Check = %v; want a permanent error saying %q", err, tc.want)
 			}

@@ -482,21 +482,9 @@ func (p *Publisher) Ping(ctx context.Context, topics ...string) error {
 	return nil
 }
 
-// UnreachableError is a failure to reach any broker, with what to check.
-type UnreachableError struct {
-	Err  error
-	Hint string
-	// Permanent is set for mistakes of configuration (no broker name
-	// resolves, every connection refused), not for trouble that may pass.
-	Permanent bool
-}
-
-func (e *UnreachableError) Error() string { return fmt.Sprintf("kafka: %v: %s", e.Err, e.Hint) }
-
-func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // Check is Ping with its failure explained: nil, a *FatalError (the
-// configuration or the brokers' must change), an *UnreachableError, or
+// configuration or the brokers' must change), a *netcheck.UnreachableError, or
 // another error (a topic's transient error).
 func (p *Publisher) Check(ctx context.Context, topics ...string) error {
 	err := p.Ping(ctx, topics...)
@@ -506,25 +494,25 @@ func (p *Publisher) Check(ctx context.Context, topics ...string) error {
 	}
 	var nk *NotKafkaError
 	if errors.As(err, &nk) {
-		return &UnreachableError{Err: nk, Permanent: true, Hint: "fix kafka.brokers (or kafka.tls)"}
+		return &netcheck.UnreachableError{Service: "kafka", Err: nk, Permanent: true, Hint: "fix kafka.brokers (or kafka.tls)"}
 	}
 	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
-		return &UnreachableError{Err: err, Hint: "no broker answered in time: check kafka.brokers, the network and firewalls"}
+		return &netcheck.UnreachableError{Service: "kafka", Err: err, Hint: "no broker answered in time: check kafka.brokers, the network and firewalls"}
 	}
 	if h := connectionHint(err); h != "" {
-		return &UnreachableError{Err: err, Hint: h}
+		return &netcheck.UnreachableError{Service: "kafka", Err: err, Hint: h}
 	}
 	switch netcheck.Classify(err) {
 	case netcheck.NotFound:
-		return &UnreachableError{Err: err, Permanent: true, Hint: "a broker name in kafka.brokers does not resolve: check its spelling and DNS"}
+		return &netcheck.UnreachableError{Service: "kafka", Err: err, Permanent: true, Hint: "a broker name in kafka.brokers does not resolve: check its spelling and DNS"}
 	case netcheck.Refused:
-		return &UnreachableError{Err: err, Permanent: true, Hint: "nothing listens at kafka.brokers: check the hosts and ports (and that the brokers run)"}
+		return &netcheck.UnreachableError{Service: "kafka", Err: err, Permanent: true, Hint: "nothing listens at kafka.brokers: check the hosts and ports (and that the brokers run)"}
 	}
 	var we kafka.Error
 	if errors.As(err, &we) {
 		return err
 	}
-	return &UnreachableError{Err: err, Hint: "check kafka.brokers and the network"}
+	return &netcheck.UnreachableError{Service: "kafka", Err: err, Hint: "check kafka.brokers and the network"}
 }
 
 // Close flushes and closes the connections.

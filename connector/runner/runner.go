@@ -21,6 +21,7 @@ import (
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/duolog"
 	"github.com/duo-connector/duo-connector/connector/internal/liveness"
+	"github.com/duo-connector/duo-connector/connector/internal/netcheck"
 	"github.com/duo-connector/duo-connector/connector/metrics"
 	"github.com/duo-connector/duo-connector/connector/pipeline"
 	"github.com/duo-connector/duo-connector/connector/publish"
@@ -504,7 +505,7 @@ func (r *Runner) Preflight(ctx context.Context) error {
 		err := r.client(accts[0]).Check(dctx)
 		cancel()
 		var apiErr *duo.APIError
-		var ue *duo.UnreachableError
+		var ue *netcheck.UnreachableError
 		switch {
 		case err == nil:
 		case errors.As(err, &apiErr) && !apiErr.Temporary(), errors.As(err, &ue) && ue.Permanent:
@@ -517,13 +518,13 @@ func (r *Runner) Preflight(ctx context.Context) error {
 	err := r.publisher.Check(kctx, r.Topics()...)
 	cancel()
 	var fe *publish.FatalError
-	var pue *publish.UnreachableError
+	var ue *netcheck.UnreachableError
 	switch {
 	case err == nil:
 	case errors.As(err, &fe) && fe.Topic != "" && len(accts) > 1:
 		// One account's topic: the run reads the others and reports it.
 		r.logger.Error("kafka refuses a topic; the logs written there fail, the others are read", "error", err)
-	case errors.As(err, &fe), errors.As(err, &pue) && pue.Permanent:
+	case errors.As(err, &fe), errors.As(err, &ue) && ue.Permanent:
 		errs = append(errs, err)
 	default:
 		r.logger.Warn("kafka did not answer the first request; retrying as the run goes", "error", err)

@@ -39,7 +39,6 @@ type key struct{}
 // With returns ctx carrying b.
 func With(ctx context.Context, b *Beat) context.Context { return context.WithValue(ctx, key{}, b) }
 
-// Mark marks the Beat ctx carries, if any.
 // Idle marks the loop of ctx's beat as waiting for work (idle true) or
 // working again: an idle loop is not stuck, however long it waits.
 func Idle(ctx context.Context, idle bool) {
@@ -49,6 +48,7 @@ func Idle(ctx context.Context, idle bool) {
 	}
 }
 
+// Mark marks the Beat ctx carries, if any.
 func Mark(ctx context.Context) {
 	if b, ok := ctx.Value(key{}).(*Beat); ok {
 		b.Mark()

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
 	"syscall"
 )
@@ -51,3 +52,26 @@ func Classify(err error) Kind {
 // Permanent reports whether err is a mistake of configuration at start-up
 // (it may still pass later for a server being restarted).
 func Permanent(err error) bool { return Classify(err) != Transient }
+
+// UnreachableError is a failure to reach a service (the Duo Admin API,
+// the Kafka brokers) at all, with what to check: the one type both
+// clients return for it.
+type UnreachableError struct {
+	// Service prefixes the message ("kafka"), or nothing.
+	Service string
+	Err     error
+	Hint    string
+	// Permanent is set for mistakes of configuration (a host that does
+	// not resolve, a refused connection, a certificate not trusted), not
+	// for trouble that may pass (timeouts).
+	Permanent bool
+}
+
+func (e *UnreachableError) Error() string {
+	if e.Service != "" {
+		return fmt.Sprintf("%s: %v: %s", e.Service, e.Err, e.Hint)
+	}
+	return fmt.Sprintf("%v: %s", e.Err, e.Hint)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
