@@ -298,7 +298,10 @@ func (c *clusterRun) expireDeadMembers(ctx context.Context, procs func() []strin
 	client := &kafka.Client{Addr: kafka.TCP(c.broker.Addr), Timeout: 10 * time.Second}
 	orphanSince := map[string]time.Time{}
 	for ctx.Err() == nil {
-		sleepCtx(ctx, time.Second)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
 		g, err := c.group(ctx)
 		if err != nil || g.GroupState != "Stable" {
 			clear(orphanSince)

@@ -6,10 +6,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/duo-connector/duo-connector/checkpoint"
 	"github.com/duo-connector/duo-connector/checkpoint/kafkastore"
+	"github.com/duo-connector/duo-connector/connector/cluster"
 	"github.com/duo-connector/duo-connector/connector/config"
 )
 
@@ -57,31 +56,24 @@ func (c clusterState) DeleteBackfill(string) error            { return errBackfi
 func openClusterState(cfg config.Config, idle bool) (clusterState, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	transport, dialer, err := cfg.PublishConfig(nil).Connection()
+	st, err := cluster.StateConfig(cfg)
 	if err != nil {
 		return clusterState{}, err
 	}
-	cp := cfg.Checkpoint
 	if idle {
-		client := &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...), Transport: transport, Timeout: 30 * time.Second}
-		resp, err := client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{cp.Group}})
+		n, err := cluster.Members(ctx, st)
 		if err != nil {
-			return clusterState{}, fmt.Errorf("connector group %s: %w", cp.Group, err)
+			return clusterState{}, err
 		}
-		for _, g := range resp.Groups {
-			if len(g.Members) > 0 {
-				return clusterState{}, fmt.Errorf("connector group %s has %d running processes: they hold the cursors and would write them back; stop them first (or add --force)", cp.Group, len(g.Members))
-			}
+		if n > 0 {
+			return clusterState{}, fmt.Errorf("connector group %s has %d running processes: they hold the cursors and would write them back; stop them first (or add --force)", st.Group, n)
 		}
 	}
-	s, err := kafkastore.Open(ctx, kafkastore.Config{
-		Brokers: cfg.Kafka.Brokers, Topic: cp.Topic, Partitions: cp.Partitions, ReplicationFactor: cp.ReplicationFactor,
-		Group: cp.Group, Transport: transport, Dialer: dialer,
-	})
+	s, err := kafkastore.Open(ctx, st)
 	if err != nil {
 		return clusterState{}, err
 	}
-	return clusterState{Store: s, topic: cp.Topic}, nil
+	return clusterState{Store: s, topic: st.Topic}, nil
 }
 
 // migrate copies the state directory's daemon cursors into the state
@@ -149,17 +141,11 @@ func checkClusterState(cfg config.Config) (string, error) {
 	if err := state.Probe(ctx); err != nil {
 		return "", err
 	}
-	transport, _, err := cfg.PublishConfig(nil).Connection()
+	st, err := cluster.StateConfig(cfg)
 	if err != nil {
 		return "", err
 	}
-	client := &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...), Transport: transport, Timeout: 30 * time.Second}
-	members := 0
-	if resp, err := client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{cfg.Checkpoint.Group}}); err == nil {
-		for _, g := range resp.Groups {
-			members += len(g.Members)
-		}
-	}
+	members, _ := cluster.Members(ctx, st)
 	return fmt.Sprintf("state topic %s is compacted and writable, %d partitions, %d cursors of group %s, %d processes running",
 		cfg.Checkpoint.Topic, state.Partitions(), len(cursors), cfg.Checkpoint.Group, members), nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/duo-connector/duo-connector/checkpoint"
 	"github.com/duo-connector/duo-connector/cmd/duo-connector/internal/sdnotify"
+	"github.com/duo-connector/duo-connector/connector/cluster"
 	"github.com/duo-connector/duo-connector/connector/config"
 	"github.com/duo-connector/duo-connector/connector/duolog"
 	"github.com/duo-connector/duo-connector/connector/metrics"
@@ -187,7 +188,7 @@ func ignoreSIGHUP(logger *slog.Logger) (stop func()) {
 	return func() { signal.Stop(hup); close(hup) }
 }
 
-// executeCluster runs the daemon in cluster mode (see cluster).
+// executeCluster runs the daemon in cluster mode (see package cluster).
 func executeCluster(ctx context.Context, cfg config.Config, logger *slog.Logger, opts runner.Options, m *metrics.Metrics, notifier *sdnotify.Notifier) int {
 	// Health and metrics first: while Kafka is awaited at start the
 	// process is up and says it is unready.
@@ -208,13 +209,30 @@ func executeCluster(ctx context.Context, cfg config.Config, logger *slog.Logger,
 	}
 	// Started for systemd once it serves health, even while Kafka is
 	// awaited: a Kafka outage at boot must not fail the unit's start.
-	var started atomic.Pointer[cluster]
+	var started atomic.Pointer[cluster.Member]
 	notifier.Notify("READY=1")
 	context.AfterFunc(ctx, func() { notifier.Notify("STOPPING=1") })
 	wdCtx, stopWatchdog := context.WithCancel(ctx)
 	defer stopWatchdog()
 	go notifier.Watchdog(wdCtx, func() bool { c := started.Load(); return c == nil || c.Alive() })
-	c, err := newCluster(ctx, cfg, logger, opts)
+	build := func(ctx context.Context, a cluster.Assignment) (cluster.Work, error) {
+		o := opts
+		o.Store = a.Store
+		o.Owns = func(account, _ string) bool { return a.Owns(account) }
+		r, err := runner.New(ctx, cfg, logger, o)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+	ccfg, err := cluster.NewConfig(cfg, logger, build)
+	if err != nil {
+		return exitStatus(ctx, logger, fmt.Errorf("cannot start: %w", err))
+	}
+	if m != nil {
+		ccfg.OnGeneration = m.ClusterGeneration
+	}
+	c, err := cluster.Join(ctx, ccfg)
 	if err != nil {
 		return exitStatus(ctx, logger, fmt.Errorf("cannot start: %w", err))
 	}
