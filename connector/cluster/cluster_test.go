@@ -104,10 +104,14 @@ func TestMembersShareAndTakeOver(t *testing.T) {
 		}
 		return len(a) > 0 && len(b) > 0
 	}
-	waitFor(t, ctx, shared, func() string { return fmt.Sprintf("member 1 owns %v, member 2 owns %v", keys(o1.get()), keys(o2.get())) })
+	waitFor(t, ctx, shared, func() string {
+		return fmt.Sprintf("member 1 owns %v, member 2 owns %v", keys(o1.get()), keys(o2.get()))
+	})
 	stop1()
 	waitFor(t, ctx, func() bool { return len(o2.get()) == len(accounts) },
-		func() string { return fmt.Sprintf("after member 1 left, member 2 owns %d of %d accounts", len(o2.get()), len(accounts)) })
+		func() string {
+			return fmt.Sprintf("after member 1 left, member 2 owns %d of %d accounts", len(o2.get()), len(accounts))
+		})
 	o2.mu.Lock()
 	defer o2.mu.Unlock()
 	if o2.gens < 2 {

@@ -11,7 +11,6 @@ import (
 	"github.com/duo-connector/duo-connector/connector/internal/netcheck"
 )
 
-
 // Check makes the cheapest request that proves the host, the network path,
 // the keys and the "Grant read log" permission: one auth log record from a
 // one-minute window, tried once. It returns nil, an *APIError (Duo's code

@@ -482,7 +482,6 @@ func (p *Publisher) Ping(ctx context.Context, topics ...string) error {
 	return nil
 }
 
-
 // Check is Ping with its failure explained: nil, a *FatalError (the
 // configuration or the brokers' must change), a *netcheck.UnreachableError, or
 // another error (a topic's transient error).
