@@ -316,13 +316,7 @@ accounts:
 state_dir: %s
 kafka: {brokers: [%s], topic: "duo.{account}.{dataset}"}
 `, east.CAFile, east.Host, east.IKey, eastKey, west.Host, west.IKey, stateDir, broker.Addr)), 0o600)
-	// Both fakes have certificates of their own: trust both.
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	a, _ := os.ReadFile(east.CAFile)
-	b, _ := os.ReadFile(west.CAFile)
-	os.WriteFile(ca, append(a, b...), 0o600)
-	data, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, []byte(strings.Replace(string(data), east.CAFile, ca, 1)), 0o600)
+	trustBoth(t, cfg, east, west)
 	env := append(os.Environ(), "DUO_CONNECTOR_ACCOUNTS_WEST_SKEY=west-secret")
 
 	run := func(args ...string) (string, error) {
@@ -464,13 +458,7 @@ logs: [auth]
 schedule: "@every 1s"
 jitter: 0s
 `, own.Host, ownKey))
-	// Both fakes have certificates of their own: trust both.
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	a, _ := os.ReadFile(srv.CAFile)
-	b, _ := os.ReadFile(own.CAFile)
-	os.WriteFile(ca, append(a, b...), 0o600)
-	data, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, []byte(strings.Replace(string(data), srv.CAFile, ca, 1)), 0o600)
+	trustBoth(t, cfg, srv, own)
 	start := func(args ...string) (*exec.Cmd, *syncBuffer) {
 		return startDaemon(t, bin, nil, append([]string{"run", "--config", cfg}, args...)...)
 	}
@@ -571,4 +559,16 @@ http: {listen: "`+addr+`"}
 			}
 		}
 	}
+}
+
+// trustBoth makes the configuration at cfg, which names a's CA file,
+// trust the certificates of both fakes (each has its own).
+func trustBoth(t *testing.T, cfg string, a, b *duotest.Server) {
+	t.Helper()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	pa, _ := os.ReadFile(a.CAFile)
+	pb, _ := os.ReadFile(b.CAFile)
+	os.WriteFile(ca, append(pa, pb...), 0o600)
+	data, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(data), a.CAFile, ca, 1)), 0o600)
 }

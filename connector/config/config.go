@@ -435,7 +435,7 @@ func prefixed(section string, err error) []error {
 		return nil
 	}
 	var out []error
-	for _, e := range unjoin(err) {
+	for _, e := range flatten(err) {
 		out = append(out, fmt.Errorf("%s.%w", section, e))
 	}
 	return out
@@ -489,7 +489,7 @@ func (c Config) validateAccountList() []error {
 		}
 		d := c.DuoConfig(nil)
 		d.APIHost, d.IKey, d.SKey, d.AccountID = a.APIHost, a.IKey, a.SKey, a.AccountID
-		for _, e := range unjoin(d.Validate()) {
+		for _, e := range flatten(d.Validate()) {
 			if e != nil {
 				errs = append(errs, fmt.Errorf("%s.%v", where, e))
 			}
@@ -633,13 +633,6 @@ func flatten(err error) []error {
 		out = append(out, flatten(e)...)
 	}
 	return out
-}
-
-func unjoin(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
 }
 
 // ParseSchedule parses a cron spec (5 fields) or a descriptor such as
