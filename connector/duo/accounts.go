@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 )
 
 // PathAccountList is the Accounts API's listing of an MSP's child accounts.
@@ -23,7 +24,9 @@ type ChildAccount struct {
 // then read at its own api_hostname with the same keys and its account_id
 // (see ForAccount).
 func (c *Client) ChildAccounts(ctx context.Context) ([]ChildAccount, error) {
-	resp, err := c.call(ctx, http.MethodPost, PathAccountList, nil)
+	resp, err := Await(ctx, func(ctx context.Context) (*Response, error) {
+		return c.try(ctx, http.MethodPost, PathAccountList, url.Values{})
+	})
 	if err != nil {
 		var apiErr *APIError
 		if errors.As(err, &apiErr) && (apiErr.StatusCode == http.StatusUnauthorized || apiErr.StatusCode == http.StatusForbidden) {

@@ -69,7 +69,7 @@ func TestChildAccounts(t *testing.T) {
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
-// TestYieldInsteadOfWaiting: under WithYield a call never sleeps: a spent
+// TestYieldInsteadOfWaiting: a call never sleeps: a spent
 // budget or a failure comes back as a RetryLaterError saying how long to
 // wait, the backoff (and Retry-After) carrying over from call to call and
 // holding the whole account's budget; a success resets it, and
@@ -83,7 +83,7 @@ func TestYieldInsteadOfWaiting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := duo.WithYield(context.Background())
+	ctx := context.Background()
 	params := func() url.Values {
 		return url.Values{"mintime": {strconv.FormatInt(time.Now().Add(-time.Hour).Unix(), 10)}}
 	}

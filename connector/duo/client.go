@@ -201,7 +201,7 @@ type Client struct {
 	skewKnown  atomic.Bool
 	skewWarned atomic.Int64 // the skew last warned about, ns
 
-	// retry is the account's backoff across calls under WithYield.
+	// retry is the account's backoff, across calls.
 	retry struct {
 		mu       sync.Mutex
 		failures int
@@ -339,17 +339,21 @@ func (r *Response) Release() {
 	}
 }
 
-// Get performs a signed GET of path with params, waiting for the request
-// budget, and retrying transient failures. It returns the envelope's
-// "response" member on success, an *APIError for errors Duo reports as
-// permanent, or a *TransientError once the retries are spent.
+// Get performs one signed GET of path with params, at most: it never
+// waits. It returns the envelope's "response" member on success; a
+// *RetryLaterError saying how long to wait when the account's request
+// budget is spent or a transient failure is to be tried again (the
+// backoff is the account's, kept across calls, and every call of the
+// account waits it out); an *APIError for what Duo reports as permanent;
+// a *TransientError once Retry.MaxAttempts failures came in a row. A
+// scheduler serving many accounts sets the call aside and serves another
+// account meanwhile; a caller with nothing else to do uses Await.
 func (c *Client) Get(ctx context.Context, path string, params url.Values) (*Response, error) {
-	return c.call(ctx, http.MethodGet, path, c.withAccount(params))
+	return c.try(ctx, http.MethodGet, path, c.withAccount(params))
 }
 
-// RetryLaterError is what a call under WithYield returns instead of
-// waiting: for the account's request budget, or before retrying a
-// transient failure (Err). The caller tries again after Wait.
+// RetryLaterError is a call that was not made, or failed and is worth
+// making again: the caller tries again after Wait.
 type RetryLaterError struct {
 	Wait time.Duration
 	Err  error // nil: only the budget was spent
@@ -364,21 +368,24 @@ func (e *RetryLaterError) Error() string {
 
 func (e *RetryLaterError) Unwrap() error { return e.Err }
 
-type yieldKey struct{}
+// Await calls try until it returns anything but a *RetryLaterError,
+// sleeping each wait it is given: for a caller with nothing else to do
+// meanwhile (listing an MSP's children, a test).
+func Await[T any](ctx context.Context, try func(context.Context) (T, error)) (T, error) {
+	for {
+		v, err := try(ctx)
+		var later *RetryLaterError
+		if !errors.As(err, &later) {
+			return v, err
+		}
+		if err := backoff.Sleep(ctx, later.Wait); err != nil {
+			return v, err
+		}
+	}
+}
 
-// WithYield makes calls under ctx return a *RetryLaterError instead of
-// waiting for the request budget or sleeping before a retry: a scheduler
-// serving many accounts sets the call aside and serves another account in
-// the meantime, instead of a worker sleeping through one account's 429
-// storm. The backoff is kept per account across calls, and the account's
-// budget holds every call until it is over; after Retry.MaxAttempts
-// failures in a row, the call fails with a *TransientError.
-func WithYield(ctx context.Context) context.Context { return context.WithValue(ctx, yieldKey{}, true) }
-
-func yields(ctx context.Context) bool { return ctx.Value(yieldKey{}) != nil }
-
-// callOnce is call under WithYield: one request at most.
-func (c *Client) callOnce(ctx context.Context, method, path string, params url.Values) (*Response, error) {
+// try makes one request, if the account's budget allows it.
+func (c *Client) try(ctx context.Context, method, path string, params url.Values) (*Response, error) {
 	liveness.Mark(ctx)
 	if wait := c.budget.TryReserve(); wait > 0 {
 		return nil, &RetryLaterError{Wait: wait}
@@ -448,42 +455,6 @@ func (c *Client) withAccount(params url.Values) url.Values {
 		params.Set("account_id", c.cfg.AccountID)
 	}
 	return params
-}
-
-// call makes a signed call, waiting for the budget and retrying transient
-// failures.
-func (c *Client) call(ctx context.Context, method, path string, params url.Values) (*Response, error) {
-	if yields(ctx) {
-		return c.callOnce(ctx, method, path, params)
-	}
-	bo := backoff.Backoff{Initial: c.cfg.Retry.InitialBackoff, Max: c.cfg.Retry.MaxBackoff}
-	for attempt := 1; ; attempt++ {
-		liveness.Mark(ctx)
-		if err := c.budget.Wait(ctx); err != nil {
-			return nil, err
-		}
-		resp, err := c.do(ctx, method, path, params)
-		if err == nil {
-			resp.Attempts = attempt
-			return resp, nil
-		}
-		if stop := giveUp(ctx, err); stop != nil {
-			return nil, stop
-		}
-		var apiErr *APIError
-		if max := c.cfg.Retry.MaxAttempts; max > 0 && attempt >= max {
-			return nil, &TransientError{Attempts: attempt, Err: err}
-		}
-		wait := bo.Next()
-		if errors.As(err, &apiErr) && apiErr.RetryAfter > 0 {
-			// Duo's rate limit is per account: every log waits.
-			c.budget.Hold(min(apiErr.RetryAfter, maxRetryAfter))
-		}
-		c.noteRetry(ctx, path, attempt, wait, err)
-		if err := backoff.Sleep(ctx, wait); err != nil {
-			return nil, err
-		}
-	}
 }
 
 // do makes one request.

@@ -50,7 +50,7 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 		duotest.Fault{Delay: time.Second}, // beyond the client timeout
 		duotest.Fault{Status: 429, RetryAfter: 1},
 	)
-	resp, err := c.Get(context.Background(), duo.PathAdmin, v1Params())
+	resp, err := await(c, context.Background(), duo.PathAdmin, v1Params())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 	s := newServer(t)
 	c := newClient(t, s, nil) // backoff of a few milliseconds
 	s.Inject(duotest.Fault{Status: 429, RetryAfter: 1})
-	if _, err := c.Get(context.Background(), duo.PathAdmin, v1Params()); err != nil {
+	if _, err := await(c, context.Background(), duo.PathAdmin, v1Params()); err != nil {
 		t.Fatal(err)
 	}
 	reqs := s.Requests()
@@ -89,7 +89,7 @@ func TestRateLimitBypassesLibraryLoop(t *testing.T) {
 	s := newServer(t)
 	c := newClient(t, s, func(c *duo.Config) { c.Retry.MaxAttempts = 1 })
 	s.Inject(duotest.Fault{Status: 429, Count: 5})
-	_, err := c.Get(context.Background(), duo.PathAdmin, v1Params())
+	_, err := await(c, context.Background(), duo.PathAdmin, v1Params())
 	var te *duo.TransientError
 	var apiErr *duo.APIError
 	if !errors.As(err, &te) || !errors.As(err, &apiErr) || apiErr.Code != 42901 {
@@ -127,7 +127,7 @@ func TestPermanentErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = c.Get(context.Background(), duo.PathAdmin, v1Params())
+			_, err = await(c, context.Background(), duo.PathAdmin, v1Params())
 			var apiErr *duo.APIError
 			if !errors.As(err, &apiErr) || apiErr.Temporary() {
 				t.Fatalf("err = %v, want a permanent *APIError", err)
@@ -151,7 +151,7 @@ func TestPermanentErrors(t *testing.T) {
 func TestBadRequestDetail(t *testing.T) {
 	s := newServer(t)
 	c := newClient(t, s, nil)
-	_, err := c.Get(context.Background(), duo.PathAuthV2, url.Values{"mintime": {"1700000000"}, "maxtime": {"1700000001"}})
+	_, err := await(c, context.Background(), duo.PathAuthV2, url.Values{"mintime": {"1700000000"}, "maxtime": {"1700000001"}})
 	if err == nil || !strings.Contains(err.Error(), "'mintime' must be a timestamp in milliseconds") {
 		t.Fatalf("err = %v", err)
 	}
@@ -167,7 +167,7 @@ func TestBudget(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for range 4 {
-				if _, err := c.Get(context.Background(), duo.PathAdmin, v1Params()); err != nil {
+				if _, err := await(c, context.Background(), duo.PathAdmin, v1Params()); err != nil {
 					t.Error(err)
 				}
 			}
@@ -193,7 +193,7 @@ func TestBudgetDuringRetries(t *testing.T) {
 	c := newClient(t, s, func(c *duo.Config) { c.RequestsPerSecond = 20 })
 	s.Inject(duotest.Fault{Status: 429, Count: 6})
 	start := time.Now()
-	if _, err := c.Get(context.Background(), duo.PathAdmin, v1Params()); err != nil {
+	if _, err := await(c, context.Background(), duo.PathAdmin, v1Params()); err != nil {
 		t.Fatal(err)
 	}
 	if elapsed := time.Since(start); elapsed < 6*50*time.Millisecond*9/10 {
@@ -210,7 +210,7 @@ func TestCancellation(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { _, err := c.Get(ctx, duo.PathAdmin, v1Params()); done <- err }()
+	go func() { _, err := await(c, ctx, duo.PathAdmin, v1Params()); done <- err }()
 	select {
 	case err := <-done:
 		if !errors.Is(err, context.DeadlineExceeded) {
@@ -223,7 +223,7 @@ func TestCancellation(t *testing.T) {
 	s.Inject(duotest.Fault{Status: 503})
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel2()
-	go func() { _, err := c.Get(ctx2, duo.PathAdmin, v1Params()); done <- err }()
+	go func() { _, err := await(c, ctx2, duo.PathAdmin, v1Params()); done <- err }()
 	select {
 	case err := <-done:
 		if !errors.Is(err, context.DeadlineExceeded) {
@@ -239,7 +239,7 @@ func TestCancellation(t *testing.T) {
 func TestPinnedCAsByDefault(t *testing.T) {
 	s := newServer(t)
 	c := newClient(t, s, func(c *duo.Config) { c.CAFile = ""; c.Retry.MaxAttempts = 1 })
-	_, err := c.Get(context.Background(), duo.PathAdmin, v1Params())
+	_, err := await(c, context.Background(), duo.PathAdmin, v1Params())
 	if err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("err = %v, want a certificate error", err)
 	}
@@ -252,7 +252,7 @@ func TestProxy(t *testing.T) {
 	var connects []string
 	proxy := newConnectProxy(t, func(host string) { mu.Lock(); connects = append(connects, host); mu.Unlock() })
 	c := newClient(t, s, func(c *duo.Config) { c.Proxy = proxy })
-	if _, err := c.Get(context.Background(), duo.PathAdmin, v1Params()); err != nil {
+	if _, err := await(c, context.Background(), duo.PathAdmin, v1Params()); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()
@@ -266,7 +266,7 @@ func TestProxy(t *testing.T) {
 func TestAccountID(t *testing.T) {
 	s := newServer(t)
 	c := newClient(t, s, func(c *duo.Config) { c.AccountID = "DA0123456789ABCDEFGH" })
-	if _, err := c.Get(context.Background(), duo.PathAdmin, v1Params()); err != nil {
+	if _, err := await(c, context.Background(), duo.PathAdmin, v1Params()); err != nil {
 		t.Fatal(err)
 	}
 	if got := s.Requests()[0].Account; got != "DA0123456789ABCDEFGH" {
@@ -281,4 +281,9 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("Validate() = %v, want it to name %q", err, w)
 		}
 	}
+}
+
+// await calls c.Get until it is made, waiting as asked meanwhile.
+func await(c *duo.Client, ctx context.Context, path string, params url.Values) (*duo.Response, error) {
+	return duo.Await(ctx, func(ctx context.Context) (*duo.Response, error) { return c.Get(ctx, path, params) })
 }

@@ -77,8 +77,8 @@ func drain(t testing.TB, r *duolog.Reader) []step {
 }
 
 // drainContext reads under ctx until the reader has nothing more now,
-// failing after calls calls. A call given up for a while (under
-// duo.WithYield: the budget spent) is made again once the wait is over.
+// failing after calls calls. A call given up for a while (the budget
+// spent, a failure to retry) is made again once the wait is over.
 func drainContext(t testing.TB, r *duolog.Reader, ctx context.Context, calls int) []step {
 	t.Helper()
 	var steps []step

@@ -10,14 +10,6 @@ import (
 	"github.com/duo-connector/duo-connector/connector/duotest"
 )
 
-// drainYielding reads as the scheduler does: every call under
-// duo.WithYield, so that a spent budget gives the call up instead of
-// waiting, and the call is made again once the wait is over.
-func drainYielding(t *testing.T, r *duolog.Reader, calls int) []step {
-	t.Helper()
-	return drainContext(t, r, duo.WithYield(context.Background()), calls)
-}
-
 // TestV1ResumesAfterYield: a v1 read that needs a second request (the
 // second before the cursor crowds a full page) goes on from that request
 // when the budget made it give up, instead of starting over from the first
@@ -36,7 +28,7 @@ func TestV1ResumesAfterYield(t *testing.T) {
 			src = append(src, e.gen.Spread(typ, sec.Add(time.Second), sec.Add(time.Minute), 40)...)
 			e.srv.Add(src...)
 			r := e.reader(typ, nil, 3*time.Hour)
-			exactlyOnce(t, records(drainYielding(t, r, 200)), src)
+			exactlyOnce(t, records(drainContext(t, r, context.Background(), 200)), src)
 		})
 	}
 }
@@ -54,9 +46,9 @@ func TestV2ResumesWindowAfterYield(t *testing.T) {
 	src := e.gen.Spread(duo.Auth, now.Add(-2*time.Hour), now.Add(-10*time.Minute), 1500)
 	e.srv.Add(src...)
 	r := duolog.NewReader(e.client, duo.Auth, nil, duolog.Options{Lag: duolog.MinLag, InitialLookback: 3 * time.Hour, Now: e.clock.Now})
-	got := records(drainYielding(t, r, 100))
+	got := records(drainContext(t, r, context.Background(), 100))
 	e.clock.Advance(15 * time.Minute) // the last records, young for Duo
-	got = append(got, records(drainYielding(t, r, 100))...)
+	got = append(got, records(drainContext(t, r, context.Background(), 100))...)
 	exactlyOnce(t, got, src)
 }
 
@@ -143,7 +135,7 @@ func TestSameNextOffsetSkipsNothing(t *testing.T) {
 			r.Advance(p.Cursor)
 			got := records([]step{{records: rawStrings(p)}})
 			e.srv.Inject(duotest.Fault{StuckOffset: true, Count: 2})
-			got = append(got, records(drainYielding(t, r, 100))...)
+			got = append(got, records(drainContext(t, r, context.Background(), 100))...)
 			exactlyOnce(t, got, src)
 		})
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/duo-connector/duo-connector/connector/accounts"
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/duolog"
+	"github.com/duo-connector/duo-connector/connector/internal/backoff"
 	"github.com/duo-connector/duo-connector/connector/internal/liveness"
 	"github.com/duo-connector/duo-connector/connector/internal/logctx"
 	"github.com/duo-connector/duo-connector/connector/publish"
@@ -192,16 +193,31 @@ type Stats struct {
 
 // Drain publishes pages until the log is caught up, ctx is cancelled (the
 // page in flight is finished within the shutdown timeout first) or an
-// error occurs. Stats count what was published and saved.
+// error occurs, sleeping through the waits Duo's client asks for (see
+// duo.Await). Stats count what was published and saved.
 func (p *Pipeline) Drain(ctx context.Context) (Stats, error) {
-	st, _, err := p.DrainPages(ctx, 0)
-	return st, err
+	var total Stats
+	for {
+		st, _, err := p.DrainPages(ctx, 0)
+		total.Pages += st.Pages
+		total.Records += st.Records
+		total.Malformed += st.Malformed
+		var later *duo.RetryLaterError
+		if !errors.As(err, &later) {
+			return total, err
+		}
+		if err := backoff.Sleep(ctx, later.Wait); err != nil {
+			return total, err
+		}
+	}
 }
 
-// DrainPages is Drain that stops after maxPages pages (0: no limit), and
-// reports whether the log has more to read then: a scheduler serving many
-// logs gives each a turn of some pages, so that one log's backlog does
-// not hold the others back.
+// DrainPages is one turn of a scheduler serving many logs: it publishes at
+// most maxPages pages (0: no limit) and reports whether the log has more
+// to read then, so that one log's backlog does not hold the others back.
+// It never waits for Duo: a spent budget or a failure worth retrying ends
+// the turn with a *duo.RetryLaterError, and the next turn goes on from
+// the request that was not made.
 func (p *Pipeline) DrainPages(ctx context.Context, maxPages int) (st Stats, more bool, err error) {
 	ctx = logctx.With(ctx, p.opts.Logger)
 	for turn := 1; ; turn++ {

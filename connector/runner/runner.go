@@ -681,7 +681,7 @@ func (r *Runner) work(ctx context.Context, next func(u *unit, err error, more bo
 func (r *Runner) poll(ctx context.Context, u *unit) (more bool, err error) {
 	start := time.Now()
 	before := u.p.Progress()
-	st, more, err := u.p.DrainPages(duo.WithYield(ctx), turnPages)
+	st, more, err := u.p.DrainPages(ctx, turnPages)
 	label, lt, p := u.acct.acct.Label(), u.lt, u.p
 	var later *duo.RetryLaterError
 	if (err == nil || errors.As(err, &later)) && ctx.Err() == nil {
