@@ -14,6 +14,7 @@ import (
 
 	"github.com/duo-connector/duo-connector/checkpoint"
 	"github.com/duo-connector/duo-connector/connector/accounts"
+	"github.com/duo-connector/duo-connector/connector/backfill"
 	"github.com/duo-connector/duo-connector/connector/config"
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/duolog"
@@ -177,7 +178,7 @@ func (f *checkpointFlags) reset(store cursorStore, e env) int {
 		if err := store.Delete(context.Background(), key); err != nil {
 			return fail(err)
 		}
-		delete(b.Finished, runner.FinishedKey(f.cfg, account, lt)) // the log is no longer finished
+		delete(b.Finished, backfill.FinishedKey(f.cfg, account, lt)) // the log is no longer finished
 		fmt.Fprintf(e.stdout, "reset %s (%s)\n", key, store.Path(key))
 	}
 	if described {
@@ -301,7 +302,7 @@ func (f *checkpointFlags) show(store cursorStore, e env) int {
 		end := now
 		if b, ok := byName[en.Key.Scope]; ok && en.Key.Scope != "" && !b.Until.IsZero() {
 			end = b.Until
-			if _, done := b.Finished[runner.FinishedKey(f.cfg, en.Key.Account, duo.LogType(en.Key.Log))]; done {
+			if _, done := b.Finished[backfill.FinishedKey(f.cfg, en.Key.Account, duo.LogType(en.Key.Log))]; done {
 				end = row.Delivered
 			}
 		}
@@ -337,30 +338,14 @@ func errorLines(errs ...error) []string {
 
 // backfillProgress is how much of its range each of b's logs delivered.
 func backfillProgress(cfg config.Config, b checkpoint.Backfill, rows []cursorRow, logs []duo.LogType) backfillRow {
-	r := backfillRow{Name: b.Name, Range: b.Range, Since: b.Since, Until: b.Until, Finished: b.Finished, Progress: map[string]float64{}}
-	span := b.Until.Sub(b.Since)
+	delivered := map[string]time.Time{}
 	for _, row := range rows {
-		if row.Scope != b.Name || row.Delivered.IsZero() || span <= 0 {
-			continue
-		}
-		p := float64(row.Delivered.Sub(b.Since)) / float64(span)
-		r.Progress[runner.FinishedKey(cfg, row.Account, duo.LogType(row.Log))] = min(max(p, 0), 1)
-	}
-	for l := range b.Finished {
-		r.Progress[l] = 1
-	}
-	r.Done = len(b.Finished) > 0
-	for l := range r.Progress {
-		if _, ok := b.Finished[l]; !ok {
-			r.Done = false
+		if row.Scope == b.Name && !row.Delivered.IsZero() {
+			delivered[backfill.FinishedKey(cfg, row.Account, duo.LogType(row.Log))] = row.Delivered
 		}
 	}
-	for _, lt := range logs {
-		if _, ok := b.Finished[string(lt)]; !ok {
-			r.Done = false
-		}
-	}
-	return r
+	st := backfill.StatusOf(b, delivered, logs)
+	return backfillRow{Name: b.Name, Range: b.Range, Since: b.Since, Until: b.Until, Finished: b.Finished, Progress: st.Progress, Done: st.Done}
 }
 
 func (f *checkpointFlags) printJSON(w io.Writer, rows []cursorRow, brows []backfillRow) {

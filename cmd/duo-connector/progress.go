@@ -11,9 +11,9 @@ import (
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
+	"github.com/duo-connector/duo-connector/connector/backfill"
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/metrics"
-	"github.com/duo-connector/duo-connector/connector/runner"
 )
 
 // isTerminal reports whether w is a terminal.
@@ -65,7 +65,7 @@ type progressOptions struct {
 // elsewhere a line per log every 30 s. stop draws the bars' last state
 // (100% for a log that finished) and gives stderr back to the log lines,
 // so the summary that follows stays on screen.
-func startProgress(out io.Writer, lw *logWriter, logger *slog.Logger, m *metrics.Metrics, logs []duo.LogType, b runner.Backfill, opts progressOptions) (stop func()) {
+func startProgress(out io.Writer, lw *logWriter, logger *slog.Logger, m *metrics.Metrics, logs []duo.LogType, b backfill.Spec, opts progressOptions) (stop func()) {
 	start := time.Now()
 	if !opts.bars {
 		done := make(chan struct{})
@@ -161,7 +161,7 @@ type progress struct {
 	eta      time.Duration
 }
 
-func progressOf(m *metrics.Metrics, lt duo.LogType, b runner.Backfill, start time.Time) progress {
+func progressOf(m *metrics.Metrics, lt duo.LogType, b backfill.Spec, start time.Time) progress {
 	st := m.Log(lt)
 	elapsed := time.Since(start)
 	p := progress{records: st.Records, rate: float64(st.Records) / max(elapsed.Seconds(), 1e-3), covered: st.CursorTime}

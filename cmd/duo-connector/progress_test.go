@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/duo-connector/duo-connector/connector/backfill"
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/metrics"
-	"github.com/duo-connector/duo-connector/connector/runner"
 )
 
 // lockedBuffer is a bytes.Buffer safe for the bars' and the test's
@@ -40,7 +40,7 @@ func (l *lockedBuffer) String() string {
 // comes after the bars' last frame.
 func TestProgressBars(t *testing.T) {
 	since := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	b := runner.Backfill{Since: since, Until: since.Add(10 * 24 * time.Hour)}
+	b := backfill.Spec{Since: since, Until: since.Add(10 * 24 * time.Hour)}
 	logs := []duo.LogType{duo.Auth, duo.Admin}
 	m := metrics.New()
 	for _, lt := range logs {
@@ -85,7 +85,7 @@ func TestProgressBars(t *testing.T) {
 
 func TestProgressETA(t *testing.T) {
 	since := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	b := runner.Backfill{Since: since, Until: since.Add(10 * 24 * time.Hour)}
+	b := backfill.Spec{Since: since, Until: since.Add(10 * 24 * time.Hour)}
 	m := metrics.New()
 	m.PagePublished("api-x", duo.Auth, 5000, 0, 0, time.Millisecond, since.Add(5*24*time.Hour))
 	p := progressOf(m, duo.Auth, b, time.Now().Add(-10*time.Second))

@@ -18,9 +18,9 @@ import (
 
 	"github.com/duo-connector/duo-connector/checkpoint"
 	"github.com/duo-connector/duo-connector/cmd/duo-connector/internal/sdnotify"
+	"github.com/duo-connector/duo-connector/connector/backfill"
 	"github.com/duo-connector/duo-connector/connector/cluster"
 	"github.com/duo-connector/duo-connector/connector/config"
-	"github.com/duo-connector/duo-connector/connector/duolog"
 	"github.com/duo-connector/duo-connector/connector/metrics"
 	"github.com/duo-connector/duo-connector/connector/publish"
 	"github.com/duo-connector/duo-connector/connector/runner"
@@ -92,7 +92,7 @@ func execute(cfg config.Config, e env, opts runner.Options, once bool) int {
 		return exitUsage
 	}
 	r, err := runner.New(ctx, cfg, logger, opts)
-	var finished *runner.FinishedError
+	var finished *backfill.FinishedError
 	switch {
 	case errors.As(err, &finished):
 		logger.Info(finished.Error())
@@ -301,64 +301,25 @@ Flags:
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
-	now := time.Now()
-	if *since == "" {
-		fmt.Fprintln(e.stderr, "duo-connector backfill: --since is required: the start of the range, e.g. --since 30d or --since 2026-11-01")
-		return exitUsage
-	}
-	from, err := parseWhen(*since, now)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "duo-connector backfill: --since: %v\n", err)
-		return exitUsage
-	}
-	to := now
-	if *until != "" {
-		if to, err = parseWhen(*until, now); err != nil {
-			fmt.Fprintf(e.stderr, "duo-connector backfill: --until: %v\n", err)
-			return exitUsage
-		}
-		if to.After(now) {
-			fmt.Fprintf(e.stderr, "duo-connector backfill: --until %s is in the future; the backfill ends now (%s)\n", to.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
-			to = now
-		}
-	}
-	if !from.Before(to) {
-		fmt.Fprintf(e.stderr, "duo-connector backfill: --since (%s) must be before --until (%s)\n", from.Format(time.RFC3339), to.Format(time.RFC3339))
-		return exitUsage
-	}
-	if horizon := now.Add(-duolog.Retention); !to.After(horizon) {
-		fmt.Fprintf(e.stderr, "duo-connector backfill: the range ends at %s, before Duo's %d-day horizon (%s): Duo no longer has these records\n",
-			to.UTC().Format(time.RFC3339), duolog.Retention/(24*time.Hour), horizon.UTC().Format(time.RFC3339))
-		return exitUsage
-	}
 	cfg, ok := loadConfig(*cfgPath, e, "backfill")
 	if !ok {
 		return exitUsage
 	}
-	if *until == "" {
-		// Now, as far as Duo shows it: a range that ends at now itself
-		// waits for Duo's delay to pass its last minutes (said when it
-		// does), and is not finished before.
-		to = now.Add(-cfg.Lag.D())
-		if !from.Before(to) {
-			fmt.Fprintf(e.stderr, "duo-connector backfill: --since (%s) must be before now - lag (%s)\n", from.Format(time.RFC3339), to.Format(time.RFC3339))
-			return exitUsage
-		}
+	b, notice, err := backfill.Parse(*since, *until, time.Now(), cfg.Lag.D())
+	if err != nil {
+		fmt.Fprintf(e.stderr, "duo-connector backfill: %v\n", err)
+		return exitUsage
 	}
+	if notice != "" {
+		fmt.Fprintf(e.stderr, "duo-connector backfill: %s\n", notice)
+	}
+	b.EventTime, b.Again = *eventTime, *again
 	lts, err := runner.ParseLogs(*logs)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "duo-connector backfill: --logs: %v\n", err)
 		return exitUsage
 	}
-	b := &runner.Backfill{
-		Name:      backfillName(*since, *until, from, to),
-		Range:     backfillRange(*since, *until),
-		Since:     from,
-		Until:     to,
-		EventTime: *eventTime,
-		Again:     *again,
-	}
-	return execute(cfg, e, runner.Options{Logs: lts, Accounts: splitList(*accts), Backfill: b}, true)
+	return execute(cfg, e, runner.Options{Logs: lts, Accounts: splitList(*accts), Backfill: &b}, true)
 }
 
 // splitList splits a comma-separated flag value.
@@ -370,65 +331,4 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-// backfillName names a backfill after its range as given: an absolute time
-// by its instant, a duration by itself ("30d_ago"), so that the same
-// command always names the same backfill.
-func backfillName(since, until string, from, to time.Time) string {
-	part := func(arg string, t time.Time) string {
-		if arg == "" {
-			return "now"
-		}
-		if d, err := config.ParseDuration(arg); err == nil {
-			return formatDays(d) + "_ago"
-		}
-		return t.UTC().Format("20060102T150405Z")
-	}
-	return part(since, from) + "-" + part(until, to)
-}
-
-// backfillRange is the range as given, for listings.
-func backfillRange(since, until string) string {
-	if until == "" {
-		until = "now"
-	}
-	return "--since " + since + " --until " + until
-}
-
-// formatDays writes a duration with days: 36h as 1d12h.
-func formatDays(d time.Duration) string {
-	days, rest := d/(24*time.Hour), d%(24*time.Hour)
-	out := ""
-	if days > 0 {
-		out = fmt.Sprintf("%dd", days)
-	}
-	if rest > 0 || out == "" {
-		r := rest.String()
-		r = strings.TrimSuffix(r, "0s")
-		r = strings.TrimSuffix(r, "0m")
-		if r == "" {
-			r = "0s"
-		}
-		out += r
-	}
-	return out
-}
-
-// parseWhen reads "now", an RFC 3339 time, a date (midnight UTC) or a
-// duration before now.
-func parseWhen(s string, now time.Time) (time.Time, error) {
-	if s == "now" {
-		return now, nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, nil
-	}
-	if d, err := config.ParseDuration(s); err == nil && d >= 0 {
-		return now.Add(-d), nil
-	}
-	return time.Time{}, fmt.Errorf("%q is neither now, an RFC 3339 time (2026-01-02T15:04:05Z), a date (2026-01-02) nor a duration ago (30d, 36h, 1d12h)", s)
 }

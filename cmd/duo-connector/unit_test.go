@@ -5,7 +5,6 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestSystemdUnit checks the shipped unit carries what the daemon relies
@@ -37,22 +36,5 @@ func TestSystemdUnit(t *testing.T) {
 		if line != "" && !strings.Contains(line, "is not executable") && !strings.Contains(line, "No such file") {
 			t.Errorf("systemd-analyze: %s", line)
 		}
-	}
-}
-
-func TestParseWhen(t *testing.T) {
-	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
-	for in, want := range map[string]time.Time{
-		"now":                  now,
-		"1d":                   now.Add(-24 * time.Hour),
-		"2026-12-01":           time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC),
-		"2026-12-01T10:00:00Z": time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC),
-	} {
-		if got, err := parseWhen(in, now); err != nil || !got.Equal(want) {
-			t.Errorf("parseWhen(%q) = %s, %v; want %s", in, got, err, want)
-		}
-	}
-	if _, err := parseWhen("tomorrow", now); err == nil || !strings.Contains(err.Error(), "neither now") {
-		t.Errorf("parseWhen(tomorrow) = %v", err)
 	}
 }

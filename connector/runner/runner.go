@@ -17,6 +17,7 @@ import (
 
 	"github.com/duo-connector/duo-connector/checkpoint"
 	"github.com/duo-connector/duo-connector/connector/accounts"
+	"github.com/duo-connector/duo-connector/connector/backfill"
 	"github.com/duo-connector/duo-connector/connector/config"
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/duolog"
@@ -34,43 +35,6 @@ var (
 	_ pipeline.Observer = (*metrics.Metrics)(nil)
 )
 
-// Backfill is a one-shot run over a closed time range, with cursors of its
-// own so that a killed backfill resumes where it stopped and never touches
-// the daemon's cursors.
-type Backfill struct {
-	// Name identifies the backfill and its cursors (their Scope). It is
-	// made from the range as given, so that rerunning the same command
-	// continues the same backfill even when the range was given as
-	// durations ago.
-	Name string
-	// Range is the range as given, for listings.
-	Range string
-	// Since and Until are the range. When the backfill exists already
-	// they are replaced by the range it was begun with.
-	Since, Until time.Time
-	// EventTime stamps messages with the records' time instead of the
-	// time of publishing (the default for backfills, so that time-based
-	// retention does not delete them at once).
-	EventTime bool
-	// Again starts the backfill over even if it exists (finished or not).
-	Again bool
-
-	// finished are the units a continued backfill has delivered.
-	finished map[string]bool
-	record   checkpoint.Backfill
-}
-
-// FinishedError reports a backfill that has already delivered its whole
-// range for every log asked for: it is not repeated unless asked again.
-type FinishedError struct {
-	Backfill checkpoint.Backfill
-}
-
-func (e *FinishedError) Error() string {
-	return fmt.Sprintf("backfill %s (%s to %s) has already finished; nothing to do. To run it again from its start, add --again",
-		e.Backfill.Name, e.Backfill.Since.UTC().Format(time.RFC3339), e.Backfill.Until.UTC().Format(time.RFC3339))
-}
-
 // Options adjust a Runner.
 type Options struct {
 	// Logs, when set, restricts the run to these log types.
@@ -78,8 +42,9 @@ type Options struct {
 	// Accounts, when set, restricts the run to the accounts these name
 	// (see accounts.Account.Matches).
 	Accounts []string
-	// Backfill, when set, makes this a backfill.
-	Backfill *Backfill
+	// Backfill, when set, makes this a backfill (its range is replaced by
+	// the one an existing backfill was begun with).
+	Backfill *backfill.Spec
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Metrics, when set, counts what the run does.
@@ -119,6 +84,7 @@ type Runner struct {
 	againAfter time.Duration
 	daemon     bool // Run, not Once: failed polls are tried again
 	logs       []duo.LogType
+	backfill   *backfill.Run // with Options.Backfill
 	queue      *queue
 	beats      []*liveness.Beat
 
@@ -259,9 +225,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	}
 	r.logs = logsOf(all, opts.Logs)
 	if b := opts.Backfill; b != nil {
-		if err := r.beginBackfill(b); err != nil {
+		if r.backfill, err = backfill.Begin(files, b, opts.Now()); err != nil {
 			r.Close()
 			return nil, err
+		}
+		if r.backfill.Resumed() {
+			logger.Info("continuing backfill", "backfill", b.Name, "since", b.Since.UTC().Format(time.RFC3339), "until", b.Until.UTC().Format(time.RFC3339))
 		}
 		if horizon := opts.Now().Add(-duolog.Horizon); b.Since.Before(horizon) {
 			logger.Warn("the backfill starts before Duo's 180-day horizon: records older than it are gone from Duo; starting at the horizon",
@@ -276,9 +245,11 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		r.Close()
 		return nil, err
 	}
-	if b := opts.Backfill; b != nil && b.finished != nil && r.units() == 0 {
-		r.Close()
-		return nil, &FinishedError{Backfill: b.record}
+	if r.backfill != nil {
+		if err := r.backfill.NothingLeft(r.units()); err != nil {
+			r.Close()
+			return nil, err
+		}
 	}
 	return r, nil
 }
@@ -386,7 +357,7 @@ func (r *Runner) newAccount(ctx context.Context, a accounts.Account) (*account, 
 		if !slices.Contains(r.logs, lt) || r.opts.Owns != nil && !r.opts.Owns(a.Key(), string(lt)) {
 			continue
 		}
-		if b := r.opts.Backfill; b != nil && b.finished[r.finishedKey(a, lt)] {
+		if r.backfill != nil && r.backfill.Finished(r.finishedKey(a, lt)) {
 			continue
 		}
 		popts := pipeline.Options{
@@ -431,63 +402,7 @@ func (r *Runner) newAccount(ctx context.Context, a accounts.Account) (*account, 
 
 // finishedKey names a unit in a backfill's record of finished logs.
 func (r *Runner) finishedKey(a accounts.Account, lt duo.LogType) string {
-	return FinishedKey(r.cfg, a.Key(), lt)
-}
-
-// FinishedKey names one log of one account (by its key) in a backfill's
-// record of finished logs: the log alone for the account of duo.* (as
-// before there were several accounts), else the account's key and the log.
-func FinishedKey(cfg config.Config, accountKey string, lt duo.LogType) string {
-	if _, _, discover := cfg.Discovery(); !discover && cfg.Duo.APIHost != "" {
-		if accountKey == cfg.Accounts()[0].Key() {
-			return string(lt)
-		}
-	}
-	return accountKey + " " + string(lt)
-}
-
-// beginBackfill continues the backfill b names, with the range it was
-// begun with, and only for the logs it has not finished; or records it as
-// a new one.
-func (r *Runner) beginBackfill(b *Backfill) error {
-	rec, ok, err := r.files.LoadBackfill(b.Name)
-	if err != nil {
-		return err
-	}
-	if ok && b.Again {
-		if err := r.files.DeleteBackfill(b.Name); err != nil {
-			return err
-		}
-		ok = false
-	}
-	if !ok {
-		rec = checkpoint.Backfill{Name: b.Name, Range: b.Range, Since: b.Since, Until: b.Until, Created: r.opts.Now().UTC()}
-		return r.files.SaveBackfill(rec)
-	}
-	b.Since, b.Until, b.record = rec.Since, rec.Until, rec
-	b.finished = map[string]bool{}
-	for k := range rec.Finished {
-		b.finished[k] = true
-	}
-	r.logger.Info("continuing backfill", "backfill", b.Name, "since", b.Since.UTC().Format(time.RFC3339), "until", b.Until.UTC().Format(time.RFC3339))
-	return nil
-}
-
-// finishBackfill records the units that delivered the backfill's whole
-// range.
-func (r *Runner) finishBackfill(done []*unit) error {
-	b := r.opts.Backfill
-	rec, ok, err := r.files.LoadBackfill(b.Name)
-	if err != nil || !ok {
-		return err
-	}
-	if rec.Finished == nil {
-		rec.Finished = map[string]time.Time{}
-	}
-	for _, u := range done {
-		rec.Finished[r.finishedKey(u.acct.acct, u.lt)] = r.opts.Now().UTC()
-	}
-	return r.files.SaveBackfill(rec)
+	return backfill.FinishedKey(r.cfg, a.Key(), lt)
 }
 
 // Preflight checks, before a one-shot run, that Duo and Kafka can be
@@ -620,8 +535,12 @@ func (r *Runner) Once(ctx context.Context) error {
 			done = append(done, u)
 		}
 	}
-	if r.opts.Backfill != nil {
-		if err := r.finishBackfill(done); err != nil {
+	if r.backfill != nil {
+		keys := make([]string, len(done))
+		for i, u := range done {
+			keys[i] = r.finishedKey(u.acct.acct, u.lt)
+		}
+		if err := r.backfill.Finish(keys, r.opts.Now()); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/duo-connector/duo-connector/connector/backfill"
 	"github.com/duo-connector/duo-connector/connector/config"
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/duotest"
@@ -359,7 +360,7 @@ func TestBackfillStartsExactlyAtSince(t *testing.T) {
 		clock = clock.Add(time.Second)
 		return clock
 	}
-	b := &runner.Backfill{Name: "t", Range: "t", Since: since, Until: since.Add(30 * time.Minute)}
+	b := &backfill.Spec{Name: "t", Range: "t", Since: since, Until: since.Add(30 * time.Minute)}
 	r, err := runner.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), runner.Options{Backfill: b, Now: now})
 	if err != nil {
 		t.Fatal(err)
