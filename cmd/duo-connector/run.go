@@ -6,23 +6,16 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/duo-connector/duo-connector/checkpoint"
-	"github.com/duo-connector/duo-connector/cmd/duo-connector/internal/sdnotify"
+	"github.com/duo-connector/duo-connector/connector/app"
 	"github.com/duo-connector/duo-connector/connector/backfill"
-	"github.com/duo-connector/duo-connector/connector/cluster"
 	"github.com/duo-connector/duo-connector/connector/config"
-	"github.com/duo-connector/duo-connector/connector/metrics"
-	"github.com/duo-connector/duo-connector/connector/publish"
 	"github.com/duo-connector/duo-connector/connector/runner"
 )
 
@@ -61,37 +54,19 @@ Flags:
 		fmt.Fprintln(e.stderr, "duo-connector run: --once reads every unit in one process, which cluster mode (checkpoint.store: kafka) shares out: run the daemon, or use checkpoint.store: file for one-shot runs")
 		return exitUsage
 	}
-	return execute(cfg, e, runner.Options{Logs: lts, Accounts: splitList(*accts)}, *once)
+	return execute(cfg, e, app.Options{Logs: lts, Accounts: splitList(*accts), OneShot: *once})
 }
 
-// onceKafkaPatience is how long run --once and backfill keep retrying a
-// Kafka write before they fail.
-const onceKafkaPatience = 5 * time.Minute
-
-// execute builds a runner and runs it until done or signalled.
-func execute(cfg config.Config, e env, opts runner.Options, once bool) int {
+// execute builds the service and runs it until done or signalled.
+func execute(cfg config.Config, e env, opts app.Options) int {
 	lw := &logWriter{out: e.stderr}
 	logger := newLogger(cfg, e, lw)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	defer ignoreSIGHUP(logger)()
-	defer context.AfterFunc(ctx, func() { exitOnSecondSignal(logger, once) })()
-	notifier := sdnotify.New(e.environ)
-	m := metrics.New()
-	opts.Metrics = m
-	if once {
-		// The daemon waits out any Kafka outage; a one-shot run ends
-		// (exit 1, cursors kept) so that whatever runs it can tell.
-		opts.GiveUpAfter = onceKafkaPatience
-	}
-	if cfg.Checkpoint.Store == "kafka" && opts.Backfill == nil {
-		return executeCluster(ctx, cfg, logger, opts, m, notifier)
-	}
-	if err := checkpoint.CheckDir(cfg.StateDir); err != nil {
-		logger.Error("cannot start", "error", err)
-		return exitUsage
-	}
-	r, err := runner.New(ctx, cfg, logger, opts)
+	defer context.AfterFunc(ctx, func() { exitOnSecondSignal(logger, opts.OneShot) })()
+	opts.Logger, opts.Version, opts.Environ = logger, version, e.environ
+	svc, err := app.Build(ctx, cfg, opts)
 	var finished *backfill.FinishedError
 	switch {
 	case errors.As(err, &finished):
@@ -99,62 +74,43 @@ func execute(cfg config.Config, e env, opts runner.Options, once bool) int {
 		return exitOK
 	case err != nil:
 		logger.Error("cannot start", "error", err)
-		return exitFailure
+		return exitCode(err)
 	}
-	defer r.Close()
-	logs := r.Logs()
-	if once {
-		if err := r.Preflight(ctx); err != nil {
-			logger.Error("cannot start", "error", err)
-			return exitFailure
-		}
+	defer svc.Close()
+	if !opts.OneShot {
+		return exitStatus(ctx, logger, svc.Run(ctx))
 	}
-	if cfg.HTTP.Listen != "" {
-		// The brokers only: a topic refused is its accounts' trouble,
-		// shown as they fail, not the whole connector's.
-		srv, err := serveHTTP(cfg, func(ctx context.Context) error { return r.Publisher().Ping(ctx) }, m)
-		if err != nil {
-			logger.Error("cannot start the HTTP listener", "listen", cfg.HTTP.Listen, "error", err)
-			return exitFailure
-		}
-		defer srv.Close()
-		logger.Info("serving metrics and health", "listen", srv.Addr)
-	}
-	started := []any{"version", version, "logs", logs, "once", once}
-	if accts := r.Accounts(); len(accts) == 1 {
-		started = append(started, "account", accts[0].Label())
-	} else {
-		started = append(started, "accounts", len(accts))
-	}
-	logger.Info("duo-connector started", started...)
-	notifier.Notify("READY=1")
-	context.AfterFunc(ctx, func() { notifier.Notify("STOPPING=1") })
-	wdCtx, stopWatchdog := context.WithCancel(ctx)
-	defer stopWatchdog()
-	go notifier.Watchdog(wdCtx, r.Alive)
 	stopProgress := func() {}
+	m, logs := svc.Metrics(), svc.Logs()
 	if opts.Backfill != nil {
 		stopProgress = sync.OnceFunc(startProgress(e.stderr, lw, logger, m, logs, *opts.Backfill,
 			progressOptions{bars: isTerminal(e.stderr), interval: 30 * time.Second}))
 		defer stopProgress()
 	}
 	start := time.Now()
-	if once {
-		err = r.Once(ctx)
-	} else {
-		err = r.Run(ctx)
-	}
+	err = svc.Once(ctx)
 	stopProgress() // the bars' last state, then the summary below them
-	if opts.Backfill != nil || once {
-		summarize(logger, m, logs, time.Since(start))
-		if ctx.Err() != nil {
-			// Not a success: whatever runs it (a Job, cron) must not
-			// take the range as done.
-			logger.Warn("interrupted before the end: run the same command again to continue")
-			return exitInterrupted
-		}
+	if errors.As(err, new(*app.CheckError)) {
+		logger.Error("cannot start", "error", err)
+		return exitFailure
+	}
+	summarize(logger, m, logs, time.Since(start))
+	if ctx.Err() != nil {
+		// Not a success: whatever runs it (a Job, cron) must not take
+		// the range as done.
+		logger.Warn("interrupted before the end: run the same command again to continue")
+		return exitInterrupted
 	}
 	return exitStatus(ctx, logger, err)
+}
+
+// exitCode is the exit status of an error that stopped the connector
+// before it began: the configuration's, or a failure.
+func exitCode(err error) int {
+	if errors.As(err, new(*app.ConfigError)) {
+		return exitUsage
+	}
+	return exitFailure
 }
 
 // exitOnSecondSignal makes a second SIGINT or SIGTERM, once stopping has
@@ -188,60 +144,6 @@ func ignoreSIGHUP(logger *slog.Logger) (stop func()) {
 	return func() { signal.Stop(hup); close(hup) }
 }
 
-// executeCluster runs the daemon in cluster mode (see package cluster).
-func executeCluster(ctx context.Context, cfg config.Config, logger *slog.Logger, opts runner.Options, m *metrics.Metrics, notifier *sdnotify.Notifier) int {
-	// Health and metrics first: while Kafka is awaited at start the
-	// process is up and says it is unready.
-	if cfg.HTTP.Listen != "" {
-		pub, err := publish.New(cfg.PublishConfig(logger))
-		if err != nil {
-			logger.Error("cannot start", "error", err)
-			return exitFailure
-		}
-		defer pub.Close()
-		srv, err := serveHTTP(cfg, func(ctx context.Context) error { return pub.Ping(ctx) }, m)
-		if err != nil {
-			logger.Error("cannot start the HTTP listener", "listen", cfg.HTTP.Listen, "error", err)
-			return exitFailure
-		}
-		defer srv.Close()
-		logger.Info("serving metrics and health", "listen", srv.Addr)
-	}
-	// Started for systemd once it serves health, even while Kafka is
-	// awaited: a Kafka outage at boot must not fail the unit's start.
-	var started atomic.Pointer[cluster.Member]
-	notifier.Notify("READY=1")
-	context.AfterFunc(ctx, func() { notifier.Notify("STOPPING=1") })
-	wdCtx, stopWatchdog := context.WithCancel(ctx)
-	defer stopWatchdog()
-	go notifier.Watchdog(wdCtx, func() bool { c := started.Load(); return c == nil || c.Alive() })
-	build := func(ctx context.Context, a cluster.Assignment) (cluster.Work, error) {
-		o := opts
-		o.Store = a.Store
-		o.Owns = func(account, _ string) bool { return a.Owns(account) }
-		r, err := runner.New(ctx, cfg, logger, o)
-		if err != nil {
-			return nil, err
-		}
-		return r, nil
-	}
-	ccfg, err := cluster.NewConfig(cfg, logger, build)
-	if err != nil {
-		return exitStatus(ctx, logger, fmt.Errorf("cannot start: %w", err))
-	}
-	if m != nil {
-		ccfg.OnGeneration = m.ClusterGeneration
-	}
-	c, err := cluster.Join(ctx, ccfg)
-	if err != nil {
-		return exitStatus(ctx, logger, fmt.Errorf("cannot start: %w", err))
-	}
-	defer c.Close()
-	started.Store(c)
-	logger.Info("duo-connector started in cluster mode", "version", version, "group", cfg.Checkpoint.Group, "state_topic", cfg.Checkpoint.Topic)
-	return exitStatus(ctx, logger, c.Run(ctx))
-}
-
 // exitStatus logs how the daemon or run ended and returns its status.
 func exitStatus(ctx context.Context, logger *slog.Logger, err error) int {
 	switch {
@@ -250,27 +152,9 @@ func exitStatus(ctx context.Context, logger *slog.Logger, err error) int {
 		return exitOK
 	case err != nil:
 		logger.Error("stopped", "error", err)
-		return exitFailure
+		return exitCode(err)
 	}
 	return exitOK
-}
-
-// serveHTTP starts the metrics and health listener.
-func serveHTTP(cfg config.Config, kafkaCheck func(context.Context) error, m *metrics.Metrics) (*http.Server, error) {
-	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
-	if err != nil {
-		return nil, err
-	}
-	sched, _ := config.ParseSchedule(cfg.Schedule)
-	next := sched.Next(time.Now())
-	h := metrics.Health{
-		Interval:  sched.Next(next).Sub(next) + cfg.Jitter.D(),
-		Intervals: 3,
-		Kafka:     kafkaCheck,
-	}
-	srv := &http.Server{Addr: ln.Addr().String(), Handler: m.Handler(h), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	return srv, nil
 }
 
 func runBackfill(args []string, e env) int {
@@ -319,7 +203,7 @@ Flags:
 		fmt.Fprintf(e.stderr, "duo-connector backfill: --logs: %v\n", err)
 		return exitUsage
 	}
-	return execute(cfg, e, runner.Options{Logs: lts, Accounts: splitList(*accts), Backfill: &b}, true)
+	return execute(cfg, e, app.Options{Logs: lts, Accounts: splitList(*accts), Backfill: &b, OneShot: true})
 }
 
 // splitList splits a comma-separated flag value.

@@ -405,14 +405,14 @@ func (r *Runner) finishedKey(a accounts.Account, lt duo.LogType) string {
 	return backfill.FinishedKey(r.cfg, a.Key(), lt)
 }
 
-// Preflight checks, before a one-shot run, that Duo and Kafka can be
+// Check tries, before a one-shot run, whether Duo and Kafka can be
 // reached at all: a mistake of configuration (a name that does not
 // resolve, a refused connection, a certificate not trusted, a refused
 // credential or topic) fails it at once with its fix, instead of after
 // minutes of retries. Trouble that may pass is only logged: the run's own
 // retries are patient with it. With several accounts, one account's
 // refusal is only logged: the run reads the others and reports it.
-func (r *Runner) Preflight(ctx context.Context) error {
+func (r *Runner) Check(ctx context.Context) error {
 	var errs []error
 	accts := r.Accounts()
 	if len(accts) == 1 {

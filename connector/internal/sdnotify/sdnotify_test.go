@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/duo-connector/duo-connector/cmd/duo-connector/internal/sdnotify"
+	"github.com/duo-connector/duo-connector/connector/internal/sdnotify"
 )
 
 // listen opens a notification socket like systemd's and returns what
