@@ -147,18 +147,13 @@ func BenchmarkNormalizeCLI(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer f.Close()
-		r := bufio.NewReaderSize(f, 64<<10)
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 64<<10), 16<<20)
 		w := bufio.NewWriterSize(io.Discard, 64<<10)
-		var line []byte
-		for {
-			var err error
-			line, _, err = readLine(r, line[:0], 16<<20)
-			if len(line) > 0 && json.Valid(line) {
+		for sc.Scan() {
+			if line := sc.Bytes(); len(line) > 0 && json.Valid(line) {
 				w.Write(line)
 				w.WriteByte('\n')
-			}
-			if err != nil {
-				break
 			}
 		}
 		w.Flush()

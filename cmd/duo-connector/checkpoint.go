@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/duo-connector/duo-connector/checkpoint"
 	"github.com/duo-connector/duo-connector/connector/accounts"
+	"github.com/duo-connector/duo-connector/connector/app"
 	"github.com/duo-connector/duo-connector/connector/backfill"
 	"github.com/duo-connector/duo-connector/connector/config"
 	"github.com/duo-connector/duo-connector/connector/duo"
@@ -97,27 +97,45 @@ func runCheckpoint(args []string, e env) int {
 	if sub == "migrate" {
 		return f.migrate(*to, e)
 	}
-	var store cursorStore
-	if cfg.Checkpoint.Store == "kafka" && f.backfill == "" && !f.backfills {
-		ks, err := openClusterState(cfg, sub == "reset" && !f.force)
-		if err != nil {
+	var files *checkpoint.FileStore // backfills are the state directory's
+	if cfg.Checkpoint.Store != "kafka" || f.backfill != "" || f.backfills {
+		if files, err = checkpoint.OpenExisting(cfg.StateDir); err != nil {
 			fmt.Fprintf(e.stderr, "duo-connector checkpoint: %v\n", err)
 			return exitFailure
 		}
-		store = ks
-	} else {
-		fs, err := checkpoint.OpenExisting(cfg.StateDir)
-		if err != nil {
-			fmt.Fprintf(e.stderr, "duo-connector checkpoint: %v\n", err)
-			return exitFailure
-		}
-		store = fs
 	}
-	defer store.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cursors, err := app.OpenCursors(ctx, cfg, files, f.backfills, sub == "reset" && !f.force)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "duo-connector checkpoint: %v\n", err)
+		return exitFailure
+	}
+	defer cursors.Close()
 	if sub == "reset" {
-		return f.reset(store, e)
+		return f.reset(ctx, cursors, files, e)
 	}
-	return f.show(store, e)
+	return f.show(ctx, cursors, files, e)
+}
+
+// migrate copies the state directory's daemon cursors into the state
+// topic.
+func (f *checkpointFlags) migrate(to string, e env) int {
+	if to != "kafka" {
+		fmt.Fprintln(e.stderr, "duo-connector checkpoint migrate: --to kafka is the one destination: the state topic of checkpoint.topic")
+		return exitUsage
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	n, err := app.Migrate(ctx, f.cfg, f.force, func(k checkpoint.Key) {
+		fmt.Fprintf(e.stdout, "copied %s to %s\n", k, f.cfg.Checkpoint.Topic)
+	})
+	if err != nil {
+		fmt.Fprintf(e.stderr, "duo-connector checkpoint migrate: %v\n", err)
+		return exitFailure
+	}
+	fmt.Fprintf(e.stdout, "%d cursors copied; set checkpoint.store: kafka and start the processes\n", n)
+	return exitOK
 }
 
 // validateReset checks reset's flags before anything is opened; it returns
@@ -146,7 +164,7 @@ func orAll(logs string) string {
 
 // reset deletes the daemon's cursors of the logs named, or a backfill's
 // (the named logs' cursors, or the whole backfill).
-func (f *checkpointFlags) reset(store cursorStore, e env) int {
+func (f *checkpointFlags) reset(ctx context.Context, cursors app.Cursors, files *checkpoint.FileStore, e env) int {
 	fail := func(err error) int {
 		fmt.Fprintf(e.stderr, "duo-connector checkpoint reset: %v\n", err)
 		return exitFailure
@@ -154,92 +172,47 @@ func (f *checkpointFlags) reset(store cursorStore, e env) int {
 	var b checkpoint.Backfill
 	var described bool
 	if f.backfill != "" {
-		if !store.BackfillExists(f.backfill) {
+		if !files.BackfillExists(f.backfill) {
 			return fail(fmt.Errorf("no backfill named %q: 'checkpoint show --backfills' lists them", f.backfill))
 		}
 		if len(f.logs) == 0 { // a damaged description too goes with the rest
-			if err := store.DeleteBackfill(f.backfill); err != nil {
+			if err := files.DeleteBackfill(f.backfill); err != nil {
 				return fail(err)
 			}
 			fmt.Fprintf(e.stdout, "reset backfill %s (all its cursors)\n", f.backfill)
 			return exitOK
 		}
 		var err error
-		if b, described, err = store.LoadBackfill(f.backfill); err != nil {
+		if b, described, err = files.LoadBackfill(f.backfill); err != nil {
 			return fail(err)
 		}
 	}
-	account, err := f.accountKey(store)
+	var saved []string
+	if f.account != "" {
+		entries, _ := cursors.List(ctx)
+		for _, en := range entries {
+			saved = append(saved, en.Key.Account)
+		}
+	}
+	_, _, discover := f.cfg.Discovery()
+	account, err := accounts.Resolve(f.cfg.Accounts(), discover, f.account, saved)
 	if err != nil {
 		return fail(err)
 	}
 	for _, lt := range f.logs {
 		key := checkpoint.Key{Account: account, Log: string(lt), Scope: f.backfill}
-		if err := store.Delete(context.Background(), key); err != nil {
+		if err := cursors.Delete(ctx, key); err != nil {
 			return fail(err)
 		}
 		delete(b.Finished, backfill.FinishedKey(f.cfg, account, lt)) // the log is no longer finished
-		fmt.Fprintf(e.stdout, "reset %s (%s)\n", key, store.Path(key))
+		fmt.Fprintf(e.stdout, "reset %s (%s)\n", key, cursors.Where(key))
 	}
 	if described {
-		if err := store.SaveBackfill(b); err != nil {
+		if err := files.SaveBackfill(b); err != nil {
 			return fail(err)
 		}
 	}
 	return exitOK
-}
-
-// accountKey is the key of the account whose cursors reset deletes: the
-// one --account names among the configured accounts, or among the saved
-// cursors' (an MSP child, found by its id); without --account, the only
-// account configured.
-func (f *checkpointFlags) accountKey(store cursorStore) (string, error) {
-	static := f.cfg.Accounts()
-	_, _, discover := f.cfg.Discovery()
-	if f.account == "" {
-		if len(static) == 1 && !discover {
-			return static[0].Key(), nil
-		}
-		return "", errors.New("several accounts are configured: name the one with --account (its name, child account id or API host; 'checkpoint show' lists them)")
-	}
-	if sel, err := accounts.Select(static, []string{f.account}); err == nil {
-		return sel[0].Key(), nil
-	}
-	entries, _ := store.List(true)
-	var found []string
-	for _, en := range entries {
-		a := en.Key.Account
-		if keyNamed(a, f.account) && !slices.Contains(found, a) {
-			found = append(found, a)
-		}
-	}
-	switch len(found) {
-	case 1:
-		return found[0], nil
-	case 0:
-		return "", fmt.Errorf("no account %q is configured or has cursors ('checkpoint show' lists them)", f.account)
-	}
-	return "", fmt.Errorf("--account %q matches several accounts (%s): give the full one", f.account, strings.Join(found, ", "))
-}
-
-// matchesAccount reports whether a cursor's account is the one --account
-// names (any when unset).
-func (f *checkpointFlags) matchesAccount(key string) bool {
-	if f.account == "" {
-		return true
-	}
-	for _, a := range f.cfg.Accounts() {
-		if a.Matches(f.account) && a.Key() == key {
-			return true
-		}
-	}
-	return keyNamed(key, f.account)
-}
-
-// keyNamed reports whether a cursor's account key is name, or an MSP
-// child's key (host/id) whose id is name.
-func keyNamed(key, name string) bool {
-	return key == name || strings.HasSuffix(key, "/"+name)
 }
 
 // cursorRow is one cursor as show prints it.
@@ -267,12 +240,12 @@ type backfillRow struct {
 }
 
 // show prints the cursors (and backfills).
-func (f *checkpointFlags) show(store cursorStore, e env) int {
-	entries, listErr := store.List(f.backfills)
+func (f *checkpointFlags) show(ctx context.Context, cursors app.Cursors, files *checkpoint.FileStore, e env) int {
+	entries, listErr := cursors.List(ctx)
 	var backfills []checkpoint.Backfill
 	var bfErr error
 	if f.backfills {
-		backfills, bfErr = store.Backfills()
+		backfills, bfErr = files.Backfills()
 	}
 	byName := map[string]checkpoint.Backfill{}
 	for _, b := range backfills {
@@ -286,7 +259,7 @@ func (f *checkpointFlags) show(store cursorStore, e env) int {
 	var errs []string
 	now := time.Now()
 	for _, en := range entries {
-		if len(want) > 0 && !want[en.Key.Log] || !f.matchesAccount(en.Key.Account) {
+		if len(want) > 0 && !want[en.Key.Log] || !accounts.Named(f.cfg.Accounts(), f.account, en.Key.Account) {
 			continue
 		}
 		row := cursorRow{Account: en.Key.Account, Log: en.Key.Log, Scope: en.Key.Scope, Updated: en.Updated, Path: en.Path, Cursor: en.Cursor}

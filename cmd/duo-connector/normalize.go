@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -88,119 +87,36 @@ Flags:
 		inputs = append(inputs, input{name, f})
 	}
 
-	c := &normalizeRun{n: n, out: bufio.NewWriterSize(stdout, 64<<10), stderr: stderr, maxLine: *maxLine}
+	bw := bufio.NewWriterSize(stdout, 64<<10)
+	lines := normalize.NewLines(n, bw)
+	lines.MaxLine = *maxLine
+	lines.OnMalformed = func(name string, line int, err error) {
+		if lines.Malformed <= maxReportedErrors {
+			fmt.Fprintf(stderr, "%s:%d: %v\n", name, line, err)
+		}
+	}
 	for _, in := range inputs {
-		if err := c.stream(in.name, in.r); err != nil {
-			c.out.Flush()
-			var we *writeError
+		if err := lines.Copy(in.name, in.r); err != nil {
+			bw.Flush()
+			var we *normalize.WriteError
 			if errors.As(err, &we) {
-				fmt.Fprintf(stderr, "duo-connector normalize: write output: %v\n", we.err)
+				fmt.Fprintf(stderr, "duo-connector normalize: write output: %v\n", we.Err)
 				return exitFailure
 			}
 			fmt.Fprintf(stderr, "duo-connector normalize: read %s: %v\n", in.name, err)
 			return exitUsage
 		}
 	}
-	if err := c.out.Flush(); err != nil {
+	if err := bw.Flush(); err != nil {
 		fmt.Fprintf(stderr, "duo-connector normalize: write output: %v\n", err)
 		return exitFailure
 	}
-	if c.malformed > maxReportedErrors {
-		fmt.Fprintf(stderr, "... and %d more malformed lines\n", c.malformed-maxReportedErrors)
+	if lines.Malformed > maxReportedErrors {
+		fmt.Fprintf(stderr, "... and %d more malformed lines\n", lines.Malformed-maxReportedErrors)
 	}
-	fmt.Fprintf(stderr, "normalized %d records (mapping %s), %d malformed\n", c.records, m, c.malformed)
-	if c.malformed > 0 {
+	fmt.Fprintf(stderr, "normalized %d records (mapping %s), %d malformed\n", lines.Records, m, lines.Malformed)
+	if lines.Malformed > 0 {
 		return exitFailure
 	}
 	return exitOK
-}
-
-// normalizeRun is the state of one normalize command: where documents go,
-// the counts, and the buffers reused from line to line.
-type normalizeRun struct {
-	n                  *normalize.Normalizer
-	out                *bufio.Writer
-	stderr             io.Writer
-	maxLine            int
-	records, malformed int
-	line, doc          []byte
-}
-
-// writeError is a failure to write the output (not to read the input).
-type writeError struct{ err error }
-
-func (e *writeError) Error() string { return e.err.Error() }
-
-// stream normalizes every line of r, one document per non-blank line.
-func (c *normalizeRun) stream(name string, r io.Reader) error {
-	br := bufio.NewReaderSize(r, 64<<10)
-	for lineNo := 1; ; lineNo++ {
-		var err error
-		var size int
-		c.line, size, err = readLine(br, c.line[:0], c.maxLine)
-		if len(c.line) > 0 && len(bytes.TrimSpace(c.line)) > 0 {
-			if werr := c.normalizeLine(name, lineNo, size); werr != nil {
-				return &writeError{werr}
-			}
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
-}
-
-// normalizeLine writes the document of the line just read (size: its whole
-// length, more than what was kept when it is too long).
-func (c *normalizeRun) normalizeLine(name string, lineNo, size int) error {
-	c.records++
-	var recErr error
-	if size > len(c.line) {
-		recErr = fmt.Errorf("line of %d bytes is longer than --max-line-bytes (%d): not read", size, c.maxLine)
-		c.doc = c.n.AppendMalformed(c.doc[:0], c.line[:min(len(c.line), 1024)], recErr.Error())
-	} else {
-		c.doc, recErr = c.n.Append(c.doc[:0], c.line)
-	}
-	if recErr != nil {
-		c.malformed++
-		if c.malformed <= maxReportedErrors {
-			fmt.Fprintf(c.stderr, "%s:%d: %v\n", name, lineNo, recErr)
-		}
-	}
-	c.doc = append(c.doc, '\n')
-	_, err := c.out.Write(c.doc)
-	return err
-}
-
-// readLine appends the next line of r, without its "\n" or "\r\n", to buf,
-// keeping at most max bytes of it: size is the line's whole length, so a
-// size over len(line) means the rest was skipped, not held in memory. It
-// returns io.EOF with the last line when the input ends.
-func readLine(r *bufio.Reader, buf []byte, max int) (line []byte, size int, err error) {
-	start := len(buf)
-	for {
-		chunk, err := r.ReadSlice('\n')
-		size += len(chunk)
-		if room := max + 2 - (len(buf) - start); room > 0 { // 2: room for "\r\n"
-			buf = append(buf, chunk[:min(len(chunk), room)]...)
-		}
-		if err == bufio.ErrBufferFull {
-			continue
-		}
-		if len(chunk) > 0 && chunk[len(chunk)-1] == '\n' {
-			size--
-			if n := len(buf); n > start && buf[n-1] == '\n' {
-				buf = buf[:n-1]
-			}
-			if n := len(buf); n > start && buf[n-1] == '\r' && n-start == size {
-				buf, size = buf[:n-1], size-1
-			}
-		}
-		if len(buf)-start > max {
-			buf = buf[:start+max]
-		}
-		return buf, size, err
-	}
 }

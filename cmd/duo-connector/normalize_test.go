@@ -168,7 +168,7 @@ func TestNormalizeCLILongLines(t *testing.T) {
 	if err := json.Unmarshal([]byte(docs[1]), &long); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(long.Error.Message, "longer than --max-line-bytes") || len(long.Message) > 2048 {
+	if !strings.Contains(long.Error.Message, "longer than the limit of") || len(long.Message) > 2048 {
 		t.Fatalf("long line's document: error %q, message of %d bytes", long.Error.Message, len(long.Message))
 	}
 	var exactDoc struct {

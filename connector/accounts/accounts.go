@@ -218,3 +218,53 @@ func Matching(all []Account, names []string) (out []Account, unknown []string) {
 	}
 	return out, unknown
 }
+
+// Resolve names the one account whose cursors a command acts on, by its
+// key: the one name matches among the configured accounts (static), or
+// among the keys of saved cursors (an MSP child, by its id). An empty
+// name means the one account configured, when there is one and no
+// children are discovered.
+func Resolve(static []Account, discover bool, name string, saved []string) (string, error) {
+	if name == "" {
+		if len(static) == 1 && !discover {
+			return static[0].Key(), nil
+		}
+		return "", errors.New("several accounts are configured: name the one with --account (its name, child account id or API host; 'checkpoint show' lists them)")
+	}
+	if sel, err := Select(static, []string{name}); err == nil {
+		return sel[0].Key(), nil
+	}
+	var found []string
+	for _, key := range saved {
+		if keyNamed(key, name) && !slices.Contains(found, key) {
+			found = append(found, key)
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		return "", fmt.Errorf("no account %q is configured or has cursors ('checkpoint show' lists them)", name)
+	}
+	return "", fmt.Errorf("--account %q matches several accounts (%s): give the full one", name, strings.Join(found, ", "))
+}
+
+// Named reports whether the account key (a saved cursor's) is the one
+// name names (any when name is empty).
+func Named(static []Account, name, key string) bool {
+	if name == "" {
+		return true
+	}
+	for _, a := range static {
+		if a.Matches(name) && a.Key() == key {
+			return true
+		}
+	}
+	return keyNamed(key, name)
+}
+
+// keyNamed reports whether an account key is name, or an MSP child's key
+// (host/id) whose id is name.
+func keyNamed(key, name string) bool {
+	return key == name || strings.HasSuffix(key, "/"+name)
+}

@@ -1,0 +1,154 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/duo-connector/duo-connector/checkpoint"
+	"github.com/duo-connector/duo-connector/checkpoint/kafkastore"
+	"github.com/duo-connector/duo-connector/connector/cluster"
+	"github.com/duo-connector/duo-connector/connector/config"
+)
+
+// Cursors are the daemon's saved cursors as the checkpoint commands see
+// them: the state directory's files, or in cluster mode the state topic.
+// A backfill's cursors and record are always the state directory's
+// (checkpoint.FileStore).
+type Cursors interface {
+	List(ctx context.Context) ([]checkpoint.Entry, error)
+	Delete(ctx context.Context, key checkpoint.Key) error
+	// Where says where key is kept: a file, or the state topic.
+	Where(key checkpoint.Key) string
+	Close() error
+}
+
+// fileCursors is the state directory as Cursors (with the backfills'
+// cursors too, when listed with backfills).
+type fileCursors struct {
+	*checkpoint.FileStore
+	backfills bool
+}
+
+func (f fileCursors) List(context.Context) ([]checkpoint.Entry, error) {
+	return f.FileStore.List(f.backfills)
+}
+func (f fileCursors) Where(key checkpoint.Key) string { return f.Path(key) }
+
+// topicCursors is cluster mode's state topic as Cursors.
+type topicCursors struct {
+	*kafkastore.Store
+	topic string
+}
+
+func (t topicCursors) Where(checkpoint.Key) string { return t.topic }
+
+// OpenCursors opens the daemon's cursors where the configuration keeps
+// them. files is the state directory, opened without its lock (nil in
+// cluster mode): withBackfills adds the backfills' cursors to its list.
+// For changes (exclusive), the state topic is refused while processes of
+// the connector group run: they hold the cursors in memory and would
+// write them back.
+func OpenCursors(ctx context.Context, cfg config.Config, files *checkpoint.FileStore, withBackfills, exclusive bool) (Cursors, error) {
+	if files != nil {
+		return fileCursors{files, withBackfills}, nil
+	}
+	s, topic, err := openState(ctx, cfg, exclusive)
+	if err != nil {
+		return nil, err
+	}
+	return topicCursors{s, topic}, nil
+}
+
+func openState(ctx context.Context, cfg config.Config, exclusive bool) (*kafkastore.Store, string, error) {
+	st, err := cluster.StateConfig(cfg)
+	if err != nil {
+		return nil, "", err
+	}
+	if exclusive {
+		n, err := cluster.Members(ctx, st)
+		if err != nil {
+			return nil, "", err
+		}
+		if n > 0 {
+			return nil, "", fmt.Errorf("connector group %s has %d running processes: they hold the cursors and would write them back; stop them first (or add --force)", st.Group, n)
+		}
+	}
+	s, err := kafkastore.Open(ctx, st)
+	if err != nil {
+		return nil, "", err
+	}
+	return s, st.Topic, nil
+}
+
+// AlreadyMigratedError is a state topic that holds cursors already.
+type AlreadyMigratedError struct {
+	Topic, Group string
+	Cursors      int
+}
+
+func (e *AlreadyMigratedError) Error() string {
+	return fmt.Sprintf("the state topic %s already holds %d cursors of group %s: migrating would replace them; add --force to do so", e.Topic, e.Cursors, e.Group)
+}
+
+// Migrate copies the state directory's daemon cursors into the state
+// topic (cluster mode), so that an installation moves to cluster mode
+// without reading anything twice; copied is called for each. A topic that
+// holds cursors already is an *AlreadyMigratedError unless force.
+func Migrate(ctx context.Context, cfg config.Config, force bool, copied func(checkpoint.Key)) (int, error) {
+	files, err := checkpoint.OpenExisting(cfg.StateDir)
+	if err != nil {
+		return 0, fmt.Errorf("%w (stop the connector first)", err)
+	}
+	defer files.Close()
+	entries, err := files.List(false)
+	if err != nil {
+		return 0, err
+	}
+	state, topic, err := openState(ctx, cfg, true)
+	if err != nil {
+		return 0, err
+	}
+	defer state.Close()
+	existing, err := state.List(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if len(existing) > 0 && !force {
+		return 0, &AlreadyMigratedError{Topic: topic, Group: cfg.Checkpoint.Group, Cursors: len(existing)}
+	}
+	for _, en := range entries {
+		if err := state.Save(ctx, en.Key, en.Cursor); err != nil {
+			return 0, err
+		}
+		copied(en.Key)
+	}
+	return len(entries), nil
+}
+
+// checkState checks the state topic (created compacted when missing,
+// refused when not compacted, readable) and says how many processes the
+// connector group has.
+func checkState(ctx context.Context, cfg config.Config) (string, error) {
+	state, topic, err := openState(ctx, cfg, false)
+	if err != nil {
+		return "", err
+	}
+	defer state.Close()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	cursors, err := state.List(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := state.Probe(ctx); err != nil {
+		return "", err
+	}
+	st, err := cluster.StateConfig(cfg)
+	if err != nil {
+		return "", err
+	}
+	members, _ := cluster.Members(ctx, st)
+	return fmt.Sprintf("state topic %s is compacted and writable, %d partitions, %d cursors of group %s, %d processes running",
+		topic, state.Partitions(), len(cursors), cfg.Checkpoint.Group, members), nil
+}
