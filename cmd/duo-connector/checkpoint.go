@@ -12,13 +12,9 @@ import (
 	"time"
 
 	"github.com/duo-connector/duo-connector/checkpoint"
-	"github.com/duo-connector/duo-connector/connector/accounts"
 	"github.com/duo-connector/duo-connector/connector/app"
-	"github.com/duo-connector/duo-connector/connector/backfill"
 	"github.com/duo-connector/duo-connector/connector/config"
 	"github.com/duo-connector/duo-connector/connector/duo"
-	"github.com/duo-connector/duo-connector/connector/duolog"
-	"github.com/duo-connector/duo-connector/connector/runner"
 )
 
 const checkpointUsage = `Usage: duo-connector checkpoint show  --config FILE [--json] [--logs auth,...] [--account NAME] [--backfills]
@@ -85,7 +81,7 @@ func runCheckpoint(args []string, e env) int {
 	}
 	f.cfg = cfg
 	var err error
-	if f.logs, err = runner.ParseLogs(f.logsArg); err != nil {
+	if f.logs, err = duo.ParseLogTypes(f.logsArg); err != nil {
 		fmt.Fprintf(e.stderr, "duo-connector checkpoint: --logs: %v\n", err)
 		return exitUsage
 	}
@@ -165,135 +161,30 @@ func orAll(logs string) string {
 // reset deletes the daemon's cursors of the logs named, or a backfill's
 // (the named logs' cursors, or the whole backfill).
 func (f *checkpointFlags) reset(ctx context.Context, cursors app.Cursors, files *checkpoint.FileStore, e env) int {
-	fail := func(err error) int {
+	err := app.Reset(ctx, f.cfg, cursors, files, app.Selection{Logs: f.logs, Account: f.account, Backfill: f.backfill}, func(what, where string) {
+		fmt.Fprintf(e.stdout, "reset %s (%s)\n", what, where)
+	})
+	if err != nil {
 		fmt.Fprintf(e.stderr, "duo-connector checkpoint reset: %v\n", err)
 		return exitFailure
-	}
-	var b checkpoint.Backfill
-	var described bool
-	if f.backfill != "" {
-		if !files.BackfillExists(f.backfill) {
-			return fail(fmt.Errorf("no backfill named %q: 'checkpoint show --backfills' lists them", f.backfill))
-		}
-		if len(f.logs) == 0 { // a damaged description too goes with the rest
-			if err := files.DeleteBackfill(f.backfill); err != nil {
-				return fail(err)
-			}
-			fmt.Fprintf(e.stdout, "reset backfill %s (all its cursors)\n", f.backfill)
-			return exitOK
-		}
-		var err error
-		if b, described, err = files.LoadBackfill(f.backfill); err != nil {
-			return fail(err)
-		}
-	}
-	var saved []string
-	if f.account != "" {
-		entries, _ := cursors.List(ctx)
-		for _, en := range entries {
-			saved = append(saved, en.Key.Account)
-		}
-	}
-	_, _, discover := f.cfg.Discovery()
-	account, err := accounts.Resolve(f.cfg.Accounts(), discover, f.account, saved)
-	if err != nil {
-		return fail(err)
-	}
-	for _, lt := range f.logs {
-		key := checkpoint.Key{Account: account, Log: string(lt), Scope: f.backfill}
-		if err := cursors.Delete(ctx, key); err != nil {
-			return fail(err)
-		}
-		delete(b.Finished, backfill.FinishedKey(f.cfg, account, lt)) // the log is no longer finished
-		fmt.Fprintf(e.stdout, "reset %s (%s)\n", key, cursors.Where(key))
-	}
-	if described {
-		if err := files.SaveBackfill(b); err != nil {
-			return fail(err)
-		}
 	}
 	return exitOK
 }
 
-// cursorRow is one cursor as show prints it.
-type cursorRow struct {
-	Account   string          `json:"account"`
-	Log       string          `json:"log"`
-	Scope     string          `json:"scope,omitempty"`
-	Delivered time.Time       `json:"delivered_until"`
-	Behind    string          `json:"lag"`
-	Updated   time.Time       `json:"updated"`
-	Path      string          `json:"path"`
-	Cursor    json.RawMessage `json:"cursor"`
-	Error     string          `json:"error,omitempty"`
-}
-
-// backfillRow is one backfill as show prints it.
-type backfillRow struct {
-	Name     string               `json:"name"`
-	Range    string               `json:"range,omitempty"`
-	Since    time.Time            `json:"since"`
-	Until    time.Time            `json:"until"`
-	Progress map[string]float64   `json:"progress"`
-	Finished map[string]time.Time `json:"finished,omitempty"`
-	Done     bool                 `json:"done"`
-}
-
 // show prints the cursors (and backfills).
 func (f *checkpointFlags) show(ctx context.Context, cursors app.Cursors, files *checkpoint.FileStore, e env) int {
-	entries, listErr := cursors.List(ctx)
-	var backfills []checkpoint.Backfill
-	var bfErr error
-	if f.backfills {
-		backfills, bfErr = files.Backfills()
+	if !f.backfills {
+		files = nil
 	}
-	byName := map[string]checkpoint.Backfill{}
-	for _, b := range backfills {
-		byName[b.Name] = b
-	}
-	want := map[string]bool{}
-	for _, lt := range f.logs {
-		want[string(lt)] = true
-	}
-	var rows []cursorRow
-	var errs []string
-	now := time.Now()
-	for _, en := range entries {
-		if len(want) > 0 && !want[en.Key.Log] || !accounts.Named(f.cfg.Accounts(), f.account, en.Key.Account) {
-			continue
-		}
-		row := cursorRow{Account: en.Key.Account, Log: en.Key.Log, Scope: en.Key.Scope, Updated: en.Updated, Path: en.Path, Cursor: en.Cursor}
-		c, err := duolog.ParseCursor(en.Cursor)
-		if err != nil {
-			row.Error = err.Error()
-			errs = append(errs, fmt.Sprintf("%s: %v; reset it with: %s", en.Path, err, en.Key.ResetCommand()))
-			rows = append(rows, row)
-			continue
-		}
-		row.Delivered = c.Time(duolog.IsV1(duo.LogType(en.Key.Log), f.cfg.Duo.TelephonyV1)).UTC()
-		// A backfill is behind its own end, not now.
-		end := now
-		if b, ok := byName[en.Key.Scope]; ok && en.Key.Scope != "" && !b.Until.IsZero() {
-			end = b.Until
-			if _, done := b.Finished[backfill.FinishedKey(f.cfg, en.Key.Account, duo.LogType(en.Key.Log))]; done {
-				end = row.Delivered
-			}
-		}
-		row.Behind = max(end.Sub(row.Delivered), 0).Round(time.Second).String()
-		rows = append(rows, row)
-	}
-	var brows []backfillRow
-	for _, b := range backfills {
-		brows = append(brows, backfillProgress(f.cfg, b, rows, f.logs))
-	}
+	st, err := app.Show(ctx, f.cfg, cursors, files, app.Selection{Logs: f.logs, Account: f.account}, time.Now())
 	if f.asJSON {
-		f.printJSON(e.stdout, rows, brows)
+		f.printJSON(e.stdout, st.Cursors, st.Backfills)
 	} else {
-		f.printText(e.stdout, rows, brows)
+		f.printText(e.stdout, st.Cursors, st.Backfills)
 	}
 	code := exitOK
-	for _, err := range append(errs, errorLines(listErr, bfErr)...) {
-		fmt.Fprintf(e.stderr, "duo-connector checkpoint: %s\n", err)
+	for _, line := range append(st.Problems, errorLines(err)...) {
+		fmt.Fprintf(e.stderr, "duo-connector checkpoint: %s\n", line)
 		code = exitFailure
 	}
 	return code
@@ -309,37 +200,25 @@ func errorLines(errs ...error) []string {
 	return out
 }
 
-// backfillProgress is how much of its range each of b's logs delivered.
-func backfillProgress(cfg config.Config, b checkpoint.Backfill, rows []cursorRow, logs []duo.LogType) backfillRow {
-	delivered := map[string]time.Time{}
-	for _, row := range rows {
-		if row.Scope == b.Name && !row.Delivered.IsZero() {
-			delivered[backfill.FinishedKey(cfg, row.Account, duo.LogType(row.Log))] = row.Delivered
-		}
-	}
-	st := backfill.StatusOf(b, delivered, logs)
-	return backfillRow{Name: b.Name, Range: b.Range, Since: b.Since, Until: b.Until, Finished: b.Finished, Progress: st.Progress, Done: st.Done}
-}
-
-func (f *checkpointFlags) printJSON(w io.Writer, rows []cursorRow, brows []backfillRow) {
+func (f *checkpointFlags) printJSON(w io.Writer, rows []app.CursorRow, brows []app.BackfillRow) {
 	if rows == nil {
-		rows = []cursorRow{}
+		rows = []app.CursorRow{}
 	}
 	var v any = rows
 	if f.backfills {
 		if brows == nil {
-			brows = []backfillRow{}
+			brows = []app.BackfillRow{}
 		}
 		v = struct {
-			Cursors   []cursorRow   `json:"cursors"`
-			Backfills []backfillRow `json:"backfills"`
+			Cursors   []app.CursorRow   `json:"cursors"`
+			Backfills []app.BackfillRow `json:"backfills"`
 		}{rows, brows}
 	}
 	b, _ := json.MarshalIndent(v, "", "  ")
 	fmt.Fprintln(w, string(b))
 }
 
-func (f *checkpointFlags) printText(w io.Writer, rows []cursorRow, brows []backfillRow) {
+func (f *checkpointFlags) printText(w io.Writer, rows []app.CursorRow, brows []app.BackfillRow) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ACCOUNT\tLOG\tSCOPE\tDELIVERED UNTIL\tBEHIND\tSAVED\tFILE")
 	for _, r := range rows {

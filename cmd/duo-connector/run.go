@@ -16,7 +16,7 @@ import (
 	"github.com/duo-connector/duo-connector/connector/app"
 	"github.com/duo-connector/duo-connector/connector/backfill"
 	"github.com/duo-connector/duo-connector/connector/config"
-	"github.com/duo-connector/duo-connector/connector/runner"
+	"github.com/duo-connector/duo-connector/connector/duo"
 )
 
 func runRun(args []string, e env) int {
@@ -45,7 +45,7 @@ Flags:
 	if !ok {
 		return exitUsage
 	}
-	lts, err := runner.ParseLogs(*logs)
+	lts, err := duo.ParseLogTypes(*logs)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "duo-connector run: --logs: %v\n", err)
 		return exitUsage
@@ -198,7 +198,7 @@ Flags:
 		fmt.Fprintf(e.stderr, "duo-connector backfill: %s\n", notice)
 	}
 	b.EventTime, b.Again = *eventTime, *again
-	lts, err := runner.ParseLogs(*logs)
+	lts, err := duo.ParseLogTypes(*logs)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "duo-connector backfill: --logs: %v\n", err)
 		return exitUsage

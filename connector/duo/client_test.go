@@ -287,3 +287,16 @@ func TestConfigValidate(t *testing.T) {
 func await(c *duo.Client, ctx context.Context, path string, params url.Values) (*duo.Response, error) {
 	return duo.Await(ctx, func(ctx context.Context) (*duo.Response, error) { return c.Get(ctx, path, params) })
 }
+
+func TestParseLogTypes(t *testing.T) {
+	lts, err := duo.ParseLogTypes("auth, admin,,telephony")
+	if err != nil || len(lts) != 3 {
+		t.Fatalf("%v %v", lts, err)
+	}
+	if _, err := duo.ParseLogTypes("auth,bogus"); err == nil {
+		t.Fatal("bogus log accepted")
+	}
+	if _, err := duo.ParseLogTypes("auth,admin,auth"); err == nil || !strings.Contains(err.Error(), "auth is listed twice") {
+		t.Fatalf("a log listed twice: %v", err)
+	}
+}

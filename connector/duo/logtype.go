@@ -2,6 +2,7 @@ package duo
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -55,4 +56,23 @@ func (t LogType) EventType() string {
 		return "trust_monitor_event"
 	}
 	return string(t) + "_log"
+}
+
+// ParseLogTypes parses a comma-separated list of log types.
+func ParseLogTypes(s string) ([]LogType, error) {
+	var out []LogType
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		lt, err := ParseLogType(part)
+		if err != nil {
+			return nil, err
+		}
+		if slices.Contains(out, lt) {
+			return nil, fmt.Errorf("%s is listed twice", lt)
+		}
+		out = append(out, lt)
+	}
+	return out, nil
 }

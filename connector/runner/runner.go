@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -840,23 +839,4 @@ func (r *Runner) Alive() bool {
 		}
 	}
 	return n == 0 || stalled < n
-}
-
-// ParseLogs parses a comma-separated list of log types.
-func ParseLogs(s string) ([]duo.LogType, error) {
-	var out []duo.LogType
-	for _, part := range strings.Split(s, ",") {
-		if part = strings.TrimSpace(part); part == "" {
-			continue
-		}
-		lt, err := duo.ParseLogType(part)
-		if err != nil {
-			return nil, err
-		}
-		if slices.Contains(out, lt) {
-			return nil, fmt.Errorf("%s is listed twice", lt)
-		}
-		out = append(out, lt)
-	}
-	return out, nil
 }

@@ -10,6 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/duo-connector/duo-connector/connector/backfill"
 	"github.com/duo-connector/duo-connector/connector/config"
 	"github.com/duo-connector/duo-connector/connector/duo"
@@ -18,10 +23,6 @@ import (
 	"github.com/duo-connector/duo-connector/connector/kafkatest"
 	"github.com/duo-connector/duo-connector/connector/metrics"
 	"github.com/duo-connector/duo-connector/connector/runner"
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func setup(t *testing.T, schedule string, recs int) (*duotest.Server, config.Config) {
@@ -183,19 +184,6 @@ func TestKafkaFatalStopsDaemon(t *testing.T) {
 	waitFor(t, d.stopped)
 	if d.err == nil || !strings.Contains(d.err.Error(), "may not write to this cluster") {
 		t.Fatalf("Run = %v", d.err)
-	}
-}
-
-func TestParseLogs(t *testing.T) {
-	lts, err := runner.ParseLogs("auth, admin,,telephony")
-	if err != nil || len(lts) != 3 {
-		t.Fatalf("%v %v", lts, err)
-	}
-	if _, err := runner.ParseLogs("auth,bogus"); err == nil {
-		t.Fatal("bogus log accepted")
-	}
-	if _, err := runner.ParseLogs("auth,admin,auth"); err == nil || !strings.Contains(err.Error(), "auth is listed twice") {
-		t.Fatalf("a log listed twice: %v", err)
 	}
 }
 
