@@ -127,7 +127,7 @@ func TestBrokerOutage(t *testing.T) {
 		if err := json.Unmarshal(data, &doc); err != nil {
 			t.Fatal(err)
 		}
-		cursors[lt] = doc.Cursor.Time(lt == duo.Admin)
+		cursors[lt] = doc.Cursor.Time()
 	}
 	if err := w.kafka.Start(); err != nil {
 		t.Fatal(err)

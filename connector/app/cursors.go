@@ -89,7 +89,7 @@ func Show(ctx context.Context, cfg config.Config, cursors Cursors, files *checkp
 			st.Cursors = append(st.Cursors, row)
 			continue
 		}
-		row.Delivered = c.Time(duolog.IsV1(duo.LogType(en.Key.Log), cfg.Duo.TelephonyV1)).UTC()
+		row.Delivered = c.Time().UTC()
 		end := now
 		if b, ok := byName[en.Key.Scope]; ok && en.Key.Scope != "" && !b.Until.IsZero() {
 			end = b.Until

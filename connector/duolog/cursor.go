@@ -37,9 +37,10 @@ func (c Cursor) clone() Cursor {
 }
 
 // Time is how far the log has been delivered: every record before it was
-// delivered (some at exactly it may be too).
-func (c Cursor) Time(v1 bool) time.Time {
-	if v1 {
+// delivered (some at exactly it may be too). A cursor is of one kind: a
+// v1 log's (seconds) or a windowed log's (milliseconds).
+func (c Cursor) Time() time.Time {
+	if c.MinTimeMs == 0 && c.MaxTimeMs == 0 {
 		return time.Unix(c.MinTime, 0)
 	}
 	if c.MaxTimeMs != 0 && c.NextOffset != "" {

@@ -44,7 +44,7 @@ func TestCursorTimeOfPositionalOffset(t *testing.T) {
 		"99999999999999,abcd": 1763600000000,
 	} {
 		c.NextOffset = off
-		if got := c.Time(false).UnixMilli(); got != want {
+		if got := c.Time().UnixMilli(); got != want {
 			t.Errorf("offset %q: cursor time %d, want %d", off, got, want)
 		}
 	}

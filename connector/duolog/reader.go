@@ -188,7 +188,7 @@ func NewReader(client *duo.Client, t duo.LogType, cur *Cursor, opts Options) *Re
 		case r.v1 && r.cur.MinTime == 0 && r.cur.MinTimeMs != 0:
 			// v2 → v1: v1 asks whole seconds, so the records of the
 			// cursor's second before it come again (at most one second).
-			r.cur = Cursor{MinTime: cur.Time(false).Unix()}
+			r.cur = Cursor{MinTime: cur.Time().Unix()}
 		case !r.v1 && r.cur.MinTimeMs == 0 && r.cur.MinTime != 0:
 			// v1 → v2: a v1 cursor with delivered records stands on a
 			// second that was complete when it was read (older than the
@@ -278,11 +278,11 @@ func (r *Reader) Next(ctx context.Context) (Page, error) {
 				reset = fmt.Sprintf("duo-connector checkpoint reset --logs %s --yes --config <file>", r.typ)
 			}
 			return Page{}, fmt.Errorf("read %s logs: cursor at %s is past Duo's 180-day horizon (reset it with '%s'): %w",
-				r.typ, r.cur.Time(r.v1).UTC().Format(time.RFC3339), reset, err)
+				r.typ, r.cur.Time().UTC().Format(time.RFC3339), reset, err)
 		}
 		return Page{}, fmt.Errorf("read %s logs: %w", r.typ, err)
 	}
-	if c := p.Cursor.Time(r.v1); p.Through.Before(c) {
+	if c := p.Cursor.Time(); p.Through.Before(c) {
 		p.Through = c
 	}
 	return p, nil

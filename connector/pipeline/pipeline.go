@@ -151,7 +151,7 @@ func (p *Pipeline) Cursor() duolog.Cursor { return p.reader.Cursor() }
 func (p *Pipeline) V1() bool { return p.reader.V1() }
 
 // CursorTime returns how far the log has been delivered.
-func (p *Pipeline) CursorTime() time.Time { return p.reader.Cursor().Time(p.reader.V1()) }
+func (p *Pipeline) CursorTime() time.Time { return p.reader.Cursor().Time() }
 
 // CheckedThrough returns how far Duo has been checked: every record up to
 // it is delivered. Unlike CursorTime it keeps up with the clock on a quiet
@@ -259,7 +259,7 @@ func (p *Pipeline) DrainPages(ctx context.Context, maxPages int) (st Stats, more
 		st.Records += len(page.Records)
 		st.Malformed += malformed
 		if len(page.Records) > 0 {
-			p.opts.Logger.Debug("page delivered", "records", len(page.Records), "cursor", page.Cursor.Time(p.reader.V1()).UTC())
+			p.opts.Logger.Debug("page delivered", "records", len(page.Records), "cursor", page.Cursor.Time().UTC())
 		}
 		if !page.More {
 			return st, false, nil
@@ -321,7 +321,7 @@ func (p *Pipeline) deliver(ctx context.Context, page duolog.Page, pb *pageBuffer
 			return 0, false, fmt.Errorf("publish %s page: %w", p.lt, err)
 		}
 		if o := p.opts.Observer; o != nil {
-			o.PagePublished(p.opts.Account.Label(), p.lt, len(page.Records), malformed, oversized, time.Since(start), page.Cursor.Time(p.reader.V1()))
+			o.PagePublished(p.opts.Account.Label(), p.lt, len(page.Records), malformed, oversized, time.Since(start), page.Cursor.Time())
 		}
 	}
 	cur, err := json.Marshal(page.Cursor)
