@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/duo-connector/duo-connector/connector/fault"
 )
 
 // Version is the cursor document format this package writes and reads.
@@ -88,6 +90,9 @@ func (e *CorruptError) Error() string {
 		"Inspect it, restore it from a backup, or reset it with: %s",
 		what, e.Reason, e.Key.ResetCommand())
 }
+
+// Fault is Fatal: the connector will not guess where to resume.
+func (e *CorruptError) Fault() fault.Kind { return fault.Fatal }
 
 // ResetCommand is the command that deletes exactly this cursor (a
 // backfill's cursor, not the daemon's of the same log, and the other way

@@ -22,8 +22,8 @@ import (
 
 	"github.com/duo-connector/duo-connector/checkpoint/kafkastore"
 	"github.com/duo-connector/duo-connector/connector/config"
+	"github.com/duo-connector/duo-connector/connector/fault"
 	"github.com/duo-connector/duo-connector/connector/internal/backoff"
-	"github.com/duo-connector/duo-connector/connector/pipeline"
 )
 
 // Work is what a member runs for the units it owns in one generation.
@@ -54,7 +54,7 @@ type Config struct {
 	// ShutdownTimeout is how long stopping a generation's work may take:
 	// the group waits that long (and 5 s more) for a member to leave it.
 	ShutdownTimeout time.Duration
-	// Build makes the work of one generation. An error pipeline.IsFatal
+	// Build makes the work of one generation. A fault.Fatal error
 	// calls fatal ends Run; others are retried within the generation.
 	Build func(ctx context.Context, a Assignment) (Work, error)
 	// OnGeneration, when set, is told each generation's id and partitions
@@ -182,7 +182,7 @@ func (m *Member) Run(ctx context.Context) error {
 			rctx, cancel := context.WithCancel(ctx)
 			defer cancel()
 			defer context.AfterFunc(gctx, cancel)()
-			if err := m.generation(rctx, parts); err != nil && pipeline.IsFatal(err) {
+			if err := m.generation(rctx, parts); err != nil && fault.Of(err) == fault.Fatal {
 				stop(err)
 			}
 		})
@@ -228,7 +228,7 @@ func (m *Member) generation(ctx context.Context, parts []int) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if pipeline.IsFatal(err) {
+		if fault.Of(err) == fault.Fatal {
 			m.logger.Error("cannot poll this generation's units", "error", err)
 			return err
 		}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/duo-connector/duo-connector/connector/fault"
 )
 
 // APIError is an error Duo answered with: its HTTP status and the body's
@@ -49,6 +51,15 @@ func (e *APIError) Error() string {
 // credentials and will not change by themselves.
 func (e *APIError) Temporary() bool {
 	return e.StatusCode == http.StatusTooManyRequests || e.StatusCode >= 500
+}
+
+// Fault is Transient for rate limits and server errors, else Permanent:
+// the account's keys, permissions or request must change.
+func (e *APIError) Fault() fault.Kind {
+	if e.Temporary() {
+		return fault.Transient
+	}
+	return fault.Permanent
 }
 
 // HorizonExceeded reports a 400 for a mintime older than Duo keeps logs.

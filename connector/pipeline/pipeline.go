@@ -552,14 +552,3 @@ func (e *CursorNotSavedError) Error() string {
 }
 
 func (e *CursorNotSavedError) Unwrap() error { return e.Err }
-
-// IsFatal reports errors that no later poll can fix without a person and
-// that concern every log: Kafka refusing the configuration, or cursors
-// that cannot be read. A refusal of one topic (missing, not writable) is
-// not: it stops only the logs written there, tried again at each poll,
-// so that one account's new topic never stops the others.
-func IsFatal(err error) bool {
-	var fe *publish.FatalError
-	var ce *checkpoint.CorruptError
-	return errors.As(err, &fe) && fe.Topic == "" || errors.As(err, &ce)
-}

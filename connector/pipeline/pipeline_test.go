@@ -24,6 +24,7 @@ import (
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/duolog"
 	"github.com/duo-connector/duo-connector/connector/duotest"
+	"github.com/duo-connector/duo-connector/connector/fault"
 	"github.com/duo-connector/duo-connector/connector/kafkatest"
 	"github.com/duo-connector/duo-connector/connector/pipeline"
 	"github.com/duo-connector/duo-connector/connector/publish"
@@ -215,7 +216,7 @@ func TestCheckpointTable(t *testing.T) {
 		r.broker.Cluster().Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.TopicAuthorizationFailed, Count: -1})
 		_, err := r.pipeline(t, nil).Drain(context.Background())
 		var fe *publish.FatalError
-		if pipeline.IsFatal(err) || !errors.As(err, &fe) || fe.Topic != "duo" {
+		if fault.Of(err) == fault.Fatal || !errors.As(err, &fe) || fe.Topic != "duo" {
 			t.Fatalf("err = %v; want a refusal of topic duo, not fatal to other logs", err)
 		}
 		if c := r.saved(t); c != nil {

@@ -20,6 +20,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/duo-connector/duo-connector/connector/fault"
+
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
@@ -346,6 +348,15 @@ func (e *FatalError) Error() string {
 }
 
 func (e *FatalError) Unwrap() error { return e.Err }
+
+// Fault is Permanent for one topic's refusal (its accounts' and logs'
+// trouble, not the others'), else Fatal.
+func (e *FatalError) Fault() fault.Kind {
+	if e.Topic != "" {
+		return fault.Permanent
+	}
+	return fault.Fatal
+}
 
 // Message is one record to publish: the publisher's own type, so that the
 // pipeline and its tests need not know the Kafka client.

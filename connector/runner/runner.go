@@ -20,8 +20,8 @@ import (
 	"github.com/duo-connector/duo-connector/connector/config"
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/duolog"
+	"github.com/duo-connector/duo-connector/connector/fault"
 	"github.com/duo-connector/duo-connector/connector/internal/liveness"
-	"github.com/duo-connector/duo-connector/connector/internal/netcheck"
 	"github.com/duo-connector/duo-connector/connector/metrics"
 	"github.com/duo-connector/duo-connector/connector/pipeline"
 	"github.com/duo-connector/duo-connector/connector/publish"
@@ -418,11 +418,9 @@ func (r *Runner) Check(ctx context.Context) error {
 		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := r.client(accts[0]).Check(dctx)
 		cancel()
-		var apiErr *duo.APIError
-		var ue *netcheck.UnreachableError
 		switch {
 		case err == nil:
-		case errors.As(err, &apiErr) && !apiErr.Temporary(), errors.As(err, &ue) && ue.Permanent:
+		case fault.Of(err) != fault.Transient:
 			errs = append(errs, fmt.Errorf("duo: %w", err))
 		default:
 			r.logger.Warn("duo did not answer the first request; retrying as the run goes", "error", err)
@@ -431,14 +429,12 @@ func (r *Runner) Check(ctx context.Context) error {
 	kctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err := r.publisher.Check(kctx, r.Topics()...)
 	cancel()
-	var fe *publish.FatalError
-	var ue *netcheck.UnreachableError
-	switch {
+	switch kind := fault.Of(err); {
 	case err == nil:
-	case errors.As(err, &fe) && fe.Topic != "" && len(accts) > 1:
+	case kind == fault.Permanent && len(accts) > 1:
 		// One account's topic: the run reads the others and reports it.
 		r.logger.Error("kafka refuses a topic; the logs written there fail, the others are read", "error", err)
-	case errors.As(err, &fe), errors.As(err, &ue) && ue.Permanent:
+	case kind != fault.Transient:
 		errs = append(errs, err)
 	default:
 		r.logger.Warn("kafka did not answer the first request; retrying as the run goes", "error", err)
@@ -634,7 +630,7 @@ func (r *Runner) poll(ctx context.Context, u *unit) (more bool, err error) {
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
 		r.logger.Info("poll stopped", attrs...)
 		return false, nil
-	case r.daemon && !pipeline.IsFatal(err):
+	case r.daemon && fault.Of(err) != fault.Fatal:
 		r.logger.Error("poll failed; will try again on the next poll", append(attrs, "error", err)...)
 		return false, fmt.Errorf("%s %s: %w", label, lt, err)
 	default:
@@ -720,7 +716,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		case errors.As(err, &later):
 			r.queue.push(u, r.opts.Now().Add(later.Wait))
 			return
-		case err != nil && pipeline.IsFatal(err):
+		case err != nil && fault.Of(err) == fault.Fatal:
 			cancel(err)
 			return
 		case more:
@@ -798,7 +794,7 @@ func (r *Runner) rediscover(ctx context.Context, stop context.CancelCauseFunc) {
 		r.mu.Unlock()
 		before := len(r.Accounts())
 		if err := r.addAccounts(ctx, children, true); err != nil {
-			if pipeline.IsFatal(err) {
+			if fault.Of(err) == fault.Fatal {
 				stop(err)
 				return
 			}

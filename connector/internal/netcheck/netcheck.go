@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"net"
 	"syscall"
+
+	"github.com/duo-connector/duo-connector/connector/fault"
 )
 
 // Kind is what a connection error says about the configuration.
@@ -75,3 +77,16 @@ func (e *UnreachableError) Error() string {
 }
 
 func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// Fault is Transient for trouble that may pass; a mistake of
+// configuration is Permanent for Duo (one account's host) and Fatal for
+// Kafka (every log writes there).
+func (e *UnreachableError) Fault() fault.Kind {
+	switch {
+	case !e.Permanent:
+		return fault.Transient
+	case e.Service == "kafka":
+		return fault.Fatal
+	}
+	return fault.Permanent
+}
