@@ -101,7 +101,7 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (*Service, erro
 	if err := checkpoint.CheckDir(cfg.StateDir); err != nil {
 		return nil, &ConfigError{err}
 	}
-	r, err := runner.New(ctx, cfg, s.logger, s.runnerOptions())
+	r, err := NewRunner(ctx, cfg, s.logger, nil, s.runnerOptions(), s.giveUpAfter())
 	if err != nil {
 		return nil, err
 	}
@@ -120,13 +120,17 @@ func (s *Service) cluster() bool {
 }
 
 func (s *Service) runnerOptions() runner.Options {
-	o := runner.Options{Logs: s.opts.Logs, Accounts: s.opts.Accounts, Backfill: s.opts.Backfill, Metrics: s.metrics}
+	return runner.Options{Logs: s.opts.Logs, Accounts: s.opts.Accounts, Backfill: s.opts.Backfill, Metrics: s.metrics}
+}
+
+// giveUpAfter is how long a Kafka write may fail: the daemon waits out
+// any outage; a one-shot run ends (cursors kept) so that whatever runs it
+// can tell.
+func (s *Service) giveUpAfter() time.Duration {
 	if s.opts.OneShot {
-		// The daemon waits out any Kafka outage; a one-shot run ends
-		// (cursors kept) so that whatever runs it can tell.
-		o.GiveUpAfter = OneShotKafkaPatience
+		return OneShotKafkaPatience
 	}
-	return o
+	return 0
 }
 
 // Metrics returns what the service counts (progress, summaries).
@@ -174,9 +178,8 @@ func (s *Service) Run(ctx context.Context) error {
 	return s.serve(ctx, alive, func(ctx context.Context) error {
 		build := func(ctx context.Context, a cluster.Assignment) (cluster.Work, error) {
 			o := s.runnerOptions()
-			o.Store = a.Store
 			o.Owns = func(account, _ string) bool { return a.Owns(account) }
-			return runner.New(ctx, s.cfg, s.logger, o)
+			return NewRunner(ctx, s.cfg, s.logger, a.Store, o, s.giveUpAfter())
 		}
 		ccfg, err := cluster.NewConfig(s.cfg, s.logger, build)
 		if err != nil {

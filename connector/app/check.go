@@ -99,11 +99,7 @@ func CheckConfig(ctx context.Context, cfg config.Config) []Finding {
 func checkDuo(ctx context.Context, cfg config.Config) ([]accounts.Account, []Finding) {
 	all := cfg.Accounts()
 	parent, filter, discover := cfg.Discovery()
-	dc := cfg.DuoConfig(nil)
-	if !discover && len(all) > 0 {
-		dc.APIHost, dc.IKey, dc.SKey, dc.AccountID = all[0].APIHost, all[0].IKey, all[0].SKey, all[0].ID
-	}
-	base, err := duo.NewClient(dc)
+	base, err := duoClient(cfg, nil, nil, nil)
 	if err != nil {
 		return all, []Finding{failed("duo", err)}
 	}

@@ -1,6 +1,8 @@
-// Package runner wires a configuration into running pipelines: the Duo
-// client, the Kafka publisher, the cursor store and one pipeline per log
-// type, run once (run --once, backfill) or on a schedule (the daemon).
+// Package runner is the scheduler: every (account, log) is a unit with its
+// own pipeline and cursor, given turns of a few pages by a fixed set of
+// workers from one queue ordered by when each is due, once (run --once,
+// backfill) or on the schedule (the daemon). It finds an MSP's children
+// again as they come and go, and reports a log that stalls.
 package runner
 
 import (
@@ -51,17 +53,43 @@ type Options struct {
 	// StallAfter is how long a log's loop may show no progress before
 	// Alive reports the runner stuck (default DefaultStallAfter).
 	StallAfter time.Duration
-	// GiveUpAfter, when set, ends a Kafka write that has been failing for
-	// this long (one-shot runs should end rather than wait forever).
-	GiveUpAfter time.Duration
-	// Store, when set, keeps the cursors instead of the state directory's
-	// files (cluster mode: the Kafka store; the caller closes it).
-	// Backfills need the state directory.
-	Store checkpoint.Store
 	// Owns, when set, chooses the (account key, log) units this runner
 	// polls: in cluster mode, those of the state partitions it was
 	// assigned.
 	Owns func(account, log string) bool
+}
+
+// Parts are what a Runner reads with and writes to, built by the
+// composition root (package app). The Runner owns them: Close releases
+// them (but not Store, when it is not Files).
+type Parts struct {
+	Normalizer *normalize.Normalizer
+	// Duo is the configuration's one account's client, or the client of
+	// an MSP parent: every account's client (ForAccount) shares its
+	// transport.
+	Duo       *duo.Client
+	Publisher *publish.Publisher
+	// Files is the state directory, when the cursors or a backfill's
+	// record are kept there.
+	Files *checkpoint.FileStore
+	// Store keeps the cursors (default Files): in cluster mode, the
+	// state topic (its owner closes it).
+	Store checkpoint.Store
+}
+
+// Close releases the parts the Runner owns.
+func (p Parts) Close() error {
+	if p.Duo != nil {
+		p.Duo.CloseIdleConnections()
+	}
+	var errs []error
+	if p.Publisher != nil {
+		errs = append(errs, p.Publisher.Close())
+	}
+	if p.Files != nil {
+		errs = append(errs, p.Files.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Runner runs the configured logs of the configured accounts: every
@@ -69,15 +97,11 @@ type Options struct {
 // workers in turns, so that memory and goroutines do not grow with the
 // accounts and no account's backlog starves the others.
 type Runner struct {
-	cfg       config.Config
-	logger    *slog.Logger
-	files     *checkpoint.FileStore // the state directory (nil with Options.Store)
-	store     checkpoint.Store
-	base      *duo.Client // the transport every account's client shares
-	publisher *publish.Publisher
-	norm      *normalize.Normalizer
-	inFlight  *pipeline.InFlight
-	opts      Options
+	cfg      config.Config
+	logger   *slog.Logger
+	parts    Parts
+	inFlight *pipeline.InFlight
+	opts     Options
 	// againAfter is how long a read that Duo's answer stopped short
 	// waits: the schedule's interval, within [1s, 15s].
 	againAfter time.Duration
@@ -139,54 +163,21 @@ const turnPages = 8
 // accounts (listing an MSP's children) and loads every cursor, so a second
 // daemon or an unreadable cursor fails here, before anything is read or
 // written.
-func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Options) (*Runner, error) {
+func New(ctx context.Context, cfg config.Config, logger *slog.Logger, parts Parts, opts Options) (*Runner, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	if opts.StallAfter <= 0 {
 		opts.StallAfter = DefaultStallAfter
 	}
-	norm, err := normalize.New(normalize.Options{Mapping: normalize.Mapping(cfg.Normalize.Mapping)})
-	if err != nil {
-		return nil, err
-	}
 	static := cfg.Accounts()
 	parent, filter, discover := cfg.Discovery()
-	duoCfg := cfg.DuoConfig(logger)
-	if !discover && len(static) > 0 {
-		a := static[0]
-		duoCfg.APIHost, duoCfg.IKey, duoCfg.SKey, duoCfg.AccountID = a.APIHost, a.IKey, a.SKey, a.ID
+	if parts.Store == nil {
+		parts.Store = parts.Files
 	}
-	duoCfg.Now = opts.Now
-	if opts.Metrics != nil {
-		duoCfg.Observer = opts.Metrics
-	}
-	base, err := duo.NewClient(duoCfg)
-	if err != nil {
-		return nil, fmt.Errorf("duo client: %w", err)
-	}
-	var files *checkpoint.FileStore
-	store := opts.Store
-	switch {
-	case store != nil && opts.Backfill != nil:
+	if opts.Backfill != nil && parts.Files == nil {
+		parts.Close()
 		return nil, errors.New("a backfill keeps its cursors in the state directory: run it with checkpoint.store: file")
-	case store == nil:
-		if files, err = checkpoint.Open(cfg.StateDir); err != nil {
-			return nil, err
-		}
-		store = files
-	}
-	pubCfg := cfg.PublishConfig(logger)
-	pubCfg.GiveUpAfter = opts.GiveUpAfter
-	if m := opts.Metrics; m != nil {
-		pubCfg.OnRetry = m.KafkaRetry
-	}
-	pub, err := publish.New(pubCfg)
-	if err != nil {
-		if files != nil {
-			files.Close()
-		}
-		return nil, fmt.Errorf("kafka: %w", err)
 	}
 	againAfter := 15 * time.Second
 	if sched, err := config.ParseSchedule(cfg.Schedule); err == nil {
@@ -194,7 +185,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		againAfter = min(max(sched.Next(now).Sub(now), time.Second), againAfter)
 	}
 	r := &Runner{
-		cfg: cfg, logger: logger, files: files, store: store, base: base, publisher: pub, norm: norm, opts: opts, againAfter: againAfter,
+		cfg: cfg, logger: logger, parts: parts, opts: opts, againAfter: againAfter,
 		inFlight: pipeline.NewInFlight(cfg.PagesInFlight), queue: newQueue(),
 		accounts: map[string]*account{}, labels: map[string]string{},
 	}
@@ -202,6 +193,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		r.beats = append(r.beats, liveness.NewBeat())
 	}
 	var children []accounts.Account
+	var err error
 	if discover {
 		r.discovery = &discovery{parent: parent, filter: filter, refresh: cfg.Duo.ChildAccounts.Refresh.D()}
 		if children, err = r.listChildren(ctx); err != nil {
@@ -224,7 +216,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	}
 	r.logs = logsOf(all, opts.Logs)
 	if b := opts.Backfill; b != nil {
-		if r.backfill, err = backfill.Begin(files, b, opts.Now()); err != nil {
+		if r.backfill, err = backfill.Begin(parts.Files, b, opts.Now()); err != nil {
 			r.Close()
 			return nil, err
 		}
@@ -347,7 +339,7 @@ func (r *Runner) uniqueLabel(a accounts.Account) accounts.Account {
 
 // newAccount makes an account's client and loads its units' cursors.
 func (r *Runner) newAccount(ctx context.Context, a accounts.Account) (*account, error) {
-	client, err := r.base.ForAccount(a.DuoAccount())
+	client, err := r.parts.Duo.ForAccount(a.DuoAccount())
 	if err != nil {
 		return nil, fmt.Errorf("account %s: %w", a.Label(), err)
 	}
@@ -386,7 +378,7 @@ func (r *Runner) newAccount(ctx context.Context, a accounts.Account) (*account, 
 			popts.Reader.Until = b.Until
 			popts.Reader.Start = b.Since // with no backfill cursor yet
 		}
-		p, err := pipeline.New(ctx, client, lt, r.norm, r.publisher, r.store, popts)
+		p, err := pipeline.New(ctx, client, lt, r.parts.Normalizer, r.parts.Publisher, r.parts.Store, popts)
 		if err != nil {
 			return nil, err
 		}
@@ -427,7 +419,7 @@ func (r *Runner) Check(ctx context.Context) error {
 		}
 	}
 	kctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err := r.publisher.Check(kctx, r.Topics()...)
+	err := r.parts.Publisher.Check(kctx, r.Topics()...)
 	cancel()
 	switch kind := fault.Of(err); {
 	case err == nil:
@@ -476,16 +468,11 @@ func (r *Runner) Close() error {
 		}
 		r.mu.Unlock()
 	}
-	r.base.CloseIdleConnections()
-	err := r.publisher.Close()
-	if r.files != nil {
-		err = errors.Join(err, r.files.Close())
-	}
-	return err
+	return r.parts.Close()
 }
 
 // Publisher returns the Kafka publisher (for health checks).
-func (r *Runner) Publisher() *publish.Publisher { return r.publisher }
+func (r *Runner) Publisher() *publish.Publisher { return r.parts.Publisher }
 
 // Topics returns the Kafka topics the runner writes to.
 func (r *Runner) Topics() []string {
@@ -746,7 +733,7 @@ type discovery struct {
 
 // listChildren lists the parent's children, filtered.
 func (r *Runner) listChildren(ctx context.Context) ([]accounts.Account, error) {
-	list, err := r.base.ChildAccounts(ctx)
+	list, err := r.parts.Duo.ChildAccounts(ctx)
 	if err != nil {
 		return nil, err
 	}

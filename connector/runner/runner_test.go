@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/duo-connector/duo-connector/connector/app"
 	"github.com/duo-connector/duo-connector/connector/backfill"
 	"github.com/duo-connector/duo-connector/connector/config"
 	"github.com/duo-connector/duo-connector/connector/duo"
@@ -83,7 +84,7 @@ func startWith(t *testing.T, cfg config.Config, opts runner.Options) *daemon {
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	opts.Metrics = d.m
-	r, err := runner.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), opts)
+	r, err := app.NewRunner(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, opts, 0)
 	d.r = r
 	if err != nil {
 		t.Fatal(err)
@@ -312,7 +313,7 @@ func TestStalledLogIsLoud(t *testing.T) {
 
 	srv.Inject(duotest.Fault{Path: duo.PathAuthV2, StuckOffset: true, Count: 1000})
 	cfg.StateDir = t.TempDir()
-	r, err := runner.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), runner.Options{})
+	r, err := app.NewRunner(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, runner.Options{}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +350,7 @@ func TestBackfillStartsExactlyAtSince(t *testing.T) {
 		return clock
 	}
 	b := &backfill.Spec{Name: "t", Range: "t", Since: since, Until: since.Add(30 * time.Minute)}
-	r, err := runner.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), runner.Options{Backfill: b, Now: now})
+	r, err := app.NewRunner(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, runner.Options{Backfill: b, Now: now}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
