@@ -1,8 +1,11 @@
 package accounts_test
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/duo-connector/duo-connector/connector/accounts"
 	"github.com/duo-connector/duo-connector/connector/duo"
@@ -34,5 +37,41 @@ func TestChildrenAndSelect(t *testing.T) {
 	}
 	if _, err := accounts.Select(kids, []string{"Delta"}); err == nil || !strings.Contains(err.Error(), `no account is named "Delta" (known: Acme Corp, Gamma)`) {
 		t.Fatalf("unknown account: %v", err)
+	}
+}
+
+// TestDiscoveryWatch: each listing is filtered and given on; a failed one
+// is reported and changes nothing; with Names, only the named children.
+func TestDiscoveryWatch(t *testing.T) {
+	parent := accounts.Account{APIHost: "api-parent", IKey: "DIP", SKey: "s"}
+	listings := [][]duo.ChildAccount{
+		{{AccountID: "DA1", Name: "Acme", APIHostname: "api-1"}, {AccountID: "DA2", Name: "Beta", APIHostname: "api-2"}},
+		nil, // fails
+		{{AccountID: "DA2", Name: "Beta", APIHostname: "api-2"}},
+	}
+	calls := 0
+	d := &accounts.Discovery{Parent: parent, Names: []string{"Beta", "DA3"}, Refresh: time.Millisecond,
+		List: func(context.Context) ([]duo.ChildAccount, error) {
+			defer func() { calls++ }()
+			if listings[calls%len(listings)] == nil {
+				return nil, errors.New("503")
+			}
+			return listings[calls%len(listings)], nil
+		}}
+	ctx, cancel := context.WithCancel(context.Background())
+	var got []string
+	var failures int
+	d.Watch(ctx, func(children []accounts.Account) {
+		var ids []string
+		for _, c := range children {
+			ids = append(ids, c.ID)
+		}
+		got = append(got, strings.Join(ids, ","))
+		if len(got) == 2 {
+			cancel()
+		}
+	}, func(error) { failures++ })
+	if strings.Join(got, " ") != "DA2 DA2" || failures != 1 {
+		t.Errorf("listings %q, %d failures; want [DA2 DA2], 1", got, failures)
 	}
 }

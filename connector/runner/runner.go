@@ -112,7 +112,7 @@ type Runner struct {
 	beats      []*liveness.Beat
 
 	// discovery, when set, finds the accounts: an MSP's children.
-	discovery *discovery
+	discovery *accounts.Discovery
 
 	mu       sync.Mutex
 	accounts map[string]*account // by accounts.Account.Key
@@ -195,8 +195,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, parts Part
 	var children []accounts.Account
 	var err error
 	if discover {
-		r.discovery = &discovery{parent: parent, filter: filter, refresh: cfg.Duo.ChildAccounts.Refresh.D()}
-		if children, err = r.listChildren(ctx); err != nil {
+		r.discovery = &accounts.Discovery{Parent: parent, Filter: filter, Refresh: cfg.Duo.ChildAccounts.Refresh.D(), Names: opts.Accounts, List: parts.Duo.ChildAccounts}
+		if children, err = r.discovery.Children(ctx); err != nil {
 			r.Close()
 			return nil, err
 		}
@@ -724,46 +724,13 @@ func (r *Runner) Run(ctx context.Context) error {
 	return nil
 }
 
-// discovery is an MSP parent whose children are read.
-type discovery struct {
-	parent  accounts.Account
-	filter  accounts.Filter
-	refresh time.Duration
-}
-
-// listChildren lists the parent's children, filtered.
-func (r *Runner) listChildren(ctx context.Context) ([]accounts.Account, error) {
-	list, err := r.parts.Duo.ChildAccounts(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return accounts.Children(list, r.discovery.parent, r.discovery.filter), nil
-}
-
-// rediscover lists the children again every refresh: a new child starts
-// at initial_lookback, a child no longer listed (or excluded) stops being
-// polled; its cursors stay, so that it resumes where it stopped if it
-// comes back. A failed listing keeps the accounts as they are.
+// rediscover follows the children as they are listed again: a new child
+// starts at initial_lookback, a child no longer listed (or excluded)
+// stops being polled; its cursors stay, so that it resumes where it
+// stopped if it comes back. A failed listing keeps the accounts as they
+// are.
 func (r *Runner) rediscover(ctx context.Context, stop context.CancelCauseFunc) {
-	t := time.NewTicker(r.discovery.refresh)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		children, err := r.listChildren(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
-				r.logger.Error("listing child accounts failed; reading the accounts known so far", "error", err)
-			}
-			continue
-		}
-		if len(r.opts.Accounts) > 0 {
-			// A name no longer listed only stops its own account.
-			children, _ = accounts.Matching(children, r.opts.Accounts)
-		}
+	r.discovery.Watch(ctx, func(children []accounts.Account) {
 		listed := map[string]bool{}
 		for _, c := range children {
 			listed[c.Key()] = true
@@ -790,7 +757,9 @@ func (r *Runner) rediscover(ctx context.Context, stop context.CancelCauseFunc) {
 		if n := len(r.Accounts()); n != before {
 			r.logger.Info("child accounts refreshed", "accounts", n)
 		}
-	}
+	}, func(err error) {
+		r.logger.Error("listing child accounts failed; reading the accounts known so far", "error", err)
+	})
 }
 
 // DefaultStallAfter is how long a loop may show no progress (no request,
