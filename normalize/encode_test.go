@@ -39,3 +39,26 @@ func FuzzAppendQuotedUTF8(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAppendQuoted: any bytes quote to a JSON string that decodes to the
+// text, each invalid byte as U+FFFD, and escapes every control character.
+func FuzzAppendQuoted(f *testing.F) {
+	for _, s := range []string{"", "plain", "quote\" back\\ slash", "ctl\x00\x01\x1f\n\r\t", "é日本😀", "bad\xffutf8\xed\xa0\x80", "\u2028"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, s []byte) {
+		out := appendQuoted(nil, s)
+		var got string
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatalf("appendQuoted(%q) = %s: not JSON: %v", s, out, err)
+		}
+		if want := string([]rune(string(s))); got != want {
+			t.Fatalf("appendQuoted(%q) decodes to %q, want %q", s, got, want)
+		}
+		for _, c := range out {
+			if c < 0x20 {
+				t.Fatalf("appendQuoted(%q) = %q: a raw control character", s, out)
+			}
+		}
+	})
+}

@@ -468,9 +468,9 @@ func (s *Store) List(ctx context.Context) ([]checkpoint.Entry, error) {
 	return out, errors.Join(errs...)
 }
 
-// Probe proves the state topic writable: it writes a tombstone for a key
+// CheckWritable proves the state topic writable: it writes a tombstone for a key
 // no cursor has, which leaves every cursor as it is and compacts away.
-func (s *Store) Probe(ctx context.Context) error {
+func (s *Store) CheckWritable(ctx context.Context) error {
 	key, _ := json.Marshal([]string{s.cfg.Group, "", "", "probe"})
 	if err := s.w.WriteMessages(ctx, kafka.Message{Key: key, Value: nil}); err != nil {
 		return fmt.Errorf("state topic %s is not writable: %w", s.cfg.Topic, err)

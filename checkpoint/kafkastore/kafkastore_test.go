@@ -80,7 +80,7 @@ func TestStoreRoundTrip(t *testing.T) {
 			t.Fatal("a cursor of a partition not owned was restored")
 		}
 	}
-	if err := again.Probe(ctx); err != nil {
+	if err := again.CheckWritable(ctx); err != nil {
 		t.Fatal(err)
 	}
 	all, err := again.List(ctx)

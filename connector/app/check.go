@@ -150,7 +150,7 @@ func checkAccount(ctx context.Context, client *duo.Client, a accounts.Account, c
 	out := []Finding{ok("duo", "signed request to %s accepted, \"Grant read log\" present", a.APIHost)}
 	for _, lt := range a.Logs {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := duolog.Probe(cctx, client, lt, cfg.Duo.TelephonyV1)
+		err := duolog.CheckLog(cctx, client, lt, cfg.Duo.TelephonyV1)
 		cancel()
 		if err != nil {
 			out = append(out, Finding{Subject: "log " + string(lt), Status: "NOT AVAILABLE", Detail: err.Error()})

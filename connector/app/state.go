@@ -141,7 +141,7 @@ func checkState(ctx context.Context, cfg config.Config) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := state.Probe(ctx); err != nil {
+	if err := state.CheckWritable(ctx); err != nil {
 		return "", err
 	}
 	st, err := cluster.StateConfig(cfg)

@@ -213,11 +213,11 @@ func NewReader(client *duo.Client, t duo.LogType, cur *Cursor, opts Options) *Re
 	return r
 }
 
-// Probe makes the cheapest request of log t's endpoint, to tell whether
+// CheckLog makes the cheapest request of log t's endpoint, to tell whether
 // this account and application may read it: a one-minute window of one
 // record (v2), or the records of the last few minutes (v1). It is tried
 // once, and fails as duo.Client.Check does.
-func Probe(ctx context.Context, client *duo.Client, t duo.LogType, telephonyV1 bool) error {
+func CheckLog(ctx context.Context, client *duo.Client, t duo.LogType, telephonyV1 bool) error {
 	r := NewReader(client, t, nil, Options{TelephonyV1: telephonyV1})
 	end := time.Now().Add(-5 * time.Minute)
 	params := url.Values{"mintime": {strconv.FormatInt(end.Unix(), 10)}}
