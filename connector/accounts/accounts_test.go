@@ -75,3 +75,42 @@ func TestDiscoveryWatch(t *testing.T) {
 		t.Errorf("listings %q, %d failures; want [DA2 DA2], 1", got, failures)
 	}
 }
+
+// TestResolve: --account names a configured account by name, id or host,
+// or a discovered child by its id among the saved cursors' keys; without
+// it, the one account configured.
+func TestResolve(t *testing.T) {
+	one := []accounts.Account{{Name: "main", APIHost: "api-1"}}
+	two := append(one, accounts.Account{Name: "eu", APIHost: "api-2"})
+	saved := []string{"api-1", "api-9/DA9", "api-8/DA8", "api-8/DA8"}
+	for _, tc := range []struct {
+		static   []accounts.Account
+		discover bool
+		name     string
+		want     string
+		err      string
+	}{
+		{static: one, want: "api-1"},
+		{static: two, err: "several accounts are configured"},
+		{static: one, discover: true, err: "several accounts"},
+		{static: two, name: "eu", want: "api-2"},
+		{static: two, name: "api-2", want: "api-2"},
+		{static: two, name: "DA9", want: "api-9/DA9"},
+		{static: two, name: "DA8", want: "api-8/DA8"},
+		{static: two, name: "nobody", err: `no account "nobody" is configured or has cursors`},
+	} {
+		got, err := accounts.Resolve(tc.static, tc.discover, tc.name, saved)
+		switch {
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("Resolve(%q) = %q, %v; want error %q", tc.name, got, err, tc.err)
+		case tc.err == "" && (err != nil || got != tc.want):
+			t.Errorf("Resolve(%q) = %q, %v; want %q", tc.name, got, err, tc.want)
+		}
+	}
+	if _, err := accounts.Resolve(two, false, "DA", []string{"h/xDA", "api-1/DA", "api-2/DA"}); err == nil || !strings.Contains(err.Error(), "matches several accounts") {
+		t.Errorf("ambiguous: %v", err)
+	}
+	if !accounts.Named(two, "", "anything") || !accounts.Named(two, "eu", "api-2") || accounts.Named(two, "eu", "api-1") || !accounts.Named(two, "DA9", "api-9/DA9") {
+		t.Error("Named")
+	}
+}
