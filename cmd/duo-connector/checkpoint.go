@@ -93,16 +93,9 @@ func runCheckpoint(args []string, e env) int {
 	if sub == "migrate" {
 		return f.migrate(*to, e)
 	}
-	var files *checkpoint.FileStore // backfills are the state directory's
-	if cfg.Checkpoint.Store != "kafka" || f.backfill != "" || f.backfills {
-		if files, err = checkpoint.OpenExisting(cfg.StateDir); err != nil {
-			fmt.Fprintf(e.stderr, "duo-connector checkpoint: %v\n", err)
-			return exitFailure
-		}
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cursors, err := app.OpenCursors(ctx, cfg, files, f.backfills, sub == "reset" && !f.force)
+	cursors, files, err := app.OpenCursors(ctx, cfg, f.backfill != "" || f.backfills, sub == "reset" && !f.force)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "duo-connector checkpoint: %v\n", err)
 		return exitFailure

@@ -42,33 +42,14 @@ func loadConfig(path string, e env, cmd string) (config.Config, bool) {
 	return cfg, true
 }
 
-// newLogger builds the process logger: stderr, text or JSON. Under
-// systemd (JOURNAL_STREAM set) journald stamps lines itself, so the time
-// is left out.
+// newLogger builds the process logger on w. Under systemd (JOURNAL_STREAM
+// set) journald stamps lines itself, so the time is left out.
 func newLogger(cfg config.Config, e env, w io.Writer) *slog.Logger {
-	var level slog.Level
-	level.UnmarshalText([]byte(cfg.Log.Level))
 	journald := false
 	for _, kv := range e.environ {
-		if strings.HasPrefix(kv, "JOURNAL_STREAM=") {
-			journald = true
-		}
+		journald = journald || strings.HasPrefix(kv, "JOURNAL_STREAM=")
 	}
-	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-		if journald && len(groups) == 0 && a.Key == slog.TimeKey {
-			return slog.Attr{}
-		}
-		if a.Value.Kind() == slog.KindDuration {
-			// As Go durations ("1.5s") in text and JSON alike, not
-			// JSON's integer nanoseconds.
-			return slog.String(a.Key, a.Value.Duration().String())
-		}
-		return a
-	}}
-	if cfg.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(cfg.Log.Handler(w, journald))
 }
 
 // parseFlags parses args, printing usage on -h. It returns the exit code

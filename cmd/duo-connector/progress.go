@@ -81,8 +81,8 @@ func startProgress(out io.Writer, lw *logWriter, logger *slog.Logger, m *metrics
 				}
 				for _, lt := range logs {
 					p := progressOf(m, lt, b, start)
-					logger.Info("backfill progress", "log", string(lt), "records", p.records, "records_per_second", int(p.rate),
-						"covered_until", p.covered.UTC().Format(time.RFC3339), "percent", int(p.fraction*100), "eta", p.eta.Round(time.Second))
+					logger.Info("backfill progress", "log", string(lt), "records", p.Records, "records_per_second", int(p.Rate),
+						"covered_until", p.Covered.UTC().Format(time.RFC3339), "percent", int(p.Fraction*100), "eta", p.ETA.Round(time.Second))
 				}
 			}
 		})
@@ -108,19 +108,19 @@ func startProgress(out io.Writer, lw *logWriter, logger *slog.Logger, m *metrics
 				pr := progressOf(m, lt, b, start)
 				eta := "ETA --"
 				switch {
-				case pr.fraction >= 1:
+				case pr.Fraction >= 1:
 					eta = "done"
-				case pr.eta > 0:
-					eta = "ETA " + pr.eta.Round(time.Second).String()
+				case pr.ETA > 0:
+					eta = "ETA " + pr.ETA.Round(time.Second).String()
 				}
-				return fmt.Sprintf("  %8d rec %6.0f/s  to %s  %s", pr.records, pr.rate, pr.covered.UTC().Format("2006-01-02 15:04"), eta)
+				return fmt.Sprintf("  %8d rec %6.0f/s  to %s  %s", pr.Records, pr.Rate, pr.Covered.UTC().Format("2006-01-02 15:04"), eta)
 			})),
 		)
 	}
 	lw.set(p)
 	update := func() {
 		for i, lt := range logs {
-			bars[i].SetCurrent(int64(progressOf(m, lt, b, start).fraction * scale))
+			bars[i].SetCurrent(int64(progressOf(m, lt, b, start).Fraction * scale))
 		}
 	}
 	done := make(chan struct{})
@@ -153,47 +153,13 @@ func startProgress(out io.Writer, lw *logWriter, logger *slog.Logger, m *metrics
 	}
 }
 
-type progress struct {
-	records  int
-	rate     float64
-	covered  time.Time
-	fraction float64
-	eta      time.Duration
-}
-
-func progressOf(m *metrics.Metrics, lt duo.LogType, b backfill.Spec, start time.Time) progress {
+// progressOf is how far log lt of backfill b is, started at start.
+func progressOf(m *metrics.Metrics, lt duo.LogType, b backfill.Spec, start time.Time) backfill.Progress {
 	st := m.Log(lt)
-	elapsed := time.Since(start)
-	p := progress{records: st.Records, rate: float64(st.Records) / max(elapsed.Seconds(), 1e-3), covered: st.CursorTime}
-	if st.Checked.After(p.covered) {
-		p.covered = st.Checked // a v1 log's cursor stays at its newest record
-	}
-	if p.covered.Before(b.Since) {
-		p.covered = b.Since
-	}
-	if p.covered.After(b.Until) {
-		p.covered = b.Until
-	}
-	if span := b.Until.Sub(b.Since); span > 0 {
-		p.fraction = min(1, float64(p.covered.Sub(b.Since))/float64(span))
-	}
-	if p.fraction > 0 && p.fraction < 1 {
-		p.eta = time.Duration(float64(elapsed) * (1 - p.fraction) / p.fraction)
-	}
-	return p
+	return b.Progress(st.Records, st.CursorTime, st.Checked, time.Since(start))
 }
 
 // summarize logs the final counts of a run.
 func summarize(logger *slog.Logger, m *metrics.Metrics, logs []duo.LogType, d time.Duration) {
-	total := 0
-	attrs := []any{}
-	for _, lt := range logs {
-		st := m.Log(lt)
-		total += st.Records
-		attrs = append(attrs, string(lt), st.Records)
-	}
-	requests, retries, limited := m.Requests()
-	attrs = append(attrs, "total", total, "duo_requests", requests, "retries", retries, "rate_limited", limited, "kafka_retries", m.KafkaRetries(),
-		"duration", d.Round(time.Millisecond))
-	logger.Info("summary", attrs...)
+	logger.Info("summary", append(m.Summary(logs), "duration", d.Round(time.Millisecond))...)
 }

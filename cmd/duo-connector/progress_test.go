@@ -82,14 +82,3 @@ func TestProgressBars(t *testing.T) {
 	}
 	io.WriteString(io.Discard, final)
 }
-
-func TestProgressETA(t *testing.T) {
-	since := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	b := backfill.Spec{Since: since, Until: since.Add(10 * 24 * time.Hour)}
-	m := metrics.New()
-	m.PagePublished("api-x", duo.Auth, 5000, 0, 0, time.Millisecond, since.Add(5*24*time.Hour))
-	p := progressOf(m, duo.Auth, b, time.Now().Add(-10*time.Second))
-	if p.fraction != 0.5 || p.eta <= 0 || p.eta > time.Minute {
-		t.Fatalf("progress %+v after 10 s at 50%%", p)
-	}
-}

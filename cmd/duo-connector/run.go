@@ -24,8 +24,7 @@ func runRun(args []string, e env) int {
 	fs.SetOutput(e.stderr)
 	cfgPath := configFlag(fs, e)
 	once := fs.Bool("once", false, "drain every configured log up to now - lag, then exit")
-	logs := fs.String("logs", "", "comma-separated log types to run (default: the configuration's logs)")
-	accts := fs.String("accounts", "", "comma-separated accounts to run, by name, child account id or API host (default: every account)")
+	sel := selectionFlags(fs, "run")
 	fs.Usage = func() {
 		fmt.Fprint(e.stderr, `Usage: duo-connector run --config FILE [--once] [--logs auth,...] [--accounts NAME,...]
 
@@ -45,16 +44,17 @@ Flags:
 	if !ok {
 		return exitUsage
 	}
-	lts, err := duo.ParseLogTypes(*logs)
+	opts, err := sel()
 	if err != nil {
-		fmt.Fprintf(e.stderr, "duo-connector run: --logs: %v\n", err)
+		fmt.Fprintf(e.stderr, "duo-connector run: %v\n", err)
 		return exitUsage
 	}
+	opts.OneShot = *once
 	if *once && cfg.Checkpoint.Store == "kafka" {
 		fmt.Fprintln(e.stderr, "duo-connector run: --once reads every unit in one process, which cluster mode (checkpoint.store: kafka) shares out: run the daemon, or use checkpoint.store: file for one-shot runs")
 		return exitUsage
 	}
-	return execute(cfg, e, app.Options{Logs: lts, Accounts: splitList(*accts), OneShot: *once})
+	return execute(cfg, e, opts)
 }
 
 // execute builds the service and runs it until done or signalled.
@@ -163,8 +163,7 @@ func runBackfill(args []string, e env) int {
 	cfgPath := configFlag(fs, e)
 	since := fs.String("since", "", "start of the range (required): RFC 3339 time, date (2026-11-20), or a duration ago (30d, 36h, 1d12h)")
 	until := fs.String("until", "", "end of the range: RFC 3339 time, date, or a duration ago (default: now - lag, what Duo shows now; an end later than that waits for Duo's delay)")
-	logs := fs.String("logs", "", "comma-separated log types (default: the configuration's logs)")
-	accts := fs.String("accounts", "", "comma-separated accounts to backfill, by name, child account id or API host (default: every account)")
+	sel := selectionFlags(fs, "backfill")
 	eventTime := fs.Bool("event-time", false, "stamp Kafka messages with the records' time instead of the time of publishing")
 	again := fs.Bool("again", false, "start this backfill over from its beginning, even if it finished")
 	fs.Usage = func() {
@@ -198,21 +197,31 @@ Flags:
 		fmt.Fprintf(e.stderr, "duo-connector backfill: %s\n", notice)
 	}
 	b.EventTime, b.Again = *eventTime, *again
-	lts, err := duo.ParseLogTypes(*logs)
+	opts, err := sel()
 	if err != nil {
-		fmt.Fprintf(e.stderr, "duo-connector backfill: --logs: %v\n", err)
+		fmt.Fprintf(e.stderr, "duo-connector backfill: %v\n", err)
 		return exitUsage
 	}
-	return execute(cfg, e, app.Options{Logs: lts, Accounts: splitList(*accts), Backfill: &b, OneShot: true})
+	opts.Backfill, opts.OneShot = &b, true
+	return execute(cfg, e, opts)
 }
 
-// splitList splits a comma-separated flag value.
-func splitList(s string) []string {
-	var out []string
-	for _, part := range strings.Split(s, ",") {
-		if part = strings.TrimSpace(part); part != "" {
-			out = append(out, part)
+// selectionFlags adds --logs and --accounts; the returned function reads
+// them.
+func selectionFlags(fs *flag.FlagSet, verb string) func() (app.Options, error) {
+	logs := fs.String("logs", "", "comma-separated log types to "+verb+" (default: the configuration's logs)")
+	accts := fs.String("accounts", "", "comma-separated accounts to "+verb+", by name, child account id or API host (default: every account)")
+	return func() (app.Options, error) {
+		lts, err := duo.ParseLogTypes(*logs)
+		if err != nil {
+			return app.Options{}, fmt.Errorf("--logs: %w", err)
 		}
+		var names []string
+		for _, n := range strings.Split(*accts, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				names = append(names, n)
+			}
+		}
+		return app.Options{Logs: lts, Accounts: names}, nil
 	}
-	return out
 }

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/duo-connector/duo-connector/checkpoint"
 	"github.com/duo-connector/duo-connector/connector/app"
 	"github.com/duo-connector/duo-connector/connector/config"
 	"github.com/duo-connector/duo-connector/connector/duo"
@@ -62,11 +61,7 @@ func TestOnceShowReset(t *testing.T) {
 		t.Fatalf("%d records in Kafka (%v), want 2500", len(recs), err)
 	}
 
-	files, err := checkpoint.OpenExisting(cfg.StateDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cursors, err := app.OpenCursors(ctx, cfg, files, false, true)
+	cursors, files, err := app.OpenCursors(ctx, cfg, false, true)
 	if err != nil {
 		t.Fatal(err)
 	}

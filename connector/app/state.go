@@ -43,21 +43,26 @@ type topicCursors struct {
 
 func (t topicCursors) Where(checkpoint.Key) string { return t.topic }
 
-// OpenCursors opens the daemon's cursors where the configuration keeps
-// them. files is the state directory, opened without its lock (nil in
-// cluster mode): withBackfills adds the backfills' cursors to its list.
-// For changes (exclusive), the state topic is refused while processes of
-// the connector group run: they hold the cursors in memory and would
-// write them back.
-func OpenCursors(ctx context.Context, cfg config.Config, files *checkpoint.FileStore, withBackfills, exclusive bool) (Cursors, error) {
-	if files != nil {
-		return fileCursors{files, withBackfills}, nil
+// OpenCursors opens the saved cursors where the configuration keeps them,
+// and the state directory (without its lock) when they are there or
+// backfills are asked for: backfills keep their record and cursors there
+// in cluster mode too, and are then listed with the cursors. For changes
+// (exclusive), the state topic is refused while processes of the
+// connector group run: they hold the cursors in memory and would write
+// them back. Closing the Cursors closes files.
+func OpenCursors(ctx context.Context, cfg config.Config, backfills, exclusive bool) (Cursors, *checkpoint.FileStore, error) {
+	if cfg.Checkpoint.Store != "kafka" || backfills {
+		files, err := checkpoint.OpenExisting(cfg.StateDir)
+		if err != nil {
+			return nil, nil, err
+		}
+		return fileCursors{files, backfills}, files, nil
 	}
 	s, topic, err := openState(ctx, cfg, exclusive)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return topicCursors{s, topic}, nil
+	return topicCursors{s, topic}, nil, nil
 }
 
 func openState(ctx context.Context, cfg config.Config, exclusive bool) (*kafkastore.Store, string, error) {

@@ -264,3 +264,37 @@ func StatusOf(b checkpoint.Backfill, delivered map[string]time.Time, logs []duo.
 	}
 	return st
 }
+
+// Progress is how far one log of a backfill is.
+type Progress struct {
+	Records int
+	Rate    float64 // records a second
+	// Covered is how far into the range the log was read; Fraction is
+	// its share of the range, 0 to 1.
+	Covered  time.Time
+	Fraction float64
+	ETA      time.Duration // 0 when unknown or done
+}
+
+// Progress estimates how far a log of the backfill is, given the records
+// it published, its cursor, how far Duo confirmed it checked (a v1 log's
+// cursor stays at its newest record) and the time elapsed.
+func (s Spec) Progress(records int, cursor, checked time.Time, elapsed time.Duration) Progress {
+	p := Progress{Records: records, Rate: float64(records) / max(elapsed.Seconds(), 1e-3), Covered: cursor}
+	if checked.After(p.Covered) {
+		p.Covered = checked
+	}
+	if p.Covered.Before(s.Since) {
+		p.Covered = s.Since
+	}
+	if p.Covered.After(s.Until) {
+		p.Covered = s.Until
+	}
+	if span := s.Until.Sub(s.Since); span > 0 {
+		p.Fraction = min(1, float64(p.Covered.Sub(s.Since))/float64(span))
+	}
+	if p.Fraction > 0 && p.Fraction < 1 {
+		p.ETA = time.Duration(float64(elapsed) * (1 - p.Fraction) / p.Fraction)
+	}
+	return p
+}

@@ -129,3 +129,19 @@ func TestStatusOf(t *testing.T) {
 		t.Errorf("telephony not begun: %+v", st)
 	}
 }
+
+func TestProgress(t *testing.T) {
+	since := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	s := Spec{Since: since, Until: since.Add(10 * 24 * time.Hour)}
+	p := s.Progress(5000, since.Add(5*24*time.Hour), time.Time{}, 10*time.Second)
+	if p.Fraction != 0.5 || p.ETA != 10*time.Second || p.Rate != 500 {
+		t.Fatalf("progress %+v after 10 s at 50%%", p)
+	}
+	// A v1 log: the cursor stays at its newest record, Duo checked further.
+	if p := s.Progress(0, since, since.Add(24*time.Hour), time.Second); p.Fraction != 0.1 {
+		t.Errorf("checked through day 1: %+v", p)
+	}
+	if p := s.Progress(1, since.Add(30*24*time.Hour), time.Time{}, time.Second); p.Fraction != 1 || p.ETA != 0 || !p.Covered.Equal(s.Until) {
+		t.Errorf("past the end: %+v", p)
+	}
+}

@@ -130,6 +130,28 @@ type Log struct {
 	Format string `yaml:"format"`
 }
 
+// Handler is the log handler writing to w, text or JSON at the level set;
+// withoutTime leaves the time out (journald stamps lines itself).
+// Durations are written as Go durations ("1.5s") in text and JSON alike,
+// not JSON's integer nanoseconds.
+func (l Log) Handler(w io.Writer, withoutTime bool) slog.Handler {
+	var level slog.Level
+	level.UnmarshalText([]byte(l.Level))
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+		if withoutTime && len(groups) == 0 && a.Key == slog.TimeKey {
+			return slog.Attr{}
+		}
+		if a.Value.Kind() == slog.KindDuration {
+			return slog.String(a.Key, a.Value.Duration().String())
+		}
+		return a
+	}}
+	if l.Format == "json" {
+		return slog.NewJSONHandler(w, opts)
+	}
+	return slog.NewTextHandler(w, opts)
+}
+
 // HTTP configures the metrics and health listener.
 type HTTP struct {
 	Listen string `yaml:"listen"`

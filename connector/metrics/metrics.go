@@ -409,6 +409,21 @@ func (m *Metrics) KafkaRetries() int {
 	return m.reqs.kafkaRetries
 }
 
+// Summary is a run's final counts, as log attributes: the records of
+// each log, their total, Duo's requests, retries and 429s, Kafka's
+// retries.
+func (m *Metrics) Summary(logs []duo.LogType) []any {
+	total := 0
+	var attrs []any
+	for _, lt := range logs {
+		st := m.Log(lt)
+		total += st.Records
+		attrs = append(attrs, string(lt), st.Records)
+	}
+	requests, retries, limited := m.Requests()
+	return append(attrs, "total", total, "duo_requests", requests, "retries", retries, "rate_limited", limited, "kafka_retries", m.KafkaRetries())
+}
+
 // Requests returns the Duo requests, retries and 429s so far.
 func (m *Metrics) Requests() (total, retries, rateLimited int) {
 	m.mu.Lock()
