@@ -15,6 +15,7 @@ import (
 	"github.com/duo-connector/duo-connector/connector/app"
 	"github.com/duo-connector/duo-connector/connector/config"
 	"github.com/duo-connector/duo-connector/connector/duo"
+	"github.com/duo-connector/duo-connector/connector/fault"
 )
 
 const checkpointUsage = `Usage: duo-connector checkpoint show  --config FILE [--json] [--logs auth,...] [--account NAME] [--backfills]
@@ -159,7 +160,7 @@ func (f *checkpointFlags) reset(ctx context.Context, cursors app.Cursors, files 
 	})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "duo-connector checkpoint reset: %v\n", err)
-		return exitFailure
+		return exitCode(err)
 	}
 	return exitOK
 }
@@ -170,6 +171,10 @@ func (f *checkpointFlags) show(ctx context.Context, cursors app.Cursors, files *
 		files = nil
 	}
 	st, err := app.Show(ctx, f.cfg, cursors, files, app.Selection{Logs: f.logs, Account: f.account}, time.Now())
+	if fault.Of(err) == fault.Config {
+		fmt.Fprintf(e.stderr, "duo-connector checkpoint show: %v\n", err)
+		return exitUsage
+	}
 	if f.asJSON {
 		f.printJSON(e.stdout, st.Cursors, st.Backfills)
 	} else {

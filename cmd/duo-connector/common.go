@@ -65,5 +65,37 @@ func parseFlags(fs *flag.FlagSet, args []string) int {
 		fmt.Fprintf(fs.Output(), "unexpected argument %q\n", fs.Arg(0))
 		return exitUsage
 	}
+	if name := repeated(fs, args); name != "" {
+		fmt.Fprintf(fs.Output(), "--%s is given twice: give it once\n", name)
+		return exitUsage
+	}
 	return -1
+}
+
+// repeated names the first flag of fs that args give more than once (the
+// flag package would silently keep the last).
+func repeated(fs *flag.FlagSet, args []string) string {
+	seen := map[string]bool{}
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if arg == "--" {
+			break
+		}
+		if len(arg) < 2 || arg[0] != '-' {
+			continue
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		f := fs.Lookup(name)
+		if f == nil {
+			continue
+		}
+		if seen[name] {
+			return name
+		}
+		seen[name] = true
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !hasValue && !(ok && b.IsBoolFlag()) {
+			i++ // its value
+		}
+	}
+	return ""
 }

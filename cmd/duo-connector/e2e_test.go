@@ -868,6 +868,9 @@ func TestURLPasswordsNeverPrinted(t *testing.T) {
 func TestBadFlagsAreUsageErrors(t *testing.T) {
 	w := newWorld(t, "", nil)
 	cfg := w.config(t, "logs: [auth]\n")
+	if code := dispatch([]string{"run", "--once", "--config", cfg}, env{nil, io.Discard, io.Discard, nil}); code != 0 {
+		t.Fatalf("run --once: exit %d", code) // the state directory exists
+	}
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -878,6 +881,12 @@ func TestBadFlagsAreUsageErrors(t *testing.T) {
 		{[]string{"backfill", "--since", "200d", "--until", "199d"}, "before Duo's 180-day horizon"},
 		{[]string{"backfill", "--since", "yesterday"}, "1d12h"},
 		{[]string{"checkpoint", "show", "--logs", "auth,auth"}, "auth is listed twice"},
+		// Issue 21, items 3 and 4.
+		{[]string{"backfill", "--since", "1d", "--since", "2d"}, "--since is given twice"},
+		{[]string{"run", "--once", "--logs=auth", "--logs", "admin"}, "--logs is given twice"},
+		{[]string{"backfill", "--since", "2d", "--accounts", "nobody"}, `no account is named \"nobody\"`},
+		{[]string{"checkpoint", "show", "--account", "nobody"}, `no account "nobody" is configured or has cursors`},
+		{[]string{"checkpoint", "reset", "--backfill", "nosuch", "--yes"}, `no backfill named "nosuch"`},
 	} {
 		var errb bytes.Buffer
 		code := dispatch(append(tc.args, "--config", cfg), env{nil, io.Discard, &errb, nil})
@@ -1109,5 +1118,33 @@ func TestActivityAndTrustMonitor(t *testing.T) {
 	}
 	if _, again := w.consumed(t); len(again) != len(recs) {
 		t.Fatalf("second run published %d more messages", len(again)-len(recs))
+	}
+}
+
+// TestHTTPListenFlag: an http.listen already taken (the daemon's, when a
+// backfill runs beside it) is a configuration error, exit 2, naming the
+// key; --http-listen off or another address runs without it (issue 21,
+// items 4 and 6).
+func TestHTTPListenFlag(t *testing.T) {
+	w := newWorld(t, "", map[duo.LogType]int{duo.Auth: 20})
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cfg := w.config(t, fmt.Sprintf("logs: [auth]\nhttp:\n  listen: %s\n", taken.Addr()))
+	var errb bytes.Buffer
+	if code := dispatch([]string{"backfill", "--since", "1d", "--config", cfg}, env{nil, io.Discard, &errb, nil}); code != exitUsage || !strings.Contains(errb.String(), "http.listen") {
+		t.Fatalf("listener taken: exit %d, want 2 naming http.listen: %s", code, errb.String())
+	}
+	for _, listen := range []string{"off", "127.0.0.1:0"} {
+		errb.Reset()
+		if code := dispatch([]string{"backfill", "--since", "1d", "--again", "--http-listen", listen, "--config", cfg}, env{nil, io.Discard, &errb, nil}); code != exitOK {
+			t.Errorf("--http-listen %s: exit %d: %s", listen, code, errb.String())
+		}
+	}
+	errb.Reset()
+	if code := dispatch([]string{"run", "--once", "--http-listen", "off", "--config", cfg}, env{nil, io.Discard, &errb, nil}); code != exitOK {
+		t.Errorf("run --once --http-listen off: exit %d: %s", code, errb.String())
 	}
 }

@@ -35,6 +35,7 @@ Flags:
 		fs.PrintDefaults()
 	}
 	// Flags may come after the file names too.
+	given := args
 	var names []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -48,6 +49,10 @@ Flags:
 		}
 		names = append(names, fs.Arg(0))
 		args = fs.Args()[1:]
+	}
+	if name := repeated(fs, given); name != "" {
+		fmt.Fprintf(stderr, "duo-connector normalize: --%s is given twice: give it once\n", name)
+		return exitUsage
 	}
 	if *maxLine < 1 {
 		fmt.Fprintln(stderr, "duo-connector normalize: --max-line-bytes must be at least 1")

@@ -59,6 +59,7 @@ func TestNormalizeCLI(t *testing.T) {
 		{"unknown mapping", good, []string{"--mapping", "v9"}, 2, nil, `unknown mapping "v9"`},
 		{"unreadable file", good, []string{"/nonexistent/records.ndjson"}, 2, nil, "/nonexistent/records.ndjson"},
 		{"bad flag", good, []string{"--nope"}, 2, nil, "flag provided but not defined"},
+		{"flag given twice", good, []string{"--mapping", "v1", "-", "--mapping=v2"}, 2, nil, "--mapping is given twice"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"github.com/duo-connector/duo-connector/connector/backfill"
 	"github.com/duo-connector/duo-connector/connector/config"
 	"github.com/duo-connector/duo-connector/connector/duo"
+	"github.com/duo-connector/duo-connector/connector/fault"
 )
 
 func runRun(args []string, e env) int {
@@ -25,6 +26,7 @@ func runRun(args []string, e env) int {
 	cfgPath := configFlag(fs, e)
 	once := fs.Bool("once", false, "drain every configured log up to now - lag, then exit")
 	sel := selectionFlags(fs, "run")
+	listen := listenFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprint(e.stderr, `Usage: duo-connector run --config FILE [--once] [--logs auth,...] [--accounts NAME,...]
 
@@ -44,6 +46,7 @@ Flags:
 	if !ok {
 		return exitUsage
 	}
+	listen(&cfg)
 	opts, err := sel()
 	if err != nil {
 		fmt.Fprintf(e.stderr, "duo-connector run: %v\n", err)
@@ -107,7 +110,7 @@ func execute(cfg config.Config, e env, opts app.Options) int {
 // exitCode is the exit status of an error that stopped the connector
 // before it began: the configuration's, or a failure.
 func exitCode(err error) int {
-	if errors.As(err, new(*app.ConfigError)) {
+	if fault.Of(err) == fault.Config {
 		return exitUsage
 	}
 	return exitFailure
@@ -164,6 +167,7 @@ func runBackfill(args []string, e env) int {
 	since := fs.String("since", "", "start of the range (required): RFC 3339 time, date (2026-11-20), or a duration ago (30d, 36h, 1d12h)")
 	until := fs.String("until", "", "end of the range: RFC 3339 time, date, or a duration ago (default: now - lag, what Duo shows now; an end later than that waits for Duo's delay)")
 	sel := selectionFlags(fs, "backfill")
+	listen := listenFlag(fs)
 	eventTime := fs.Bool("event-time", false, "stamp Kafka messages with the records' time instead of the time of publishing")
 	again := fs.Bool("again", false, "start this backfill over from its beginning, even if it finished")
 	fs.Usage = func() {
@@ -188,6 +192,7 @@ Flags:
 	if !ok {
 		return exitUsage
 	}
+	listen(&cfg)
 	b, notice, err := backfill.Parse(*since, *until, time.Now(), cfg.Lag.D())
 	if err != nil {
 		fmt.Fprintf(e.stderr, "duo-connector backfill: %v\n", err)
@@ -223,5 +228,21 @@ func selectionFlags(fs *flag.FlagSet, verb string) func() (app.Options, error) {
 			}
 		}
 		return app.Options{Logs: lts, Accounts: names}, nil
+	}
+}
+
+// listenFlag adds --http-listen, which replaces http.listen for one run
+// ("off": no listener), so that a backfill or a second process on the
+// host does not collide with the daemon's port.
+func listenFlag(fs *flag.FlagSet) func(*config.Config) {
+	addr := fs.String("http-listen", "", `metrics and health listener for this run, instead of http.listen ("off": none; "127.0.0.1:0": any free port)`)
+	return func(cfg *config.Config) {
+		switch *addr {
+		case "":
+		case "off":
+			cfg.HTTP.Listen = ""
+		default:
+			cfg.HTTP.Listen = *addr
+		}
 	}
 }

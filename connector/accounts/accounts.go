@@ -5,6 +5,7 @@
 package accounts
 
 import (
+	"github.com/duo-connector/duo-connector/connector/fault"
 	"github.com/duo-connector/duo-connector/connector/internal/redact"
 
 	"errors"
@@ -190,7 +191,7 @@ func Select(all []Account, names []string) ([]Account, error) {
 		if len(known) > 10 {
 			known = append(known[:10], "...")
 		}
-		return nil, fmt.Errorf("no account is named %q (known: %s)", unknown[0], strings.Join(known, ", "))
+		return nil, fault.Configf("no account is named %q (known: %s)", unknown[0], strings.Join(known, ", "))
 	}
 	return out, nil
 }
@@ -229,7 +230,7 @@ func Resolve(static []Account, discover bool, name string, saved []string) (stri
 		if len(static) == 1 && !discover {
 			return static[0].Key(), nil
 		}
-		return "", errors.New("several accounts are configured: name the one with --account (its name, child account id or API host; 'checkpoint show' lists them)")
+		return "", fault.Configf("several accounts are configured: name the one with --account (its name, child account id or API host; 'checkpoint show' lists them)")
 	}
 	if sel, err := Select(static, []string{name}); err == nil {
 		return sel[0].Key(), nil
@@ -244,9 +245,9 @@ func Resolve(static []Account, discover bool, name string, saved []string) (stri
 	case 1:
 		return found[0], nil
 	case 0:
-		return "", fmt.Errorf("no account %q is configured or has cursors ('checkpoint show' lists them)", name)
+		return "", fault.Configf("no account %q is configured or has cursors ('checkpoint show' lists them)", name)
 	}
-	return "", fmt.Errorf("--account %q matches several accounts (%s): give the full one", name, strings.Join(found, ", "))
+	return "", fault.Configf("--account %q matches several accounts (%s): give the full one", name, strings.Join(found, ", "))
 }
 
 // Named reports whether the account key (a saved cursor's) is the one

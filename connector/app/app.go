@@ -21,6 +21,7 @@ import (
 	"github.com/duo-connector/duo-connector/connector/cluster"
 	"github.com/duo-connector/duo-connector/connector/config"
 	"github.com/duo-connector/duo-connector/connector/duo"
+	"github.com/duo-connector/duo-connector/connector/fault"
 	"github.com/duo-connector/duo-connector/connector/internal/sdnotify"
 	"github.com/duo-connector/duo-connector/connector/metrics"
 	"github.com/duo-connector/duo-connector/connector/publish"
@@ -50,13 +51,6 @@ type Options struct {
 // OneShotKafkaPatience is how long run --once and backfill keep retrying
 // a Kafka write before they fail: whatever runs them can then tell.
 const OneShotKafkaPatience = 5 * time.Minute
-
-// ConfigError is a setting that cannot work on this machine (the state
-// directory, the listen address): the operator's to fix, not worth a retry.
-type ConfigError struct{ Err error }
-
-func (e *ConfigError) Error() string { return e.Err.Error() }
-func (e *ConfigError) Unwrap() error { return e.Err }
 
 // CheckError is Once's check of Duo and Kafka failing: nothing was read.
 type CheckError struct{ Err error }
@@ -99,7 +93,7 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (*Service, erro
 		return s, nil
 	}
 	if err := checkpoint.CheckDir(cfg.StateDir); err != nil {
-		return nil, &ConfigError{err}
+		return nil, &fault.ConfigError{Err: err}
 	}
 	r, err := NewRunner(ctx, cfg, s.logger, nil, s.runnerOptions(), s.giveUpAfter())
 	if err != nil {
@@ -203,7 +197,7 @@ func (s *Service) serve(ctx context.Context, alive func() bool, work func(contex
 	if s.cfg.HTTP.Listen != "" {
 		srv, err := s.listen()
 		if err != nil {
-			return &ConfigError{fmt.Errorf("cannot start the HTTP listener on http.listen %q: %w", s.cfg.HTTP.Listen, err)}
+			return fault.Configf("cannot start the HTTP listener on http.listen %q: %w", s.cfg.HTTP.Listen, err)
 		}
 		defer srv.Close()
 		s.logger.Info("serving metrics and health", "listen", srv.Addr)

@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"context"
-	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/duo-connector/duo-connector/connector/config"
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/duotest"
+	"github.com/duo-connector/duo-connector/connector/fault"
 	"github.com/duo-connector/duo-connector/connector/internal/redact"
 	"github.com/duo-connector/duo-connector/connector/kafkatest"
 )
@@ -101,7 +101,7 @@ func TestListenerTakenIsAConfigError(t *testing.T) {
 	}
 	defer svc.Close()
 	err = svc.Run(ctx)
-	if !errors.As(err, new(*app.ConfigError)) || !strings.Contains(err.Error(), "http.listen") {
+	if fault.Of(err) != fault.Config || !strings.Contains(err.Error(), "http.listen") {
 		t.Fatalf("Run = %v, want a ConfigError naming http.listen", err)
 	}
 }

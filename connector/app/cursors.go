@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/duo-connector/duo-connector/checkpoint"
@@ -13,6 +14,7 @@ import (
 	"github.com/duo-connector/duo-connector/connector/config"
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/duolog"
+	"github.com/duo-connector/duo-connector/connector/fault"
 )
 
 // Selection chooses saved cursors: of these logs, of the account this
@@ -73,6 +75,13 @@ func Show(ctx context.Context, cfg config.Config, cursors Cursors, files *checkp
 	for _, b := range backfills {
 		byName[b.Name] = b
 	}
+	if sel.Account != "" {
+		if _, serr := accounts.Select(cfg.Accounts(), []string{sel.Account}); serr != nil && !slices.ContainsFunc(entries, func(en checkpoint.Entry) bool {
+			return accounts.Named(nil, sel.Account, en.Key.Account)
+		}) {
+			return st, fault.Configf("no account %q is configured or has cursors ('checkpoint show' lists them)", sel.Account)
+		}
+	}
 	want := map[string]bool{}
 	for _, lt := range sel.Logs {
 		want[string(lt)] = true
@@ -123,7 +132,7 @@ func Reset(ctx context.Context, cfg config.Config, cursors Cursors, files *check
 	var described bool
 	if sel.Backfill != "" {
 		if files == nil || !files.BackfillExists(sel.Backfill) {
-			return fmt.Errorf("no backfill named %q: 'checkpoint show --backfills' lists them", sel.Backfill)
+			return fault.Configf("no backfill named %q: 'checkpoint show --backfills' lists them", sel.Backfill)
 		}
 		if len(sel.Logs) == 0 { // a damaged description too goes with the rest
 			if err := files.DeleteBackfill(sel.Backfill); err != nil {

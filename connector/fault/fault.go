@@ -4,7 +4,10 @@
 // with a Fault method.
 package fault
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Kind is what an error asks of the connector.
 type Kind int
@@ -20,6 +23,10 @@ const (
 	// Fatal errors need a person and concern everything: the connector
 	// stops (Kafka refusing its credentials, unreadable cursors).
 	Fatal
+	// Config errors are a setting or a command line that cannot work
+	// here, found before anything was read (an account no one has, a
+	// listen address taken): the operator's to fix; the command exits 2.
+	Config
 )
 
 func (k Kind) String() string {
@@ -28,6 +35,8 @@ func (k Kind) String() string {
 		return "permanent"
 	case Fatal:
 		return "fatal"
+	case Config:
+		return "configuration"
 	}
 	return "transient"
 }
@@ -47,3 +56,16 @@ func Of(err error) Kind {
 	}
 	return Transient
 }
+
+// ConfigError is a setting or a command line that cannot work: Fault is
+// Config.
+type ConfigError struct{ Err error }
+
+// Configf is a *ConfigError with a formatted message.
+func Configf(format string, args ...any) error {
+	return &ConfigError{fmt.Errorf(format, args...)}
+}
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+func (e *ConfigError) Fault() Kind   { return Config }
