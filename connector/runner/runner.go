@@ -153,6 +153,15 @@ type unit struct {
 	stalled   atomic.Bool
 	// waitLogged: a backfill's wait for Duo's delay was said.
 	waitLogged bool
+	// poll counts the poll in progress over its turns (a worker's at a
+	// time).
+	poll pollStats
+}
+
+// pollStats is what one poll of a unit did so far.
+type pollStats struct {
+	pipeline.Stats
+	start time.Time // zero: no poll in progress
 }
 
 // turnPages is how many pages a unit publishes before the others get a
@@ -578,11 +587,19 @@ func (r *Runner) work(ctx context.Context, next func(u *unit, err error, more bo
 	wg.Wait()
 }
 
-// poll gives one unit a turn and logs the outcome.
+// poll gives one unit a turn and logs the outcome. A poll is the turns
+// from the first after a unit was due to the one that finds it caught up
+// (or fails): what it published is counted over all of them.
 func (r *Runner) poll(ctx context.Context, u *unit) (more bool, err error) {
-	start := time.Now()
+	if u.poll.start.IsZero() {
+		u.poll = pollStats{start: time.Now()}
+	}
 	before := u.p.Progress()
-	st, more, err := u.p.DrainPages(ctx, turnPages)
+	turn, more, err := u.p.DrainPages(ctx, turnPages)
+	u.poll.Pages += turn.Pages
+	u.poll.Records += turn.Records
+	u.poll.Malformed += turn.Malformed
+	st, started := u.poll.Stats, u.poll.start
 	label, lt, p := u.acct.acct.Label(), u.lt, u.p
 	var later *duo.RetryLaterError
 	if (err == nil || errors.As(err, &later)) && ctx.Err() == nil {
@@ -592,7 +609,7 @@ func (r *Runner) poll(ctx context.Context, u *unit) (more bool, err error) {
 	}
 	if errors.As(err, &later) {
 		// The account's budget or backoff: another unit's turn meanwhile.
-		if m := r.opts.Metrics; m != nil && st.Pages > 0 {
+		if m := r.opts.Metrics; m != nil && turn.Pages > 0 {
 			m.CursorAt(label, lt, p.CursorTime(), p.CheckedThrough())
 		}
 		return false, later
@@ -606,12 +623,20 @@ func (r *Runner) poll(ctx context.Context, u *unit) (more bool, err error) {
 	if m := r.opts.Metrics; m != nil && err == nil {
 		m.CursorAt(label, lt, p.CursorTime(), p.CheckedThrough())
 	}
+	if !more {
+		u.poll.start = time.Time{} // the next turn begins the next poll
+	}
 	attrs := []any{"account", label, "log", string(lt), "records", st.Records, "pages", st.Pages,
-		"malformed", st.Malformed, "duration", time.Since(start).Round(time.Millisecond),
+		"malformed", st.Malformed, "duration", time.Since(started).Round(time.Millisecond),
 		"cursor", p.CursorTime().UTC().Format(time.RFC3339)}
 	switch {
 	case err == nil && more:
 		r.logger.Debug("turn finished; more to read", attrs...)
+	case err == nil && st.Records == 0 && st.Malformed == 0:
+		// Quiet: with a thousand accounts, a line per empty poll would be
+		// thousands a minute. Lag and readiness show a log that falls
+		// behind; a failure is an ERROR.
+		r.logger.Debug("poll finished", attrs...)
 	case err == nil:
 		r.logger.Info("poll finished", attrs...)
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):

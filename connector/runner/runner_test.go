@@ -1,6 +1,7 @@
 package runner_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -396,4 +397,31 @@ func TestChildrenWithOneName(t *testing.T) {
 	waitFor(t, func() bool {
 		return d.m.State("Same Co", duo.Auth).Records == 100 && d.m.State(second, duo.Auth).Records == 200
 	})
+}
+
+// TestPollLineCountsTheWholePoll: a poll of more pages than one turn
+// reports all of them in its "poll finished" line, and an empty poll is
+// not an INFO line (issue 21, item 1).
+func TestPollLineCountsTheWholePoll(t *testing.T) {
+	_, cfg := setup(t, "@every 1h", 9500) // 10 pages: two turns
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	r, err := app.NewRunner(context.Background(), cfg, logger, nil, runner.Options{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Once(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(logs.String(), "poll finished"); n != 1 || !strings.Contains(logs.String(), "records=9500 pages=10 ") {
+		t.Fatalf("%d poll lines; want one with records=9500 pages=10:\n%s", n, logs.String())
+	}
+	logs.Reset()
+	if err := r.Once(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "poll finished") {
+		t.Errorf("an empty poll is logged at INFO:\n%s", logs.String())
+	}
 }
