@@ -26,6 +26,9 @@ type Backfill struct {
 	Until time.Time `json:"until"`
 	// Created is when the backfill began.
 	Created time.Time `json:"created"`
+	// Logs are the logs (by account, as Finished names them) the backfill
+	// reads: a log reset is pending again, not forgotten.
+	Logs []string `json:"logs,omitempty"`
 	// Finished holds, per log type, when the backfill delivered the whole
 	// range of that log.
 	Finished map[string]time.Time `json:"finished,omitempty"`
@@ -64,6 +67,9 @@ func (s *FileStore) LoadBackfill(name string) (Backfill, bool, error) {
 
 // SaveBackfill writes b, atomically and durably.
 func (s *FileStore) SaveBackfill(b Backfill) error {
+	if s.readOnly {
+		return errReadOnly
+	}
 	data, err := json.MarshalIndent(b, "", "  ")
 	if err != nil {
 		return err
@@ -83,6 +89,9 @@ func (s *FileStore) BackfillExists(name string) bool {
 
 // DeleteBackfill removes a backfill: its description and its cursors.
 func (s *FileStore) DeleteBackfill(name string) error {
+	if s.readOnly {
+		return errReadOnly
+	}
 	dir := s.backfillDir(name)
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("delete backfill %s: %w", name, err)

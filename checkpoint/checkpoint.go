@@ -116,8 +116,9 @@ func (e *CorruptError) Unwrap() error { return e.Reason }
 
 // FileStore keeps each cursor in its own JSON file under a directory.
 type FileStore struct {
-	dir  string
-	lock *os.File
+	dir      string
+	lock     *os.File
+	readOnly bool // OpenReadOnly: no lock, no writes
 	now  func() time.Time
 	// syncDir makes a directory's entries durable (tests watch it).
 	syncDir func(dir string) error
@@ -153,17 +154,37 @@ func Open(dir string) (*FileStore, error) {
 // commands that inspect or reset cursors: a mistyped state_dir must not
 // silently create an empty one).
 func OpenExisting(dir string) (*FileStore, error) {
-	fi, err := os.Stat(dir)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return nil, fmt.Errorf("state directory %s does not exist: check state_dir (no connector has run with it yet)", dir)
-	case err != nil:
-		return nil, fmt.Errorf("state directory: %w", err)
-	case !fi.IsDir():
-		return nil, fmt.Errorf("state directory %s is not a directory: check state_dir", dir)
+	if err := existing(dir); err != nil {
+		return nil, err
 	}
 	return (&FileStore{dir: dir, now: time.Now, syncDir: syncDir}).open()
 }
+
+func existing(dir string) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("state directory %s does not exist: check state_dir (no connector has run with it yet)", dir)
+	case err != nil:
+		return fmt.Errorf("state directory: %w", err)
+	case !fi.IsDir():
+		return fmt.Errorf("state directory %s is not a directory: check state_dir", dir)
+	}
+	return nil
+}
+
+// OpenReadOnly is OpenExisting without the lock, for reading while a
+// connector runs: cursor files are replaced whole (written aside, then
+// renamed), so each read is of one saved version. Writes are refused.
+func OpenReadOnly(dir string) (*FileStore, error) {
+	if err := existing(dir); err != nil {
+		return nil, err
+	}
+	return &FileStore{dir: dir, now: time.Now, syncDir: syncDir, readOnly: true}, nil
+}
+
+// errReadOnly is a write to a store opened with OpenReadOnly.
+var errReadOnly = errors.New("the state directory was opened read-only")
 
 func (s *FileStore) open() (*FileStore, error) {
 	dir := s.dir
@@ -291,6 +312,9 @@ func (s *FileStore) keyOfPath(path string) Key {
 // the same directory, synced, renamed over the old one, and the directory
 // synced, so a crash leaves either the old cursor or the new one.
 func (s *FileStore) Save(_ context.Context, key Key, cursor json.RawMessage) error {
+	if s.readOnly {
+		return errReadOnly
+	}
 	if !json.Valid(cursor) {
 		return fmt.Errorf("save cursor %s: not JSON", key)
 	}
@@ -374,6 +398,9 @@ func syncDir(dir string) error {
 // Delete removes key's cursor; the next run starts from its configured
 // starting point.
 func (s *FileStore) Delete(_ context.Context, key Key) error {
+	if s.readOnly {
+		return errReadOnly
+	}
 	path := s.Path(key)
 	err := os.Remove(path)
 	if errors.Is(err, os.ErrNotExist) {

@@ -96,7 +96,7 @@ func runCheckpoint(args []string, e env) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cursors, files, err := app.OpenCursors(ctx, cfg, f.backfill != "" || f.backfills, sub == "reset" && !f.force)
+	cursors, files, err := app.OpenCursors(ctx, cfg, f.backfill != "" || f.backfills, sub == "reset", f.force)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "duo-connector checkpoint: %v\n", err)
 		return exitFailure
@@ -198,27 +198,20 @@ func errorLines(errs ...error) []string {
 	return out
 }
 
+// printJSON prints one shape, with or without --backfills: an object of
+// the cursors and the backfills (empty when not asked for).
 func (f *checkpointFlags) printJSON(w io.Writer, rows []app.CursorRow, brows []app.BackfillRow) {
-	if rows == nil {
-		rows = []app.CursorRow{}
-	}
-	var v any = rows
-	if f.backfills {
-		if brows == nil {
-			brows = []app.BackfillRow{}
-		}
-		v = struct {
-			Cursors   []app.CursorRow   `json:"cursors"`
-			Backfills []app.BackfillRow `json:"backfills"`
-		}{rows, brows}
-	}
+	v := struct {
+		Cursors   []app.CursorRow   `json:"cursors"`
+		Backfills []app.BackfillRow `json:"backfills"`
+	}{append([]app.CursorRow{}, rows...), append([]app.BackfillRow{}, brows...)}
 	b, _ := json.MarshalIndent(v, "", "  ")
 	fmt.Fprintln(w, string(b))
 }
 
 func (f *checkpointFlags) printText(w io.Writer, rows []app.CursorRow, brows []app.BackfillRow) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ACCOUNT\tLOG\tSCOPE\tDELIVERED UNTIL\tBEHIND\tSAVED\tFILE")
+	fmt.Fprintln(tw, "NAME\tACCOUNT\tLOG\tSCOPE\tDELIVERED UNTIL\tBEHIND\tSAVED\tFILE")
 	for _, r := range rows {
 		scope := r.Scope
 		if scope == "" {
@@ -228,7 +221,11 @@ func (f *checkpointFlags) printText(w io.Writer, rows []app.CursorRow, brows []a
 		if r.Error != "" {
 			delivered, behind = "UNREADABLE", "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Account, r.Log, scope, delivered, behind, r.Updated.Format(time.RFC3339), r.Path)
+		name := r.Name
+		if name == "" {
+			name = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, r.Account, r.Log, scope, delivered, behind, r.Updated.Format(time.RFC3339), r.Path)
 	}
 	tw.Flush()
 	if len(rows) == 0 {

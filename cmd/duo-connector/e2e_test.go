@@ -427,11 +427,17 @@ func TestCheckpointCommands(t *testing.T) {
 		t.Fatalf("show: %d %s", code, out)
 	}
 	out, _, _ = run("checkpoint", "show", "--json", "--logs", "auth", "--config", cfg)
-	var rows []struct {
-		Log       string    `json:"log"`
-		Delivered time.Time `json:"delivered_until"`
+	var shown struct {
+		Cursors []struct {
+			Log       string    `json:"log"`
+			Delivered time.Time `json:"delivered_until"`
+		}
+		Backfills []json.RawMessage
 	}
-	if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 1 || rows[0].Log != "auth" || time.Since(rows[0].Delivered) > 10*time.Minute {
+	// One shape, with --backfills or without (issue 21, item 5).
+	err := json.Unmarshal([]byte(out), &shown)
+	rows := shown.Cursors
+	if err != nil || len(rows) != 1 || rows[0].Log != "auth" || time.Since(rows[0].Delivered) > 10*time.Minute || shown.Backfills == nil {
 		t.Fatalf("show --json: %v %s", err, out)
 	}
 	if _, errOut, code := run("checkpoint", "reset", "--logs", "auth", "--config", cfg); code != exitUsage || !strings.Contains(errOut, "--yes") {

@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/duo-connector/duo-connector/checkpoint"
 	"github.com/duo-connector/duo-connector/connector/app"
+	"github.com/duo-connector/duo-connector/connector/backfill"
 	"github.com/duo-connector/duo-connector/connector/config"
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/duotest"
@@ -55,13 +57,29 @@ func TestOnceShowReset(t *testing.T) {
 	if st := svc.Metrics().Log(duo.Auth); st.Records != 2500 {
 		t.Errorf("%d records counted, want 2500", st.Records)
 	}
+	// While the service holds the state directory, its cursors can be
+	// read (issue 21, item 5), not changed.
+	if _, _, err := app.OpenCursors(ctx, cfg, false, true, false); err == nil || !strings.Contains(err.Error(), "is in use") {
+		t.Errorf("opened for writing while in use: %v", err)
+	}
+	ro, _, err := app.OpenCursors(ctx, cfg, false, false, false)
+	if err != nil {
+		t.Fatalf("read-only while in use: %v", err)
+	}
+	if st, err := app.Show(ctx, cfg, ro, nil, app.Selection{}, time.Now()); err != nil || len(st.Cursors) != 1 {
+		t.Errorf("show while in use: %+v, %v", st, err)
+	}
+	if err := ro.Delete(ctx, checkpoint.Key{Account: cfg.Duo.APIHost, Log: "auth"}); err == nil {
+		t.Error("a read-only store deleted a cursor")
+	}
+	ro.Close()
 	svc.Close()
 	recs, err := kafkatest.ReadAll(ctx, addr, "duo")
 	if err != nil || len(recs) != 2500 {
 		t.Fatalf("%d records in Kafka (%v), want 2500", len(recs), err)
 	}
 
-	cursors, files, err := app.OpenCursors(ctx, cfg, false, true)
+	cursors, files, err := app.OpenCursors(ctx, cfg, false, true, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,5 +147,54 @@ func TestCheckConfig(t *testing.T) {
 	}
 	if len(failed) != 1 || failed[0] != "duo" {
 		t.Errorf("failed: %v, want [duo]", failed)
+	}
+}
+
+// TestBackfillLogResetIsPending: after one log of a finished backfill is
+// reset, the backfill's status lists that log as pending, not absent, and
+// the backfill is no longer done (issue 21, item 5).
+func TestBackfillLogResetIsPending(t *testing.T) {
+	_, _, cfg := setup(t, 300)
+	ctx := context.Background()
+	spec, _, err := backfill.Parse("6h", "30m", time.Now(), cfg.Lag.D())
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := app.Build(ctx, cfg, app.Options{OneShot: true, Backfill: &spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	svc.Close()
+	status := func() app.BackfillRow {
+		t.Helper()
+		cursors, files, err := app.OpenCursors(ctx, cfg, true, false, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cursors.Close()
+		st, err := app.Show(ctx, cfg, cursors, files, app.Selection{}, time.Now())
+		if err != nil || len(st.Backfills) != 1 {
+			t.Fatalf("show: %+v, %v", st, err)
+		}
+		return st.Backfills[0]
+	}
+	if b := status(); !b.Done || b.Progress["auth"] != 1 {
+		t.Fatalf("finished backfill: %+v", b)
+	}
+	cursors, files, err := app.OpenCursors(ctx, cfg, true, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = app.Reset(ctx, cfg, cursors, files, app.Selection{Logs: []duo.LogType{duo.Auth}, Backfill: spec.Name}, func(string, string) {})
+	cursors.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := status()
+	if p, listed := b.Progress["auth"]; !listed || p != 0 || b.Done {
+		t.Errorf("after resetting auth: progress %v (listed %t), done %t; want auth pending", b.Progress, listed, b.Done)
 	}
 }

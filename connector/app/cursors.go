@@ -28,6 +28,8 @@ type Selection struct {
 
 // CursorRow is one saved cursor, read (checkpoint show --json).
 type CursorRow struct {
+	// Name is the account's name in logs and metrics, when configured.
+	Name      string          `json:"name,omitempty"`
 	Account   string          `json:"account"`
 	Log       string          `json:"log"`
 	Scope     string          `json:"scope,omitempty"`
@@ -86,11 +88,15 @@ func Show(ctx context.Context, cfg config.Config, cursors Cursors, files *checkp
 	for _, lt := range sel.Logs {
 		want[string(lt)] = true
 	}
+	names := map[string]string{}
+	for _, a := range cfg.Accounts() {
+		names[a.Key()] = a.Label()
+	}
 	for _, en := range entries {
 		if len(want) > 0 && !want[en.Key.Log] || !accounts.Named(cfg.Accounts(), sel.Account, en.Key.Account) {
 			continue
 		}
-		row := CursorRow{Account: en.Key.Account, Log: en.Key.Log, Scope: en.Key.Scope, Updated: en.Updated, Path: en.Path, Cursor: en.Cursor}
+		row := CursorRow{Name: names[en.Key.Account], Account: en.Key.Account, Log: en.Key.Log, Scope: en.Key.Scope, Updated: en.Updated, Path: en.Path, Cursor: en.Cursor}
 		c, perr := duolog.ParseCursor(en.Cursor)
 		if perr != nil {
 			row.Error = perr.Error()

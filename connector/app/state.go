@@ -44,21 +44,27 @@ type topicCursors struct {
 func (t topicCursors) Where(checkpoint.Key) string { return t.topic }
 
 // OpenCursors opens the saved cursors where the configuration keeps them,
-// and the state directory (without its lock) when they are there or
-// backfills are asked for: backfills keep their record and cursors there
-// in cluster mode too, and are then listed with the cursors. For changes
-// (exclusive), the state topic is refused while processes of the
-// connector group run: they hold the cursors in memory and would write
-// them back. Closing the Cursors closes files.
-func OpenCursors(ctx context.Context, cfg config.Config, backfills, exclusive bool) (Cursors, *checkpoint.FileStore, error) {
+// and the state directory when they are there or backfills are asked for
+// (backfills keep their record and cursors there in cluster mode too, and
+// are then listed with the cursors). To read, the state directory is
+// opened without its lock: it can be read while the daemon runs. To write,
+// it is locked (the daemon must be stopped), and the state topic is
+// refused while processes of the connector group run, unless force: they
+// hold the cursors in memory and would write them back. Closing the
+// Cursors closes files.
+func OpenCursors(ctx context.Context, cfg config.Config, backfills, write, force bool) (Cursors, *checkpoint.FileStore, error) {
 	if cfg.Checkpoint.Store != "kafka" || backfills {
-		files, err := checkpoint.OpenExisting(cfg.StateDir)
+		open := checkpoint.OpenReadOnly
+		if write {
+			open = checkpoint.OpenExisting
+		}
+		files, err := open(cfg.StateDir)
 		if err != nil {
 			return nil, nil, err
 		}
 		return fileCursors{files, backfills}, files, nil
 	}
-	s, topic, err := openState(ctx, cfg, exclusive)
+	s, topic, err := openState(ctx, cfg, write && !force)
 	if err != nil {
 		return nil, nil, err
 	}

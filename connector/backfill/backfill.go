@@ -8,6 +8,7 @@ package backfill
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -201,6 +202,26 @@ func (r *Run) NothingLeft(units int) error {
 	return nil
 }
 
+// Cover records the logs (see FinishedKey) the backfill reads, beside
+// those it read before: its status lists each of them until it finished.
+func (r *Run) Cover(keys []string) error {
+	rec, ok, err := r.files.LoadBackfill(r.record.Name)
+	if err != nil || !ok {
+		return err
+	}
+	n := len(rec.Logs)
+	for _, k := range keys {
+		if !slices.Contains(rec.Logs, k) {
+			rec.Logs = append(rec.Logs, k)
+		}
+	}
+	if len(rec.Logs) == n {
+		return nil
+	}
+	slices.Sort(rec.Logs)
+	return r.files.SaveBackfill(rec)
+}
+
 // Finish records the logs (see FinishedKey) that delivered the whole
 // range.
 func (r *Run) Finish(keys []string, now time.Time) error {
@@ -246,6 +267,11 @@ func StatusOf(b checkpoint.Backfill, delivered map[string]time.Time, logs []duo.
 	if span := b.Until.Sub(b.Since); span > 0 {
 		for k, t := range delivered {
 			st.Progress[k] = min(max(float64(t.Sub(b.Since))/float64(span), 0), 1)
+		}
+	}
+	for _, k := range b.Logs {
+		if _, ok := st.Progress[k]; !ok {
+			st.Progress[k] = 0 // not begun, or reset
 		}
 	}
 	for k := range b.Finished {

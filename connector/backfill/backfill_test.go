@@ -85,6 +85,9 @@ func TestBeginContinuesTheSameRange(t *testing.T) {
 	if err != nil || run.Resumed() || run.Finished("auth") {
 		t.Fatalf("new backfill: %v, resumed %t", err, run.Resumed())
 	}
+	if err := run.Cover([]string{"auth", "admin"}); err != nil {
+		t.Fatal(err)
+	}
 	if err := run.Finish([]string{"auth"}, now); err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +130,14 @@ func TestStatusOf(t *testing.T) {
 	// A log asked for that has no cursor yet is not done.
 	if st := StatusOf(b, nil, []duo.LogType{duo.Auth, duo.Telephony}); st.Done {
 		t.Errorf("telephony not begun: %+v", st)
+	}
+	// A log the backfill reads, reset (no cursor, not finished): pending.
+	b.Logs = []string{"admin", "auth"}
+	delete(b.Finished, "auth")
+	if st := StatusOf(b, nil, nil); st.Done || st.Progress["auth"] != 0 {
+		t.Errorf("auth reset: %+v, want auth pending at 0", st)
+	} else if _, listed := st.Progress["auth"]; !listed {
+		t.Errorf("auth reset is absent: %+v", st)
 	}
 }
 

@@ -250,6 +250,16 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, parts Part
 			r.Close()
 			return nil, err
 		}
+		var keys []string
+		for _, a := range r.order {
+			for _, u := range a.units {
+				keys = append(keys, r.finishedKey(a.acct, u.lt))
+			}
+		}
+		if err := r.backfill.Cover(keys); err != nil {
+			r.Close()
+			return nil, err
+		}
 	}
 	return r, nil
 }
