@@ -119,7 +119,7 @@ type FileStore struct {
 	dir      string
 	lock     *os.File
 	readOnly bool // OpenReadOnly: no lock, no writes
-	now  func() time.Time
+	now      func() time.Time
 	// syncDir makes a directory's entries durable (tests watch it).
 	syncDir func(dir string) error
 }
