@@ -32,6 +32,9 @@ type Account struct {
 	Logs []duo.LogType
 	// RequestsPerSecond is its request budget (0: the default).
 	RequestsPerSecond float64
+	// KeysAt names where the configuration sets its keys, for hints
+	// (see duo.Config.KeysAt).
+	KeysAt string
 
 	// label, when set, replaces Label: a name another account has too.
 	label string
@@ -93,7 +96,7 @@ func (a Account) Matches(s string) bool {
 
 // DuoAccount is what the Duo client needs of it.
 func (a Account) DuoAccount() duo.Account {
-	return duo.Account{APIHost: a.APIHost, IKey: a.IKey, SKey: a.SKey, AccountID: a.ID, RequestsPerSecond: a.RequestsPerSecond}
+	return duo.Account{APIHost: a.APIHost, IKey: a.IKey, SKey: a.SKey, AccountID: a.ID, RequestsPerSecond: a.RequestsPerSecond, KeysAt: a.KeysAt}
 }
 
 // Filter chooses child accounts by globs matched against a child's id or

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"regexp"
@@ -253,10 +254,9 @@ func Load(path string, environ []string) (Config, error) {
 	if err := applyEnv(&cfg, environ); err != nil {
 		return cfg, err
 	}
-	if err := cfg.readSecretFiles(); err != nil {
-		return cfg, err
-	}
-	if err := cfg.Validate(); err != nil {
+	// A secret file that cannot be read is reported with every other bad
+	// key, not alone.
+	if err := errors.Join(cfg.readSecretFiles(), cfg.Validate()); err != nil {
 		if path != "" {
 			return cfg, fmt.Errorf("config %s:\n%w", path, withLines(err, data))
 		}
@@ -413,27 +413,44 @@ func withLines(err error, data []byte) error {
 
 func (c *Config) readSecretFiles() error {
 	var errs []error
-	read := func(key, path string, dst *redact.Secret) {
+	// who, when set, names the account (" (account us-east)").
+	read := func(key, who, path string, dst *redact.Secret) {
 		if path == "" {
 			return
 		}
 		if *dst != "" {
-			errs = append(errs, fmt.Errorf("%s and %s_file are both set: keep one", key, key))
+			errs = append(errs, fmt.Errorf("%s and %s_file are both set%s: keep one", key, key, who))
 			return
 		}
 		b, err := os.ReadFile(path)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s_file: %w", key, err))
-			return
+		if err != nil || len(bytes.TrimSpace(b)) == 0 {
+			// Reported here; not "missing" again by Validate (Load
+			// fails, so this value is never used).
+			*dst = redact.Secret("unreadable")
 		}
-		*dst = redact.Secret(strings.TrimSpace(string(b)))
+		switch {
+		case errors.Is(err, fs.ErrPermission):
+			errs = append(errs, fmt.Errorf("%s_file%s: %s is not readable by the connector's user: give it read access (chmod/chgrp, or systemd LoadCredential=)", key, who, path))
+		case errors.Is(err, fs.ErrNotExist):
+			errs = append(errs, fmt.Errorf("%s_file%s: %s does not exist: check the path", key, who, path))
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s_file%s: %s: %w", key, who, path, unwrapPath(err)))
+		case len(bytes.TrimSpace(b)) == 0:
+			errs = append(errs, fmt.Errorf("%s_file%s: %s is empty: it must hold the secret", key, who, path))
+		default:
+			*dst = redact.Secret(strings.TrimSpace(string(b)))
+		}
 	}
-	read("duo.skey", c.Duo.SKeyFile, &c.Duo.SKey)
+	read("duo.skey", "", c.Duo.SKeyFile, &c.Duo.SKey)
 	for i := range c.AccountList {
 		a := &c.AccountList[i]
-		read(fmt.Sprintf("accounts[%d].skey", i), a.SKeyFile, &a.SKey)
+		who := ""
+		if a.Name != "" {
+			who = " (account " + a.Name + ")"
+		}
+		read(fmt.Sprintf("accounts[%d].skey", i), who, a.SKeyFile, &a.SKey)
 	}
-	read("kafka.sasl.password", c.Kafka.SASL.PasswordFile, &c.Kafka.SASL.Password)
+	read("kafka.sasl.password", "", c.Kafka.SASL.PasswordFile, &c.Kafka.SASL.Password)
 	return errors.Join(errs...)
 }
 
@@ -723,10 +740,10 @@ func (c Config) Accounts() []accounts.Account {
 			ID: c.Duo.AccountID, APIHost: c.Duo.APIHost, IKey: c.Duo.IKey, SKey: c.Duo.SKey, Logs: c.LogTypes(),
 		})
 	}
-	for _, a := range c.AccountList {
+	for i, a := range c.AccountList {
 		acct := accounts.Account{
 			Name: a.Name, ID: a.AccountID, APIHost: a.APIHost, IKey: a.IKey, SKey: a.SKey,
-			Logs: c.LogTypes(), RequestsPerSecond: a.RequestsPerSecond,
+			Logs: c.LogTypes(), RequestsPerSecond: a.RequestsPerSecond, KeysAt: accountKeys(i, a.Name),
 		}
 		if len(a.Logs) > 0 {
 			acct.Logs = parseLogTypes(a.Logs)
@@ -746,4 +763,23 @@ func (c Config) Discovery() (parent accounts.Account, f accounts.Filter, ok bool
 	}
 	parent = accounts.Account{APIHost: c.Duo.APIHost, IKey: c.Duo.IKey, SKey: c.Duo.SKey, Logs: c.LogTypes()}
 	return parent, accounts.Filter{Include: ch.Include, Exclude: ch.Exclude}, true
+}
+
+// accountKeys names item i of accounts in messages: its index, and its
+// name when it has one ("accounts[2] (us-east)"); keys follow the index.
+func accountKeys(i int, name string) string {
+	if name == "" {
+		return fmt.Sprintf("accounts[%d]", i)
+	}
+	return fmt.Sprintf("accounts[%d] (%s)", i, name)
+}
+
+// unwrapPath is a path error without the path and operation the message
+// gives already.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

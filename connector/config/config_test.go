@@ -178,6 +178,31 @@ kafka: {brokers: ["127.0.0.1:9092"]}`), nil)
 	if err == nil || !strings.Contains(err.Error(), "duo.skey and duo.skey_file are both set") {
 		t.Fatalf("both skey and skey_file: %v", err)
 	}
+
+	// An accounts[] item's file is named with its account, with the fix,
+	// and reported with every other bad key (issue 21, items 7 and 8).
+	empty := filepath.Join(t.TempDir(), "empty")
+	os.WriteFile(empty, []byte("\n"), 0o600)
+	_, err = config.Load(write(t, `
+duo: {api_host: h, ikey: i, skey: s, skey_file: `+pw+`, timeout: -5s}
+accounts:
+  - {name: us-east, api_host: api-1.duosecurity.com, ikey: DI1, skey_file: /nonexistent/skey}
+  - {name: eu, api_host: api-2.duosecurity.com, ikey: DI2, skey_file: `+empty+`}
+kafka: {brokers: ["127.0.0.1:9092"], write_timeout: -1s}`), nil)
+	for _, want := range []string{
+		"duo.skey and duo.skey_file are both set",
+		"accounts[0].skey_file (account us-east): /nonexistent/skey does not exist",
+		"accounts[1].skey_file (account eu): " + empty + " is empty",
+		"duo.timeout must be above 0",
+		"kafka.write_timeout",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("lacks %q: %v", want, err)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "skey is missing") {
+		t.Errorf("an unreadable skey_file is reported twice: %v", err)
+	}
 }
 
 // TestSecretsNeverPrint: formatting the configuration, in any verb, never

@@ -49,5 +49,6 @@ func (c *Client) CheckPath(ctx context.Context, path string, params url.Values) 
 	default:
 		ue.Hint = "check duo.api_host, DNS, the network path to Duo, and duo.proxy / HTTPS_PROXY"
 	}
+	ue.Hint = c.keysAt(ue.Hint)
 	return ue
 }

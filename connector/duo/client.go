@@ -52,6 +52,10 @@ type Config struct {
 	// AccountID, when set, is sent as account_id on every request (MSP child
 	// accounts through an Accounts API application).
 	AccountID string `yaml:"account_id"`
+	// KeysAt names where the configuration sets this account's api_host,
+	// ikey and skey, for the hints of errors (default "duo"; an item of
+	// accounts: "accounts[2] (us-east)").
+	KeysAt string `yaml:"-"`
 	// CAFile, when set, is a PEM bundle trusted instead of the Duo root CAs
 	// the client library pins (for TLS-intercepting proxies and tests).
 	CAFile string `yaml:"ca_file"`
@@ -278,6 +282,8 @@ type Account struct {
 	// AccountID, when set, is sent as account_id (an MSP child account,
 	// with the parent's Accounts API keys).
 	AccountID string
+	// KeysAt is Config.KeysAt for this account ("": the client's).
+	KeysAt string
 	// RequestsPerSecond is the account's budget (0: the client's).
 	RequestsPerSecond float64
 }
@@ -290,6 +296,9 @@ type Account struct {
 func (c *Client) ForAccount(a Account) (*Client, error) {
 	cfg := c.cfg
 	cfg.APIHost, cfg.IKey, cfg.SKey, cfg.AccountID = a.APIHost, a.IKey, a.SKey, a.AccountID
+	if a.KeysAt != "" {
+		cfg.KeysAt = a.KeysAt
+	}
 	if a.RequestsPerSecond != 0 {
 		cfg.RequestsPerSecond = a.RequestsPerSecond
 	}
@@ -531,6 +540,7 @@ func (c *Client) do(ctx context.Context, method, path string, params url.Values)
 // refusal is about the parent's access to it, not the keys' permissions.
 func (c *Client) apiError(path string, status int, body []byte, serverDate time.Time) *APIError {
 	e := newAPIError(path, status, body, serverDate, time.Now())
+	e.Hint = c.keysAt(e.Hint)
 	if c.cfg.AccountID != "" && (e.StatusCode == http.StatusForbidden || e.StatusCode == http.StatusUnauthorized) {
 		e.Hint = fmt.Sprintf("child account %s refused the parent's Accounts API application: the child may have been removed or moved, or the application lacks access to it (or \"Grant read log\"); check the child in the parent's Duo Admin Panel, or exclude it with duo.child_accounts.exclude", c.cfg.AccountID)
 	}
@@ -755,3 +765,19 @@ func (e *rateLimitedError) apiError(path string) *APIError {
 // maxRetryAfter caps the wait a Retry-After header can ask for, so that a
 // garbled header cannot park a log for hours.
 const maxRetryAfter = 10 * time.Minute
+
+// keysAt rewrites a hint's duo.* keys to where this account's are set.
+func (c *Client) keysAt(hint string) string {
+	at := c.cfg.KeysAt
+	if at == "" || at == "duo" {
+		return hint
+	}
+	if hint == "" {
+		return ""
+	}
+	prefix, _, _ := strings.Cut(at, " ")
+	for _, k := range []string{"api_host", "ikey", "skey", "requests_per_second"} {
+		hint = strings.ReplaceAll(hint, "duo."+k, prefix+"."+k)
+	}
+	return at + ": " + hint
+}

@@ -116,6 +116,10 @@ func TestPermanentErrors(t *testing.T) {
 			[]string{"HTTP 401", "40102", "duo.ikey"}},
 		{"missing permission", func(s *duotest.Server, c *duo.Config) { s.SetReadLogPermission(false) },
 			[]string{"HTTP 403", "40301", "Grant read log"}},
+		// An accounts: item's keys are named as its own (issue 21, item 7).
+		{"an account's wrong secret key", func(s *duotest.Server, c *duo.Config) {
+			c.SKey, c.KeysAt = "not-the-secret", "accounts[1] (us-east)"
+		}, []string{"40103", "accounts[1] (us-east): check accounts[1].skey", "whose integration key is accounts[1].ikey"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
