@@ -69,6 +69,9 @@ func execute(cfg config.Config, e env, opts app.Options) int {
 	defer ignoreSIGHUP(logger)()
 	defer context.AfterFunc(ctx, func() { exitOnSecondSignal(logger, opts.OneShot) })()
 	opts.Logger, opts.Version, opts.Environ = logger, version, e.environ
+	for _, w := range cfg.Warnings() {
+		logger.Warn(w)
+	}
 	svc, err := app.Build(ctx, cfg, opts)
 	var finished *backfill.FinishedError
 	switch {

@@ -20,8 +20,9 @@ type Finding struct {
 	// Subject is what was tried: state_dir, duo, duo.child_accounts,
 	// log auth, account NAME, kafka, checkpoint.
 	Subject string
-	// Status is "ok", "FAILED", or "NOT AVAILABLE" (a log the account
-	// lacks).
+	// Status is "ok", "FAILED", "NOT AVAILABLE" (a log the account
+	// lacks) or "WARNING" (a setting that works but is risky: not a
+	// failure).
 	Status string
 	// Detail is what was proven, or what is wrong and its fix.
 	Detail string
@@ -37,7 +38,7 @@ func (f Finding) OK() bool {
 			return false
 		}
 	}
-	return f.Status == "ok" || f.Status == "" && len(f.Parts) > 0
+	return f.Status == "ok" || f.Status == "WARNING" || f.Status == "" && len(f.Parts) > 0
 }
 
 func (f Finding) String() string {
@@ -68,6 +69,10 @@ func failed(subject string, err error) Finding {
 // topic. It runs beside a running daemon: it takes no lock.
 func CheckConfig(ctx context.Context, cfg config.Config) []Finding {
 	var out []Finding
+	for _, w := range cfg.Warnings() {
+		key, why, _ := strings.Cut(w, ": ")
+		out = append(out, Finding{Subject: key, Status: "WARNING", Detail: why})
+	}
 	if err := checkpoint.CheckDir(cfg.StateDir); err != nil {
 		out = append(out, failed("state_dir", err))
 	} else {

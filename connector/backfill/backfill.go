@@ -9,7 +9,6 @@ package backfill
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/duo-connector/duo-connector/checkpoint"
@@ -90,7 +89,7 @@ func name(since, until string, from, to time.Time) string {
 			return "now"
 		}
 		if d, err := config.ParseDuration(arg); err == nil {
-			return formatDays(d) + "_ago"
+			return config.FormatDuration(d) + "_ago"
 		}
 		return t.UTC().Format("20060102T150405Z")
 	}
@@ -103,25 +102,6 @@ func describe(since, until string) string {
 		until = "now"
 	}
 	return "--since " + since + " --until " + until
-}
-
-// formatDays writes a duration with days: 36h as 1d12h.
-func formatDays(d time.Duration) string {
-	days, rest := d/(24*time.Hour), d%(24*time.Hour)
-	out := ""
-	if days > 0 {
-		out = fmt.Sprintf("%dd", days)
-	}
-	if rest > 0 || out == "" {
-		r := rest.String()
-		r = strings.TrimSuffix(r, "0s")
-		r = strings.TrimSuffix(r, "0m")
-		if r == "" {
-			r = "0s"
-		}
-		out += r
-	}
-	return out
 }
 
 // ParseWhen reads "now", an RFC 3339 time, a date (midnight UTC) or a

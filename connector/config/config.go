@@ -257,8 +257,9 @@ func Load(path string, environ []string) (Config, error) {
 	// A secret file that cannot be read is reported with every other bad
 	// key, not alone.
 	if err := errors.Join(cfg.readSecretFiles(), cfg.Validate()); err != nil {
+		err = withLines(err, data, fromEnv(environ))
 		if path != "" {
-			return cfg, fmt.Errorf("config %s:\n%w", path, withLines(err, data))
+			return cfg, fmt.Errorf("config %s:\n%w", path, err)
 		}
 		return cfg, fmt.Errorf("config:\n%w", err)
 	}
@@ -393,22 +394,54 @@ func eachKey(data []byte, fn func(path string, keyLine, valueLine int)) {
 
 // withLines puts the file's line before each error that starts with a key
 // written in it (the longest such key), as yaml.v3's errors have theirs.
-func withLines(err error, data []byte) error {
+func withLines(err error, data []byte, env map[string]string) error {
 	lines := keyPositions(data)
 	var out []error
 	for _, e := range flatten(err) {
 		msg, best := e.Error(), ""
 		for k := range lines {
-			if len(k) > len(best) && strings.HasPrefix(msg, k) && len(msg) > len(k) && strings.IndexByte(" :.", msg[len(k)]) >= 0 {
+			if len(k) > len(best) && keyOf(msg, k) {
 				best = k
 			}
 		}
-		if best != "" {
+		for k := range env {
+			if len(k) >= len(best) && keyOf(msg, k) {
+				best = k
+			}
+		}
+		switch {
+		case env[best] != "":
+			// The environment overrides the file: the line would mislead.
+			e = fmt.Errorf("%s (from the environment): %w", env[best], e)
+		case best != "":
 			e = fmt.Errorf("line %d: %w", lines[best], e)
 		}
 		out = append(out, e)
 	}
 	return errors.Join(out...)
+}
+
+// keyOf reports whether msg is about key: it starts with it, followed by
+// a space, a colon or a dot.
+func keyOf(msg, key string) bool {
+	return strings.HasPrefix(msg, key) && len(msg) > len(key) && strings.IndexByte(" :.", msg[len(key)]) >= 0
+}
+
+// fromEnv maps the keys that environ sets to their variables.
+func fromEnv(environ []string) map[string]string {
+	set := map[string]bool{}
+	for _, kv := range environ {
+		if k, _, ok := strings.Cut(kv, "="); ok {
+			set[k] = true
+		}
+	}
+	out := map[string]string{}
+	for _, k := range Keys() {
+		if set[k.Env] {
+			out[k.Path] = k.Env
+		}
+	}
+	return out
 }
 
 func (c *Config) readSecretFiles() error {
@@ -581,6 +614,9 @@ func (c Config) validateSchedule() error {
 	if c.Lag.D() < duolog.MinLag {
 		errs = append(errs, fmt.Errorf("lag %s is below Duo's 2-minute availability delay: records would be missed; use 2m or more (default %s)", c.Lag.D(), duolog.DefaultLag))
 	}
+	if c.Lag.D() >= duolog.Horizon {
+		errs = append(errs, fmt.Errorf("lag %s keeps reads behind Duo's %d-day retention: nothing would ever be read; use minutes (default %s)", FormatDuration(c.Lag.D()), duolog.Retention/(24*time.Hour), duolog.DefaultLag))
+	}
 	if c.InitialLookback.D() <= 0 || c.InitialLookback.D() > duolog.Horizon {
 		errs = append(errs, fmt.Errorf("initial_lookback %s: use a duration above 0 and at most %dd (Duo keeps %d days)", c.InitialLookback.D(), duolog.Horizon/(24*time.Hour), duolog.Retention/(24*time.Hour)))
 	}
@@ -593,11 +629,11 @@ func (c Config) validateSchedule() error {
 	if c.StateDir == "" {
 		errs = append(errs, errors.New("state_dir is empty: name a directory the connector may write (systemd: /var/lib/duo-connector)"))
 	}
-	if c.PagesInFlight < 1 {
-		errs = append(errs, errors.New("pages_in_flight must be at least 1 (default 2)"))
+	if c.PagesInFlight < 1 || c.PagesInFlight > maxPagesInFlight {
+		errs = append(errs, fmt.Errorf("pages_in_flight must be 1 to %d (default 2): each page held is up to a few megabytes, and Kafka's acknowledgements, not more pages, set the pace", maxPagesInFlight))
 	}
-	if c.ConcurrentPolls < 1 {
-		errs = append(errs, errors.New("concurrent_polls must be at least 1 (default 16)"))
+	if c.ConcurrentPolls < 1 || c.ConcurrentPolls > maxConcurrentPolls {
+		errs = append(errs, fmt.Errorf("concurrent_polls must be 1 to %d (default 16): each poll waits mostly on Duo, whose rate limits, not more workers, set the pace", maxConcurrentPolls))
 	}
 	if c.StallTurns < 2 {
 		errs = append(errs, errors.New("stall_turns must be at least 2 (default 20): a log whose cursor stays put for that many turns of successful requests is reported stalled"))
@@ -606,6 +642,34 @@ func (c Config) validateSchedule() error {
 		errs = append(errs, errors.New("shutdown_timeout must be above 0"))
 	}
 	return errors.Join(errs...)
+}
+
+// The largest pages_in_flight and concurrent_polls accepted.
+const (
+	maxPagesInFlight   = 64
+	maxConcurrentPolls = 256
+)
+
+// Warnings are settings that work but are risky, each with the reason:
+// the connector logs them at start, and config check prints them.
+func (c Config) Warnings() []string {
+	var out []string
+	switch c.Kafka.RequiredAcks {
+	case "none":
+		out = append(out, "kafka.required_acks: none voids the delivery guarantee: the connector cannot know a record reached Kafka before it moves the cursor past it, so a broker failure loses records; use all")
+	case "one":
+		out = append(out, "kafka.required_acks: one loses the records a leader acknowledged and then failed before its followers copied them; use all")
+	}
+	if sched, err := ParseSchedule(c.Schedule); err == nil {
+		next := sched.Next(time.Now())
+		if every := sched.Next(next).Sub(next); every < time.Minute {
+			out = append(out, fmt.Sprintf("schedule %q polls every %s: Duo asks integrations to poll each log at most once a minute, and rate-limits the account (429) past that; use @every 1m or more", c.Schedule, every))
+		}
+	}
+	if c.Lag.D() > time.Hour && c.Lag.D() < duolog.Horizon {
+		out = append(out, fmt.Sprintf("lag %s: records reach Kafka that long after they happen; Duo needs only 2m", FormatDuration(c.Lag.D())))
+	}
+	return out
 }
 
 func (c Config) validateKafka() error {
@@ -639,8 +703,8 @@ func (c Config) validateCheckpoint() error {
 		if cp.Group == "" {
 			errs = append(errs, errors.New("checkpoint.group is empty: name the connector group (default duo-connector)"))
 		}
-		if cp.SessionTimeout.D() < time.Second {
-			errs = append(errs, errors.New("checkpoint.session_timeout must be at least 1s (default 30s; brokers allow 6s to 5m by default)"))
+		if d := cp.SessionTimeout.D(); d < 6*time.Second || d > 30*time.Minute {
+			errs = append(errs, errors.New("checkpoint.session_timeout must be 6s to 30m (default 30s): brokers refuse other values by default (group.min.session.timeout.ms 6s, group.max.session.timeout.ms 30m)"))
 		}
 	}
 	return errors.Join(errs...)
@@ -782,4 +846,24 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// FormatDuration writes a duration as people write it, with days: 36h as
+// 1d12h, 400 days as 400d, 2m30s as 2m30s (ParseDuration reads it back).
+func FormatDuration(d time.Duration) string {
+	days, rest := d/(24*time.Hour), d%(24*time.Hour)
+	out := ""
+	if days > 0 {
+		out = fmt.Sprintf("%dd", days)
+	}
+	if rest > 0 || out == "" {
+		r := rest.String()
+		r = strings.TrimSuffix(r, "0s")
+		r = strings.TrimSuffix(r, "0m")
+		if r == "" {
+			r = "0s"
+		}
+		out += r
+	}
+	return out
 }

@@ -255,3 +255,42 @@ func TestMultipleDocumentsRefused(t *testing.T) {
 		t.Fatalf("two documents: %v", err)
 	}
 }
+
+// TestHarmfulSettings: what cannot work is refused with the reason, what
+// is risky is a warning, and a bad value set by the environment is named
+// by its variable, not by a line of the file (issue 21, item 8).
+func TestHarmfulSettings(t *testing.T) {
+	_, err := config.Load(write(t, minimal+`
+lag: 200d
+pages_in_flight: 1000
+concurrent_polls: 100000
+checkpoint: {store: kafka, session_timeout: 1s}
+`), []string{"DUO_CONNECTOR_JITTER=-1s"})
+	for _, want := range []string{
+		"lag 200d keeps reads behind Duo's 180-day retention",
+		"pages_in_flight must be 1 to 64",
+		"concurrent_polls must be 1 to 256",
+		"checkpoint.session_timeout must be 6s to 30m",
+		"DUO_CONNECTOR_JITTER (from the environment): jitter must not be negative",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("lacks %q: %v", want, err)
+		}
+	}
+	cfg, err := config.Load(write(t, minimal+`
+schedule: "@every 1s"
+lag: 2h
+`), []string{"DUO_CONNECTOR_KAFKA_REQUIRED_ACKS=none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	warnings := strings.Join(cfg.Warnings(), "\n")
+	for _, want := range []string{"kafka.required_acks: none voids the delivery guarantee", `schedule "@every 1s" polls every 1s`, "lag 2h: records reach Kafka"} {
+		if !strings.Contains(warnings, want) {
+			t.Errorf("warnings lack %q:\n%s", want, warnings)
+		}
+	}
+	if cfg, _ := config.Load(write(t, minimal), nil); len(cfg.Warnings()) != 0 {
+		t.Errorf("the defaults warn: %v", cfg.Warnings())
+	}
+}
