@@ -18,8 +18,14 @@ type Lines struct {
 	MaxLine int
 	// OnMalformed, when set, is told of each malformed line.
 	OnMalformed func(name string, line int, err error)
-	// Records and Malformed count the documents written.
-	Records, Malformed int
+	// OnUnidentified, when set, is told of each record with no eventtype
+	// the mapping knows (see Meta.Unidentified).
+	OnUnidentified func(name string, line int)
+	// Records, Malformed and Unidentified count the documents written.
+	Records, Malformed, Unidentified int
+	// PrettyPrinted is set when the input looks like indented JSON (a
+	// first line of "{" or "[" alone) rather than one object a line.
+	PrettyPrinted bool
 
 	line, doc []byte
 }
@@ -66,7 +72,17 @@ func (l *Lines) write(name string, lineNo, size int) error {
 		recErr = fmt.Errorf("line of %d bytes is longer than the limit of %d bytes: not read", size, l.MaxLine)
 		l.doc = l.n.AppendMalformed(l.doc[:0], l.line[:min(len(l.line), 1024)], recErr.Error())
 	} else {
-		l.doc, recErr = l.n.Append(l.doc[:0], l.line)
+		var meta Meta
+		l.doc, meta, recErr = l.n.AppendMeta(l.doc[:0], l.line)
+		if recErr == nil && meta.Unidentified {
+			l.Unidentified++
+			if l.OnUnidentified != nil {
+				l.OnUnidentified(name, lineNo)
+			}
+		}
+	}
+	if t := string(bytes.TrimSpace(l.line)); l.Records == 1 && (t == "{" || t == "[") {
+		l.PrettyPrinted = true
 	}
 	if recErr != nil {
 		l.Malformed++

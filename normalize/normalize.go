@@ -107,6 +107,9 @@ type Meta struct {
 	// Time is the record's time: isotimestamp, else ts, else timestamp
 	// (Unix seconds); zero when it has none.
 	Time time.Time
+	// Unidentified: the record has no eventtype the mapping knows, so its
+	// document holds little more than its message.
+	Unidentified bool
 }
 
 // AppendMeta is Append, also returning the record's Meta.
@@ -142,16 +145,19 @@ func (st *state) meta() Meta {
 	r := &st.rec
 	var m Meta
 	var id jsonscan.Value
+	m.Unidentified = true
 	if r.eventtype.Kind == jsonscan.String {
 		switch string(r.eventtype.Content()) {
+		case "admin_log", "offline_log":
+			m.Unidentified = false
 		case "auth_log":
-			id = r.txid
+			id, m.Unidentified = r.txid, false
 		case "telephony_log":
-			id = r.telephonyID
+			id, m.Unidentified = r.telephonyID, false
 		case "activity_log":
-			id = r.activityID
+			id, m.Unidentified = r.activityID, false
 		case "trust_monitor_event":
-			id = r.sekey
+			id, m.Unidentified = r.sekey, false
 			if ms, ok := unixMillis(r.surfacedTimestamp); ok {
 				m.Time = time.UnixMilli(ms)
 			}

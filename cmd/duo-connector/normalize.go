@@ -100,6 +100,11 @@ Flags:
 			fmt.Fprintf(stderr, "%s:%d: %v\n", name, line, err)
 		}
 	}
+	lines.OnUnidentified = func(name string, line int) {
+		if lines.Unidentified <= maxReportedErrors {
+			fmt.Fprintf(stderr, "%s:%d: no eventtype the mapping knows\n", name, line)
+		}
+	}
 	for _, in := range inputs {
 		if err := lines.Copy(in.name, in.r); err != nil {
 			bw.Flush()
@@ -119,7 +124,13 @@ Flags:
 	if lines.Malformed > maxReportedErrors {
 		fmt.Fprintf(stderr, "... and %d more malformed lines\n", lines.Malformed-maxReportedErrors)
 	}
-	fmt.Fprintf(stderr, "normalized %d records (mapping %s), %d malformed\n", lines.Records, m, lines.Malformed)
+	if lines.PrettyPrinted {
+		fmt.Fprintln(stderr, "the input looks like indented JSON: normalize reads one JSON object per line (NDJSON); convert it first, e.g. jq -c . FILE")
+	}
+	if lines.Unidentified > 0 {
+		fmt.Fprintf(stderr, "warning: %d records have no eventtype the mapping knows (auth_log, admin_log, offline_log, telephony_log, activity_log, trust_monitor_event): their documents hold little more than the record; add the eventtype, as the connector does\n", lines.Unidentified)
+	}
+	fmt.Fprintf(stderr, "normalized %d records (mapping %s), %d malformed, %d unidentified\n", lines.Records, m, lines.Malformed, lines.Unidentified)
 	if lines.Malformed > 0 {
 		return exitFailure
 	}

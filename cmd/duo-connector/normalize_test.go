@@ -60,6 +60,10 @@ func TestNormalizeCLI(t *testing.T) {
 		{"unreadable file", good, []string{"/nonexistent/records.ndjson"}, 2, nil, "/nonexistent/records.ndjson"},
 		{"bad flag", good, []string{"--nope"}, 2, nil, "flag provided but not defined"},
 		{"flag given twice", good, []string{"--mapping", "v1", "-", "--mapping=v2"}, 2, nil, "--mapping is given twice"},
+		// Issue 21, item 11.
+		{"unidentified records", `{"a":1}` + "\n" + good + "\n" + `{"eventtype":"nosuch_log"}` + "\n", nil, 0,
+			[]string{`{"a":1}`, good, `{"eventtype":"nosuch_log"}`}, "stdin:3: no eventtype the mapping knows"},
+		{"pretty-printed JSON", "{\n  \"eventtype\": \"auth_log\"\n}\n", nil, 1, []string{"{", `  "eventtype": "auth_log"`, "}"}, "looks like indented JSON"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
