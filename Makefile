@@ -63,14 +63,23 @@ soak:
 	SOAK_KILLS=$(SOAK_KILLS) $(GO) test -race -count=1 -timeout 120m -run 'TestKillAndRestart|TestBrokerOutage|TestClusterKillLoop' -v ./cmd/duo-connector
 	SOAK_KILLS=$(SOAK_KILLS) $(GO) test -race -count=1 -timeout 10m -run 'TestKfakeKeepsMemberKilledMidJoin' -v ./checkpoint/kafkastore
 
-# Install the binary, the systemd unit and the example configuration.
+# Install what `make build` built (run that first, as yourself: install
+# does not build, so that `sudo make install` needs no Go in root's PATH
+# and leaves no root-owned files in the tree), the systemd units, the
+# system user and the example configuration.
 # Packagers: make install DESTDIR=$(pwd)/pkg PREFIX=/usr
 SYSTEMD_UNIT_DIR ?= /etc/systemd/system
+SYSUSERS_DIR     ?= /usr/lib/sysusers.d
 CONFIG_DIR       ?= /etc/duo-connector
-install: build
+install:
+	@test -x $(BIN)/duo-connector || { echo "$(BIN)/duo-connector is not built: run 'make build' first (as yourself), then 'sudo make install'"; exit 1; }
 	install -D -m 0755 $(BIN)/duo-connector $(DESTDIR)$(PREFIX)/bin/duo-connector
-	install -D -m 0644 configs/duo-connector.service $(DESTDIR)$(SYSTEMD_UNIT_DIR)/duo-connector.service
-	sed -i 's|/usr/local/bin/duo-connector|$(PREFIX)/bin/duo-connector|' $(DESTDIR)$(SYSTEMD_UNIT_DIR)/duo-connector.service
+	for u in duo-connector.service duo-connector@.service; do \
+		install -D -m 0644 configs/$$u $(DESTDIR)$(SYSTEMD_UNIT_DIR)/$$u && \
+		sed -i 's|/usr/local/bin/duo-connector|$(PREFIX)/bin/duo-connector|' $(DESTDIR)$(SYSTEMD_UNIT_DIR)/$$u; \
+	done
+	install -D -m 0644 configs/duo-connector.sysusers.conf $(DESTDIR)$(SYSUSERS_DIR)/duo-connector.conf
+	test -n "$(DESTDIR)" || ! command -v systemd-sysusers >/dev/null || systemd-sysusers $(SYSUSERS_DIR)/duo-connector.conf
 	install -d -m 0755 $(DESTDIR)$(CONFIG_DIR)
 	test -e $(DESTDIR)$(CONFIG_DIR)/duo-connector.yaml || \
 		install -m 0644 configs/duo-connector.example.yaml $(DESTDIR)$(CONFIG_DIR)/duo-connector.yaml

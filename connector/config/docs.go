@@ -29,7 +29,7 @@ var docs = map[string]string{
 	"duo.api_host":                   "Admin API hostname (`api-xxxxxxxx.duosecurity.com`), optionally `:port`. Required unless `accounts` lists the accounts.",
 	"duo.ikey":                       "Admin API integration key. Required.",
 	"duo.skey":                       "Secret key. Prefer `skey_file` or the environment variable; never both with `skey_file`.",
-	"duo.skey_file":                  "File holding the secret key (systemd: `LoadCredential`).",
+	"duo.skey_file":                  "File holding the secret key (systemd: group `duo-connector`, mode 0640).",
 	"duo.account_id":                 "MSP child account id, sent as `account_id` on every request.",
 	"duo.ca_file":                    "PEM bundle trusted instead of Duo's pinned roots (TLS-intercepting proxies).",
 	"duo.proxy":                      "Proxy URL; empty: `HTTPS_PROXY`/`NO_PROXY`.",
