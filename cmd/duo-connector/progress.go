@@ -12,6 +12,7 @@ import (
 	"github.com/vbauerster/mpb/v8/decor"
 
 	"github.com/duo-connector/duo-connector/connector/backfill"
+	"github.com/duo-connector/duo-connector/connector/config"
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/metrics"
 )
@@ -81,8 +82,12 @@ func startProgress(out io.Writer, lw *logWriter, logger *slog.Logger, m *metrics
 				}
 				for _, lt := range logs {
 					p := progressOf(m, lt, b, start)
+					if p.Fraction >= 1 {
+						logger.Info("backfill progress", "log", string(lt), "records", p.Records, "done", true)
+						continue
+					}
 					logger.Info("backfill progress", "log", string(lt), "records", p.Records, "records_per_second", int(p.Rate),
-						"covered_until", p.Covered.UTC().Format(time.RFC3339), "percent", int(p.Fraction*100), "eta", p.ETA.Round(time.Second))
+						"covered_until", p.Covered.UTC().Format(time.RFC3339), "percent", int(p.Fraction*100), "eta", config.FormatDuration(p.ETA.Round(time.Second)))
 				}
 			}
 		})
@@ -111,7 +116,7 @@ func startProgress(out io.Writer, lw *logWriter, logger *slog.Logger, m *metrics
 				case pr.Fraction >= 1:
 					eta = "done"
 				case pr.ETA > 0:
-					eta = "ETA " + pr.ETA.Round(time.Second).String()
+					eta = "ETA " + config.FormatDuration(pr.ETA.Round(time.Second))
 				}
 				return fmt.Sprintf("  %8d rec %6.0f/s  to %s  %s", pr.Records, pr.Rate, pr.Covered.UTC().Format("2006-01-02 15:04"), eta)
 			})),
@@ -142,7 +147,7 @@ func startProgress(out io.Writer, lw *logWriter, logger *slog.Logger, m *metrics
 		wg.Wait()
 		update()
 		for i, lt := range logs {
-			if st := m.Log(lt); st.LastError == "" && !st.LastSuccess.IsZero() {
+			if finished(m, lt) {
 				bars[i].SetTotal(scale, true) // finished: the whole range
 			} else {
 				bars[i].Abort(false) // failed or stopped: keep it as it stands
@@ -151,6 +156,14 @@ func startProgress(out io.Writer, lw *logWriter, logger *slog.Logger, m *metrics
 		p.Wait()
 		lw.set(out)
 	}
+}
+
+// finished reports a log whose poll ended without error: its whole range
+// is read (a v1 log's cursor may stay short of the end, at its newest
+// record).
+func finished(m *metrics.Metrics, lt duo.LogType) bool {
+	st := m.Log(lt)
+	return st.LastError == "" && !st.LastSuccess.IsZero()
 }
 
 // progressOf is how far log lt of backfill b is, started at start.

@@ -112,7 +112,7 @@ func Show(ctx context.Context, cfg config.Config, cursors Cursors, files *checkp
 				end = row.Delivered
 			}
 		}
-		row.Behind = max(end.Sub(row.Delivered), 0).Round(time.Second).String()
+		row.Behind = config.FormatDuration(max(end.Sub(row.Delivered), 0).Round(time.Second))
 		st.Cursors = append(st.Cursors, row)
 	}
 	for _, b := range backfills {

@@ -293,7 +293,9 @@ func (s Spec) Progress(records int, cursor, checked time.Time, elapsed time.Dura
 	if p.Covered.Before(s.Since) {
 		p.Covered = s.Since
 	}
-	if p.Covered.After(s.Until) {
+	if !p.Covered.Before(s.Until.Truncate(time.Second)) {
+		// At the end: v1 logs read whole seconds, so theirs stops at the
+		// end's second.
 		p.Covered = s.Until
 	}
 	if span := s.Until.Sub(s.Since); span > 0 {

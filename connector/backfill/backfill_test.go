@@ -155,4 +155,10 @@ func TestProgress(t *testing.T) {
 	if p := s.Progress(1, since.Add(30*24*time.Hour), time.Time{}, time.Second); p.Fraction != 1 || p.ETA != 0 || !p.Covered.Equal(s.Until) {
 		t.Errorf("past the end: %+v", p)
 	}
+	// A v1 log checked through the end's second is done, not at 99%
+	// (issue 21, item 15).
+	odd := Spec{Since: since, Until: since.Add(time.Hour + 500*time.Millisecond)}
+	if p := odd.Progress(1, since, since.Add(time.Hour), time.Second); p.Fraction != 1 {
+		t.Errorf("v1 log at the end's second: %+v", p)
+	}
 }

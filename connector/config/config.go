@@ -612,13 +612,13 @@ func (c Config) validateLogs() error {
 func (c Config) validateSchedule() error {
 	var errs []error
 	if c.Lag.D() < duolog.MinLag {
-		errs = append(errs, fmt.Errorf("lag %s is below Duo's 2-minute availability delay: records would be missed; use 2m or more (default %s)", c.Lag.D(), duolog.DefaultLag))
+		errs = append(errs, fmt.Errorf("lag %s is below Duo's 2-minute availability delay: records would be missed; use 2m or more (default %s)", FormatDuration(c.Lag.D()), FormatDuration(duolog.DefaultLag)))
 	}
 	if c.Lag.D() >= duolog.Horizon {
-		errs = append(errs, fmt.Errorf("lag %s keeps reads behind Duo's %d-day retention: nothing would ever be read; use minutes (default %s)", FormatDuration(c.Lag.D()), duolog.Retention/(24*time.Hour), duolog.DefaultLag))
+		errs = append(errs, fmt.Errorf("lag %s keeps reads behind Duo's %d-day retention: nothing would ever be read; use minutes (default %s)", FormatDuration(c.Lag.D()), duolog.Retention/(24*time.Hour), FormatDuration(duolog.DefaultLag)))
 	}
 	if c.InitialLookback.D() <= 0 || c.InitialLookback.D() > duolog.Horizon {
-		errs = append(errs, fmt.Errorf("initial_lookback %s: use a duration above 0 and at most %dd (Duo keeps %d days)", c.InitialLookback.D(), duolog.Horizon/(24*time.Hour), duolog.Retention/(24*time.Hour)))
+		errs = append(errs, fmt.Errorf("initial_lookback %s: use a duration above 0 and at most %dd (Duo keeps %d days)", FormatDuration(c.InitialLookback.D()), duolog.Horizon/(24*time.Hour), duolog.Retention/(24*time.Hour)))
 	}
 	if _, err := ParseSchedule(c.Schedule); err != nil {
 		errs = append(errs, fmt.Errorf("schedule: %v", err))
@@ -857,11 +857,12 @@ func FormatDuration(d time.Duration) string {
 		out = fmt.Sprintf("%dd", days)
 	}
 	if rest > 0 || out == "" {
-		r := rest.String()
-		r = strings.TrimSuffix(r, "0s")
-		r = strings.TrimSuffix(r, "0m")
-		if r == "" {
-			r = "0s"
+		r := rest.String() // "1h0m0s", "2m30s", "0s"
+		if strings.HasSuffix(r, "m0s") {
+			r = strings.TrimSuffix(r, "0s")
+		}
+		if strings.HasSuffix(r, "h0m") {
+			r = strings.TrimSuffix(r, "0m")
 		}
 		out += r
 	}

@@ -294,3 +294,22 @@ lag: 2h
 		t.Errorf("the defaults warn: %v", cfg.Warnings())
 	}
 }
+
+// TestFormatDuration: durations as people write them (issue 21, item 15).
+func TestFormatDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		400 * 24 * time.Hour: "400d", 195*time.Hour + 58*time.Minute + 22*time.Second: "8d3h58m22s",
+		150 * time.Second: "2m30s", 36 * time.Hour: "1d12h", 0: "0s", time.Hour: "1h",
+	} {
+		if got := config.FormatDuration(d); got != want {
+			t.Errorf("FormatDuration(%s) = %q, want %q", d, got, want)
+		}
+		if back, err := config.ParseDuration(config.FormatDuration(d)); err != nil || back != d {
+			t.Errorf("ParseDuration(%q) = %s, %v", config.FormatDuration(d), back, err)
+		}
+	}
+	_, err := config.Load(write(t, minimal+"\ninitial_lookback: 400d\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), "initial_lookback 400d:") {
+		t.Errorf("initial_lookback 400d: %v", err)
+	}
+}

@@ -229,9 +229,6 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, parts Part
 			r.Close()
 			return nil, err
 		}
-		if r.backfill.Resumed() {
-			logger.Info("continuing backfill", "backfill", b.Name, "since", b.Since.UTC().Format(time.RFC3339), "until", b.Until.UTC().Format(time.RFC3339))
-		}
 		if horizon := opts.Now().Add(-duolog.Horizon); b.Since.Before(horizon) {
 			logger.Warn("the backfill starts before Duo's 180-day horizon: records older than it are gone from Duo; starting at the horizon",
 				"since", b.Since.UTC().Format(time.RFC3339), "horizon", horizon.UTC().Format(time.RFC3339))
@@ -259,6 +256,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, parts Part
 		if err := r.backfill.Cover(keys); err != nil {
 			r.Close()
 			return nil, err
+		}
+		if b := opts.Backfill; r.backfill.Resumed() { // not said of one already finished
+			logger.Info("continuing backfill", "backfill", b.Name, "since", b.Since.UTC().Format(time.RFC3339), "until", b.Until.UTC().Format(time.RFC3339))
 		}
 	}
 	return r, nil
