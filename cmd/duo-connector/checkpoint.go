@@ -58,6 +58,9 @@ func runCheckpoint(args []string, e env) int {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 			return exitOK
 		}
+		if len(args) > 0 {
+			fmt.Fprintf(e.stderr, "duo-connector checkpoint: unknown subcommand %q\n", args[0])
+		}
 		return exitUsage
 	}
 	sub := args[0]

@@ -62,7 +62,12 @@ func parseFlags(fs *flag.FlagSet, args []string) int {
 		return exitUsage
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "unexpected argument %q\n", fs.Arg(0))
+		arg := fs.Arg(0)
+		if strings.HasSuffix(arg, ".yaml") || strings.HasSuffix(arg, ".yml") {
+			fmt.Fprintf(fs.Output(), "unexpected argument %q: give the configuration file with --config %s\n", arg, arg)
+		} else {
+			fmt.Fprintf(fs.Output(), "unexpected argument %q\n", arg)
+		}
 		return exitUsage
 	}
 	if name := repeated(fs, args); name != "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/duo-connector/duo-connector/connector/app"
@@ -17,11 +18,14 @@ func runConfig(args []string, e env) int {
 
 check validates the configuration, then makes one signed Duo request and
 one Kafka metadata request, and says in plain words what works and what
-does not. keys lists every configuration key with its environment variable
-and default.
+does not. keys lists every configuration key with its environment variable,
+default and meaning.
 `)
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 			return exitOK
+		}
+		if len(args) > 0 {
+			fmt.Fprintf(e.stderr, "duo-connector config: unknown subcommand %q\n", args[0])
 		}
 		return exitUsage
 	}
@@ -50,16 +54,17 @@ and default.
 	return code
 }
 
-// printKeys lists every key, its environment variable and its default.
+// printKeys lists every key, its environment variable, its default and
+// its meaning.
 func printKeys(e env) int {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KEY\tENVIRONMENT VARIABLE\tDEFAULT")
+	fmt.Fprintln(tw, "KEY\tENVIRONMENT VARIABLE\tDEFAULT\tMEANING")
 	for _, k := range config.Keys() {
 		def := k.Default
 		if def == "" {
 			def = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", k.Path, k.Env, def)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.Path, k.Env, def, strings.ReplaceAll(k.Doc, "`", ""))
 	}
 	tw.Flush()
 	return exitOK

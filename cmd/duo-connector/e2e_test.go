@@ -1154,3 +1154,27 @@ func TestHTTPListenFlag(t *testing.T) {
 		t.Errorf("run --once --http-listen off: exit %d: %s", code, errb.String())
 	}
 }
+
+// TestCommandLineHints: an unknown subcommand says so, a configuration
+// file given without --config is pointed at it, and config keys prints
+// each key's meaning (issue 21, item 17).
+func TestCommandLineHints(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"config", "chek"}, `unknown subcommand "chek"`},
+		{[]string{"checkpoint", "list"}, `unknown subcommand "list"`},
+		{[]string{"run", "duo-connector.yaml"}, "give the configuration file with --config duo-connector.yaml"},
+	} {
+		var errb bytes.Buffer
+		if code := dispatch(tc.args, env{nil, io.Discard, &errb, nil}); code != exitUsage || !strings.Contains(errb.String(), tc.want) {
+			t.Errorf("%v: exit %d, want 2 with %q: %s", tc.args, code, tc.want, errb.String())
+		}
+	}
+	var out bytes.Buffer
+	if code := dispatch([]string{"config", "keys"}, env{nil, &out, io.Discard, nil}); code != 0 || !strings.Contains(out.String(), "MEANING") ||
+		!strings.Contains(out.String(), "Secret key. Prefer skey_file") {
+		t.Errorf("config keys: exit %d:\n%s", code, out.String())
+	}
+}

@@ -73,7 +73,9 @@ func Parse(since, until string, now time.Time, lag time.Duration) (s Spec, notic
 	if !from.Before(to) {
 		return s, "", usagef("--since (%s) must be before %s (%s)", from.Format(time.RFC3339), end, to.Format(time.RFC3339))
 	}
-	if horizon := now.Add(-duolog.Retention); !to.After(horizon) {
+	// The horizon reads stop at (duolog.Horizon: Duo's retention less a
+	// day of margin), the same date the runner's warning gives.
+	if horizon := now.Add(-duolog.Horizon); !to.After(horizon) {
 		return s, "", usagef("the range ends at %s, before Duo's %d-day horizon (%s): Duo no longer has these records",
 			to.UTC().Format(time.RFC3339), duolog.Retention/(24*time.Hour), horizon.UTC().Format(time.RFC3339))
 	}
