@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -237,9 +238,12 @@ func Load(path string, environ []string) (Config, error) {
 	var data []byte
 	if path != "" {
 		var err error
+		if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+			return cfg, fmt.Errorf("config %s is a directory: give the configuration file", path)
+		}
 		data, err = os.ReadFile(path)
 		if err != nil {
-			return cfg, fmt.Errorf("config: %w", err)
+			return cfg, fmt.Errorf("config %s: %w", path, unwrapPath(err))
 		}
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
@@ -271,7 +275,7 @@ func Load(path string, environ []string) (Config, error) {
 func explainYAML(err error, data []byte) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
-		return err
+		return explainSyntax(err, data)
 	}
 	keys := keyLines(data)
 	var errs []error
@@ -283,6 +287,23 @@ func explainYAML(err error, data []byte) error {
 
 var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
 
+// explainSyntax rewords a YAML syntax error: its line, without the
+// parser's name, and a tab used to indent said as such.
+func explainSyntax(err error, data []byte) error {
+	m := yamlLine.FindStringSubmatch(strings.TrimPrefix(err.Error(), "yaml: "))
+	if m == nil {
+		return err
+	}
+	n, _ := strconv.Atoi(m[1])
+	lines := strings.Split(string(data), "\n")
+	for _, l := range lines[max(0, n-2):min(len(lines), n+1)] { // yaml.v3 may name the line after
+		if strings.HasPrefix(strings.TrimLeft(l, " "), "\t") {
+			return fmt.Errorf("line %d: a tab indents a line: YAML allows only spaces for indentation", n)
+		}
+	}
+	return fmt.Errorf("line %s: %s", m[1], m[2])
+}
+
 // explainLine rewrites one "line N: ..." error of yaml.v3.
 func explainLine(e string, keys map[int]string) string {
 	m := yamlLine.FindStringSubmatch(e)
@@ -293,6 +314,8 @@ func explainLine(e string, keys map[int]string) string {
 	n, _ := strconv.Atoi(line)
 	key := keys[n]
 	switch {
+	case key == "" && strings.Contains(msg, "into config.Config"):
+		return fmt.Sprintf("line %s: the file must be a YAML mapping of keys (duo:, kafka:, ...; see configs/duo-connector.example.yaml), not %s", line, typeGot(msg))
 	case strings.Contains(msg, "not found in type"):
 		f := strings.Fields(msg)
 		name := strings.TrimSuffix(f[1], ":")
@@ -304,6 +327,15 @@ func explainLine(e string, keys map[int]string) string {
 		return fmt.Sprintf("line %s: %s: %s", line, key, typeHint(msg))
 	}
 	return fmt.Sprintf("line %s: %s: %s", line, key, msg)
+}
+
+// typeGot is the value yaml.v3's "cannot unmarshal !!str `x` into T"
+// quotes.
+func typeGot(msg string) string {
+	if i, j := strings.IndexByte(msg, '`'), strings.LastIndexByte(msg, '`'); i >= 0 && j > i {
+		return fmt.Sprintf("%q", msg[i+1:j])
+	}
+	return "a single value"
 }
 
 // typeHint says what shape a value must have, from yaml.v3's "cannot
@@ -702,6 +734,13 @@ func (c Config) validateCheckpoint() error {
 		}
 		if cp.Group == "" {
 			errs = append(errs, errors.New("checkpoint.group is empty: name the connector group (default duo-connector)"))
+		}
+		accts := c.Accounts()
+		if parent, _, ok := c.Discovery(); ok {
+			accts = append(accts, parent)
+		}
+		if slices.Contains(c.Topics(accts), cp.Topic) {
+			errs = append(errs, fmt.Errorf("checkpoint.topic %q is also a topic the records go to (kafka.topic): the state topic must be one of its own, compacted, and compacting a data topic would delete records; name another (default duo-connector-state)", cp.Topic))
 		}
 		if d := cp.SessionTimeout.D(); d < 6*time.Second || d > 30*time.Minute {
 			errs = append(errs, errors.New("checkpoint.session_timeout must be 6s to 30m (default 30s): brokers refuse other values by default (group.min.session.timeout.ms 6s, group.max.session.timeout.ms 30m)"))

@@ -313,3 +313,34 @@ func TestFormatDuration(t *testing.T) {
 		t.Errorf("initial_lookback 400d: %v", err)
 	}
 }
+
+// TestStateTopicIsNotADataTopic: a state topic that is one of the data
+// topics is refused as such (issue 21, item 16: the fix then offered would
+// have compacted a data topic).
+func TestStateTopicIsNotADataTopic(t *testing.T) {
+	_, err := config.Load(write(t, `
+duo: {api_host: api-x.duosecurity.com, ikey: DIX, skey: s3cr3t}
+logs: [auth, admin]
+kafka: {brokers: ["127.0.0.1:9092"], topic: "duo.{log}"}
+checkpoint: {store: kafka, topic: duo.admin}
+`), nil)
+	if err == nil || !strings.Contains(err.Error(), `checkpoint.topic "duo.admin" is also a topic the records go to`) {
+		t.Fatalf("state topic = data topic: %v", err)
+	}
+}
+
+// TestYAMLMistakesInWords: a tab, a file that is not a mapping, a
+// directory (issue 21, item 16).
+func TestYAMLMistakesInWords(t *testing.T) {
+	for content, want := range map[string]string{
+		"duo:\n\tapi_host: x\n": "line 2: a tab indents a line: YAML allows only spaces",
+		"hello\n":               `line 1: the file must be a YAML mapping of keys`,
+	} {
+		if _, err := config.Load(write(t, content), nil); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", content, err, want)
+		}
+	}
+	if _, err := config.Load(t.TempDir(), nil); err == nil || !strings.Contains(err.Error(), "is a directory: give the configuration file") {
+		t.Errorf("a directory: %v", err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -337,9 +338,9 @@ type FatalError struct {
 }
 
 func (e *FatalError) Error() string {
-	msg := fmt.Sprintf("kafka: %v", e.Err)
+	msg := fmt.Sprintf("kafka: %v", withoutGoNames(e.Err))
 	if e.Topic != "" {
-		msg = fmt.Sprintf("kafka: topic %s: %v", e.Topic, e.Err)
+		msg = fmt.Sprintf("kafka: topic %s: %v", e.Topic, withoutGoNames(e.Err))
 	}
 	if e.Hint == "" {
 		return msg
@@ -476,7 +477,7 @@ func (p *Publisher) Ping(ctx context.Context, topics ...string) error {
 		if fatal := classify(err); fatal != nil {
 			return fatal
 		}
-		return fmt.Errorf("kafka metadata: %w", err)
+		return fmt.Errorf("metadata request: %w", withoutGoNames(err))
 	}
 	for _, t := range resp.Topics {
 		if t.Error != nil {
@@ -600,4 +601,23 @@ func summarize(err error) string {
 		}
 	}
 	return err.Error()
+}
+
+// goName is how kafka-go names its methods in errors
+// ("kafka.(*Client).Metadata: "): Go, not words for an operator.
+var goName = regexp.MustCompile(`kafka\.\(\*\w+\)\.\w+: `)
+
+// plainError is an error whose text leaves kafka-go's method names out;
+// it unwraps to the error as kafka-go gave it.
+type plainError struct{ err error }
+
+func (e plainError) Error() string { return goName.ReplaceAllString(e.err.Error(), "") }
+func (e plainError) Unwrap() error { return e.err }
+
+// withoutGoNames is err with kafka-go's method names left out of its text.
+func withoutGoNames(err error) error {
+	if err == nil || !goName.MatchString(err.Error()) {
+		return err
+	}
+	return plainError{err}
 }
