@@ -507,6 +507,9 @@ func (p *Publisher) Check(ctx context.Context, topics ...string) error {
 	if errors.As(err, &nk) {
 		return &netcheck.UnreachableError{Service: "kafka", Err: nk, Permanent: true, Hint: "fix kafka.brokers (or kafka.tls)"}
 	}
+	if hint := p.mismatch(ctx); hint != "" {
+		return &netcheck.UnreachableError{Service: "kafka", Err: err, Permanent: true, Hint: hint}
+	}
 	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
 		return &netcheck.UnreachableError{Service: "kafka", Err: err, Hint: "no broker answered in time: check kafka.brokers, the network and firewalls"}
 	}
@@ -524,6 +527,53 @@ func (p *Publisher) Check(ctx context.Context, topics ...string) error {
 		return err
 	}
 	return &netcheck.UnreachableError{Service: "kafka", Err: err, Hint: "check kafka.brokers and the network"}
+}
+
+// mismatch asks the brokers again the other way, once, to tell a TLS or
+// SASL setting their listener does not speak from other trouble (both
+// look alike from the client: a timeout, a closed connection). It returns
+// the fix, or "".
+func (p *Publisher) mismatch(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	metadata := func(tlsOn, saslOn bool) bool {
+		var tc *tls.Config
+		if tlsOn {
+			tc, _ = tlsConfig(p.cfg.TLS)
+		}
+		t := &kafka.Transport{ClientID: p.transport.ClientID, DialTimeout: 3 * time.Second, Dial: dialBroker(tc)}
+		if saslOn {
+			t.SASL = p.transport.SASL
+		}
+		defer t.CloseIdleConnections()
+		client := &kafka.Client{Addr: p.w.Addr, Timeout: 3 * time.Second, Transport: t}
+		_, err := client.Metadata(ctx, &kafka.MetadataRequest{})
+		return err == nil
+	}
+	tlsOn, saslOn := p.cfg.TLS.Enabled, p.cfg.SASL.Mechanism != ""
+	switch {
+	case tlsOn && metadata(false, saslOn):
+		return "the brokers answer without TLS at these addresses: set kafka.tls.enabled: false, or give the brokers' TLS listener in kafka.brokers"
+	case saslOn && metadata(tlsOn, false):
+		return "the brokers do not ask for SASL at these addresses: remove kafka.sasl, or give the brokers' SASL listener in kafka.brokers"
+	case !saslOn && p.answersBeforeAuth(ctx, tlsOn):
+		return "the brokers answer but close the connection at the first request, as a listener that requires SASL does: set kafka.sasl (mechanism, username, password_file)"
+	}
+	return ""
+}
+
+// answersBeforeAuth reports brokers that answer ApiVersions, which Kafka
+// serves before authentication, with the TLS setting given.
+func (p *Publisher) answersBeforeAuth(ctx context.Context, tlsOn bool) bool {
+	var tc *tls.Config
+	if tlsOn {
+		tc, _ = tlsConfig(p.cfg.TLS)
+	}
+	t := &kafka.Transport{ClientID: p.transport.ClientID, DialTimeout: 3 * time.Second, Dial: dialBroker(tc)}
+	defer t.CloseIdleConnections()
+	client := &kafka.Client{Addr: p.w.Addr, Timeout: 3 * time.Second, Transport: t}
+	_, err := client.ApiVersions(ctx, &kafka.ApiVersionsRequest{})
+	return err == nil
 }
 
 // Close flushes and closes the connections.

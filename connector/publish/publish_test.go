@@ -284,3 +284,37 @@ func BenchmarkPublish(b *testing.B) {
 		}
 	}
 }
+
+// TestTLSAndSASLMismatchTold: config check tells a TLS or SASL setting
+// the brokers' listener does not speak from the other: TLS against a
+// plaintext listener, SASL against a listener without it, no SASL against
+// one that requires it (issue 21, item 9).
+func TestTLSAndSASLMismatchTold(t *testing.T) {
+	caFile, _ := testTLS(t)
+	plainBroker := kafkatest.NewBroker(t, 1, "duo")
+	saslBroker, err := kafkatest.Start(1, []string{"duo"}, "", kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", "connector", "s3cret-pass"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer saslBroker.Stop()
+	sasl := publish.SASLConfig{Mechanism: "SCRAM-SHA-512", Username: "connector", Password: "s3cret-pass"}
+	for _, tc := range []struct {
+		name string
+		cfg  publish.Config
+		want string
+	}{
+		{"tls to a plaintext listener", publish.Config{Brokers: []string{plainBroker.Addr}, TLS: publish.TLSConfig{Enabled: true, CAFile: caFile}}, "answer without TLS at these addresses: set kafka.tls.enabled: false"},
+		{"sasl to a listener without it", publish.Config{Brokers: []string{plainBroker.Addr}, SASL: sasl}, "do not ask for SASL"},
+		{"no sasl to a listener that requires it", publish.Config{Brokers: []string{saslBroker.Addr}}, "requires SASL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.Topic, tc.cfg.WriteTimeout = "duo", 5*time.Second
+			p := newPublisher(t, tc.cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := p.Check(ctx, "duo"); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Check = %v; want it to say %q", err, tc.want)
+			}
+		})
+	}
+}
