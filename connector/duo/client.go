@@ -205,10 +205,11 @@ type Client struct {
 	skewKnown  atomic.Bool
 	skewWarned atomic.Int64 // the skew last warned about, ns
 
-	// retry is the account's backoff, across calls.
+	// retry is the account's backoff, across calls, and the failures in a
+	// row of each endpoint (a log's requests: their attempt numbers).
 	retry struct {
 		mu       sync.Mutex
-		failures int
+		failures map[string]int
 		bo       backoff.Backoff
 	}
 }
@@ -403,8 +404,8 @@ func (c *Client) try(ctx context.Context, method, path string, params url.Values
 	c.retry.mu.Lock()
 	defer c.retry.mu.Unlock()
 	if err == nil {
-		resp.Attempts = c.retry.failures + 1
-		c.retry.failures = 0
+		resp.Attempts = c.retry.failures[path] + 1
+		delete(c.retry.failures, path)
 		c.retry.bo = backoff.Backoff{}
 		return resp, nil
 	}
@@ -412,10 +413,13 @@ func (c *Client) try(ctx context.Context, method, path string, params url.Values
 		return nil, stop
 	}
 	var apiErr *APIError
-	c.retry.failures++
-	attempt := c.retry.failures
+	if c.retry.failures == nil {
+		c.retry.failures = map[string]int{}
+	}
+	c.retry.failures[path]++
+	attempt := c.retry.failures[path]
 	if max := c.cfg.Retry.MaxAttempts; max > 0 && attempt >= max {
-		c.retry.failures = 0
+		delete(c.retry.failures, path)
 		c.retry.bo = backoff.Backoff{}
 		return nil, &TransientError{Attempts: attempt, Err: err}
 	}

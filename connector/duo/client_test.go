@@ -3,6 +3,7 @@ package duo_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -302,5 +303,40 @@ func TestParseLogTypes(t *testing.T) {
 	}
 	if _, err := duo.ParseLogTypes("auth,admin,auth"); err == nil || !strings.Contains(err.Error(), "auth is listed twice") {
 		t.Fatalf("a log listed twice: %v", err)
+	}
+}
+
+// TestAttemptsPerEndpoint: a log's attempt count is its own: another
+// log's failures on the same account do not use up its retries, while the
+// backoff stays the account's (issue 21, item 10).
+func TestAttemptsPerEndpoint(t *testing.T) {
+	s := newServer(t)
+	c := newClient(t, s, func(c *duo.Config) {
+		c.Retry = duo.RetryConfig{InitialBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond, MaxAttempts: 2}
+	})
+	s.Inject(duotest.Fault{Status: http.StatusServiceUnavailable, Count: 3})
+	ctx := context.Background()
+	get := func(path string, params url.Values) error {
+		for {
+			_, err := c.Get(ctx, path, params)
+			var later *duo.RetryLaterError
+			if errors.As(err, &later) && later.Err == nil {
+				time.Sleep(later.Wait) // the budget or the account's backoff
+				continue
+			}
+			return err
+		}
+	}
+	auth := url.Values{"mintime": {"1700000000000"}, "maxtime": {"1700000001000"}}
+	var later *duo.RetryLaterError
+	if err := get(duo.PathAdmin, v1Params()); !errors.As(err, &later) || later.Err == nil {
+		t.Fatalf("admin, first failure: %v", err)
+	}
+	if err := get(duo.PathAuthV2, auth); !errors.As(err, &later) || later.Err == nil {
+		t.Fatalf("auth, its first failure: %v, want a retry, not its attempts spent", err)
+	}
+	var te *duo.TransientError
+	if err := get(duo.PathAdmin, v1Params()); !errors.As(err, &te) || te.Attempts != 2 {
+		t.Fatalf("admin, second failure in a row: %v, want its 2 attempts spent", err)
 	}
 }

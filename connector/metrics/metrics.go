@@ -81,6 +81,10 @@ type LogState struct {
 	// Stalled, when set, says why the log makes no progress although
 	// Duo answers: its account is unready until it moves again.
 	Stalled string
+	// Retrying, when set, is the failure the poll in progress is being
+	// retried after (a 429, a 5xx, the network): the reason an unready
+	// log gives before its first poll finishes.
+	Retrying string
 }
 
 // New returns empty Metrics; the runner tracks each account's logs.
@@ -311,6 +315,7 @@ func (m *Metrics) PollFinished(account string, lt duo.LogType, err error) {
 	result := "ok"
 	m.mu.Lock()
 	st := m.state(account, lt)
+	st.Retrying = ""
 	if err != nil {
 		result = "error"
 		st.LastError = err.Error()
@@ -320,6 +325,18 @@ func (m *Metrics) PollFinished(account string, lt duo.LogType, err error) {
 	}
 	m.mu.Unlock()
 	m.polls.WithLabelValues(account, string(lt), result).Inc()
+}
+
+// Retrying records the failure a log's poll in progress is retried after
+// ("" once it is answered again).
+func (m *Metrics) Retrying(account string, lt duo.LogType, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := m.state(account, lt)
+	st.Retrying = ""
+	if err != nil {
+		st.Retrying = err.Error()
+	}
 }
 
 // Stalled records that a log makes no progress although Duo answers
@@ -488,8 +505,14 @@ func (m *Metrics) readiness(window time.Duration) readinessReport {
 			a = accountReport{Ready: true, Logs: map[string]logReport{}}
 		}
 		lastErr := st.LastError
-		if lastErr == "" {
+		switch {
+		case lastErr != "":
+		case st.Stalled != "":
 			lastErr = st.Stalled
+		case st.Retrying != "":
+			lastErr = "retrying: " + st.Retrying
+		case st.LastSuccess.IsZero():
+			lastErr = "its first poll has not finished yet"
 		}
 		a.Logs[string(u.Log)] = logReport{Ready: ok, LastSuccess: st.LastSuccess, LastError: lastErr}
 		a.Ready = a.Ready && ok

@@ -31,8 +31,13 @@ func TestReadiness(t *testing.T) {
 	if code, _ := get(t, h, "/healthz"); code != 200 {
 		t.Fatalf("/healthz = %d", code)
 	}
-	if code, body := get(t, h, "/readyz"); code != 503 || !strings.Contains(body, `"auth":{"ready":false}`) {
+	if code, body := get(t, h, "/readyz"); code != 503 || !strings.Contains(body, `"auth":{"ready":false,"last_error":"its first poll has not finished yet"}`) {
 		t.Fatalf("before any poll: %d %s", code, body)
+	}
+	// The first poll retrying: /readyz says why (issue 21, item 10).
+	m.Retrying("api-x", duo.Auth, errors.New("HTTP 429, code 42901: Too Many Requests"))
+	if code, body := get(t, h, "/readyz"); code != 503 || !strings.Contains(body, `"last_error":"retrying: HTTP 429, code 42901`) {
+		t.Fatalf("first poll retrying: %d %s", code, body)
 	}
 	m.PollFinished("api-x", duo.Auth, nil)
 	m.PollFinished("api-x", duo.Admin, errors.New("duo GET /admin/v1/logs/administrator: HTTP 403, code 40301"))

@@ -3,7 +3,11 @@ package publish
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -22,5 +26,23 @@ func TestErrorsWithoutGoNames(t *testing.T) {
 	fe := &FatalError{Err: fmt.Errorf("kafka.(*Client).Metadata: %w", inner), Topic: "duo"}
 	if got := fe.Error(); strings.Contains(got, "(*Client)") {
 		t.Errorf("FatalError text %q", got)
+	}
+}
+
+// TestDaemonRetriesGetTheHints: the hints a one-shot run's check gives
+// (a name that does not resolve, nothing listening) are given with the
+// daemon's write retries too (issue 21, item 10).
+func TestDaemonRetriesGetTheHints(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&net.OpError{Op: "dial", Err: &net.DNSError{Err: "no such host", Name: "kafka-1.invalid", IsNotFound: true}}, "does not resolve"},
+		{&net.OpError{Op: "dial", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}, "nothing listens at kafka.brokers"},
+		{fmt.Errorf("read: %w", io.ErrUnexpectedEOF), "check kafka.sasl"},
+	} {
+		if got := connectionHint(tc.err); !strings.Contains(got, tc.want) {
+			t.Errorf("connectionHint(%v) = %q, want %q", tc.err, got, tc.want)
+		}
 	}
 }

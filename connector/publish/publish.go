@@ -507,6 +507,10 @@ func (p *Publisher) Check(ctx context.Context, topics ...string) error {
 	if errors.As(err, &nk) {
 		return &netcheck.UnreachableError{Service: "kafka", Err: nk, Permanent: true, Hint: "fix kafka.brokers (or kafka.tls)"}
 	}
+	switch netcheck.Classify(err) {
+	case netcheck.NotFound, netcheck.Refused:
+		return &netcheck.UnreachableError{Service: "kafka", Err: err, Permanent: true, Hint: connectionHint(err)}
+	}
 	if hint := p.mismatch(ctx); hint != "" {
 		return &netcheck.UnreachableError{Service: "kafka", Err: err, Permanent: true, Hint: hint}
 	}
@@ -515,12 +519,6 @@ func (p *Publisher) Check(ctx context.Context, topics ...string) error {
 	}
 	if h := connectionHint(err); h != "" {
 		return &netcheck.UnreachableError{Service: "kafka", Err: err, Hint: h}
-	}
-	switch netcheck.Classify(err) {
-	case netcheck.NotFound:
-		return &netcheck.UnreachableError{Service: "kafka", Err: err, Permanent: true, Hint: "a broker name in kafka.brokers does not resolve: check its spelling and DNS"}
-	case netcheck.Refused:
-		return &netcheck.UnreachableError{Service: "kafka", Err: err, Permanent: true, Hint: "nothing listens at kafka.brokers: check the hosts and ports (and that the brokers run)"}
 	}
 	var we kafka.Error
 	if errors.As(err, &we) {
@@ -634,7 +632,17 @@ func classify(err error) *FatalError {
 // listener spoken to in plain text, as a closed connection.
 func connectionHint(err error) string {
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || strings.Contains(err.Error(), "unexpected EOF") {
-		return "the broker closed the connection: if this persists while the broker is up, check kafka.sasl (mechanism, username, password) and kafka.tls.enabled"
+		return "the broker closed the connection: if this persists while the broker is up, check kafka.sasl (mechanism, username, password) and kafka.tls.enabled ('duo-connector config check' tells which)"
+	}
+	// The hints a one-shot run's first check gives, for the daemon's
+	// retries too.
+	switch netcheck.Classify(err) {
+	case netcheck.NotFound:
+		return "a broker name in kafka.brokers does not resolve: check its spelling and DNS"
+	case netcheck.Refused:
+		return "nothing listens at kafka.brokers: check the hosts and ports (and that the brokers run)"
+	case netcheck.Untrusted:
+		return "the brokers' certificate is not trusted: set kafka.tls.ca_file to their CA"
 	}
 	return ""
 }

@@ -619,8 +619,13 @@ func (r *Runner) poll(ctx context.Context, u *unit) (more bool, err error) {
 	}
 	if errors.As(err, &later) {
 		// The account's budget or backoff: another unit's turn meanwhile.
-		if m := r.opts.Metrics; m != nil && turn.Pages > 0 {
-			m.CursorAt(label, lt, p.CursorTime(), p.CheckedThrough())
+		if m := r.opts.Metrics; m != nil {
+			if turn.Pages > 0 {
+				m.CursorAt(label, lt, p.CursorTime(), p.CheckedThrough())
+			}
+			if later.Err != nil || turn.Pages > 0 {
+				m.Retrying(label, lt, later.Err) // said by /readyz
+			}
 		}
 		return false, later
 	}
