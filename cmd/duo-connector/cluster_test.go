@@ -485,7 +485,8 @@ shutdown_timeout: 2s
 `)
 	data, _ := os.ReadFile(fileCfg)
 	clusterCfg := filepath.Join(t.TempDir(), "cluster.yaml")
-	os.WriteFile(clusterCfg, append(data, "checkpoint: {store: kafka, partitions: 12, session_timeout: 6s}\n"...), 0o600)
+	// Debug: a poll that finds nothing new is said at debug level only.
+	os.WriteFile(clusterCfg, append(data, "checkpoint: {store: kafka, partitions: 12, session_timeout: 6s}\nlog: {level: debug}\n"...), 0o600)
 	run := func(args ...string) (string, error) {
 		out, err := exec.Command(bin, args...).CombinedOutput()
 		return string(out), err
