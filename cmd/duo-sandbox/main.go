@@ -51,14 +51,32 @@ func run(args []string, stdout, stderr io.Writer) int {
 	connector := fs.String("connector", "bin/duo-connector", "with --demo: the connector binary to run")
 	seed := fs.Uint64("seed", uint64(time.Now().UnixNano()), "random seed of the generated records")
 	logsFlag := fs.String("logs", "auth,admin,offline,telephony", "the logs the fake Duo holds and the configuration reads (add activity,trust_monitor for the opt-in ones)")
+	children := fs.Int("children", 0, "an MSP: the keys are a parent's, with this many child accounts, each with its own backlog")
+	revoked := fs.Int("revoked", 0, "with --children: this many of them have revoked the parent's access (their logs fail, the others are read)")
+	late := fs.Int("late", 0, "with --children: this many more children appear 90 s after the start (found at the next listing)")
+	faults := fs.Bool("faults", false, "every 20 s, a run of 429s and 503s from the fake Duo (the connector retries them)")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: duo-sandbox [--demo] [--days N] [--rate R] [--dir D] [--logs auth,...]\n\n")
+		fmt.Fprint(stderr, "Usage: duo-sandbox [--demo] [--days N] [--rate R] [--dir D] [--logs auth,...] [--children N [--revoked K] [--late L]] [--faults]\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return 0
 		}
+		return 2
+	}
+	switch {
+	case *days < 0 || *days > 179:
+		fmt.Fprintln(stderr, "duo-sandbox: --days must be 0 to 179 (Duo keeps 180 days)")
+		return 2
+	case *rate < 0:
+		fmt.Fprintln(stderr, "duo-sandbox: --rate must not be negative")
+		return 2
+	case *children < 0 || *revoked < 0 || *late < 0 || *revoked > *children:
+		fmt.Fprintln(stderr, "duo-sandbox: --children, --revoked and --late must not be negative, and --revoked at most --children")
+		return 2
+	case (*revoked > 0 || *late > 0) && *children == 0:
+		fmt.Fprintln(stderr, "duo-sandbox: --revoked and --late need --children")
 		return 2
 	}
 	if *dir == "" {
@@ -69,6 +87,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer os.RemoveAll(d)
 		*dir = d
+	} else if err := os.MkdirAll(*dir, 0o700); err != nil {
+		fmt.Fprintf(stderr, "duo-sandbox: --dir: %v\n", err)
+		return 1
 	}
 	var logs []duo.LogType
 	for _, part := range strings.Split(*logsFlag, ",") {
@@ -79,7 +100,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		logs = append(logs, lt)
 	}
-	sb, err := start(*dir, *days, *seed, logs...)
+	sb, err := start(*dir, options{days: *days, seed: *seed, logs: logs, children: *children, revoked: *revoked})
 	if err != nil {
 		fmt.Fprintf(stderr, "duo-sandbox: %v\n", err)
 		return 1
@@ -88,12 +109,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
 	go sb.generate(ctx, *rate, *seed+1)
+	if *late > 0 {
+		go sb.addLate(ctx, *late, *days, *seed+2)
+	}
+	if *faults {
+		go sb.injectFaults(ctx)
+	}
 
 	fmt.Fprintf(stdout, "fake Duo Admin API: https://%s (backlog: %d records over %g days, +%g records/s)\n", sb.duo.Host, sb.backlog, *days, *rate)
+	if *children > 0 {
+		fmt.Fprintf(stdout, "                    an MSP: %d child accounts (%d revoked), %d more in 90 s\n", *children, *revoked, *late)
+	}
 	fmt.Fprintf(stdout, "Kafka broker:       %s (topics %s)\n", sb.kafka.Addr, strings.Join(topics, ", "))
 	fmt.Fprintf(stdout, "configuration:      %s\n\n", sb.config)
 	if !*demo {
-		fmt.Fprintf(stdout, "Run the connector against it:\n  bin/duo-connector run --config %s\n\nCtrl-C stops the sandbox.\n", sb.config)
+		fmt.Fprintf(stdout, `Run the connector against it:
+  bin/duo-connector run --config %s
+
+While it runs, its metrics and health: http://%s/metrics, /readyz
+Read a topic back: kcat -b %s -C -t duo.auth_log -e -q | head
+
+Ctrl-C stops the sandbox.
+`, sb.config, sb.metrics, sb.kafka.Addr)
 		<-ctx.Done()
 		return 0
 	}
@@ -105,8 +142,19 @@ type sandbox struct {
 	duo     *duotest.Server
 	kafka   *kafkatest.Broker
 	config  string
-	backlog int
+	metrics string // the connector's listen address in config
+	backlog int    // the records a connector can read (not revoked children's)
+	revoked int    // children whose access is revoked
 	logs    []duo.LogType
+}
+
+// options shape a sandbox.
+type options struct {
+	days     float64
+	seed     uint64
+	logs     []duo.LogType
+	children int // an MSP's child accounts (0: one account)
+	revoked  int // of the children, those whose access is revoked
 }
 
 // addrsFile keeps, in a sandbox's directory, the addresses it listened
@@ -115,11 +163,13 @@ type sandbox struct {
 const addrsFile = "sandbox-addrs.json"
 
 type addrs struct {
-	Duo   string `json:"duo"`
-	Kafka string `json:"kafka"`
+	Duo     string `json:"duo"`
+	Kafka   string `json:"kafka"`
+	Metrics string `json:"metrics"`
 }
 
-func start(dir string, days float64, seed uint64, logs ...duo.LogType) (*sandbox, error) {
+func start(dir string, o options) (*sandbox, error) {
+	days, seed, logs := o.days, o.seed, o.logs
 	if len(logs) == 0 {
 		logs = duo.DefaultLogTypes
 	}
@@ -149,24 +199,27 @@ func start(dir string, days float64, seed uint64, logs ...duo.LogType) (*sandbox
 		srv.Close()
 		return nil, fmt.Errorf("kafka broker: %w", err)
 	}
-	if data, err := json.Marshal(addrs{Duo: srv.Host, Kafka: b.Addr}); err == nil {
+	metrics := prev.Metrics
+	if metrics == "" {
+		metrics = freeAddr()
+	}
+	if data, err := json.Marshal(addrs{Duo: srv.Host, Kafka: b.Addr, Metrics: metrics}); err == nil {
 		os.WriteFile(filepath.Join(dir, addrsFile), data, 0o600)
 	}
-	sb := &sandbox{duo: srv, kafka: b, logs: logs}
+	sb := &sandbox{duo: srv, kafka: b, logs: logs, metrics: metrics, revoked: o.revoked}
 	gen := duotest.NewGenerator(seed)
-	now := time.Now()
-	from := now.Add(-time.Duration(days * float64(24*time.Hour)))
-	for _, lt := range logs {
-		n := int(float64(perDay[lt]) * days)
-		if n == 0 {
-			continue
+	if o.children == 0 {
+		sb.backlog += sb.fill(gen, "", days)
+	}
+	for i := range o.children {
+		id := fmt.Sprintf("DA%04d", i+1)
+		srv.AddChild(id, fmt.Sprintf("Customer %d", i+1))
+		n := sb.fill(gen, id, days)
+		if i < o.revoked {
+			srv.SetRevoked(id, true)
+		} else {
+			sb.backlog += n
 		}
-		recs := gen.Spread(lt, from, now.Add(-3*time.Minute), n)
-		if lt == duo.Auth && n > 500 { // a burst: many sign-ins in one second
-			recs = append(recs, gen.Burst(lt, now.Add(-time.Hour), 300)...)
-		}
-		srv.Add(recs...)
-		sb.backlog += len(recs)
 	}
 	// The CA next to the configuration, not in the fake's own temporary
 	// directory, which goes with it.
@@ -184,6 +237,10 @@ func start(dir string, days float64, seed uint64, logs ...duo.LogType) (*sandbox
 		return nil, err
 	}
 	sb.config = filepath.Join(dir, "duo-connector.yaml")
+	msp := ""
+	if o.children > 0 {
+		msp = "  child_accounts: {enabled: true, refresh: 1m}\n"
+	}
 	cfg := fmt.Sprintf(`# Written by duo-sandbox: the fake Duo and broker on loopback.
 duo:
   api_host: %s
@@ -191,7 +248,7 @@ duo:
   skey_file: %s
   ca_file: %s
   requests_per_second: 20
-initial_lookback: %s
+%sinitial_lookback: %s
 lag: 2m
 schedule: "@every 1m"
 logs: [%s]
@@ -200,13 +257,73 @@ kafka:
   brokers: [%s]
   topic: duo.{dataset}
 http:
-  listen: 127.0.0.1:0
-`, srv.Host, srv.IKey, skey, ca, time.Duration(days*float64(24*time.Hour)+float64(time.Hour)).Round(time.Second), joinLogs(logs), filepath.Join(dir, "state"), b.Addr)
+  listen: %s
+`, srv.Host, srv.IKey, skey, ca, msp, time.Duration(days*float64(24*time.Hour)+float64(time.Hour)).Round(time.Second), joinLogs(logs), filepath.Join(dir, "state"), b.Addr, metrics)
 	if err := os.WriteFile(sb.config, []byte(cfg), 0o600); err != nil {
 		sb.stop()
 		return nil, err
 	}
 	return sb, nil
+}
+
+// fill gives an account ("" the keys' own; else a child's id) its backlog
+// of every log, and returns its size.
+func (sb *sandbox) fill(gen *duotest.Generator, account string, days float64) int {
+	now := time.Now()
+	from := now.Add(-time.Duration(days * float64(24*time.Hour)))
+	total := 0
+	for _, lt := range sb.logs {
+		n := int(float64(perDay[lt]) * days)
+		if n == 0 {
+			continue
+		}
+		recs := gen.Spread(lt, from, now.Add(-3*time.Minute), n)
+		if lt == duo.Auth && n > 500 { // a burst: many sign-ins in one second
+			recs = append(recs, gen.Burst(lt, now.Add(-time.Hour), 300)...)
+		}
+		sb.duo.AddForAccount(account, recs...)
+		total += len(recs)
+	}
+	return total
+}
+
+// addLate adds n children 90 s after the start, with their backlog.
+func (sb *sandbox) addLate(ctx context.Context, n int, days float64, seed uint64) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(90 * time.Second):
+	}
+	gen := duotest.NewGenerator(seed)
+	for i := range n {
+		id := fmt.Sprintf("DL%04d", i+1)
+		sb.fill(gen, id, days)
+		sb.duo.AddChild(id, fmt.Sprintf("Late customer %d", i+1))
+	}
+}
+
+// injectFaults makes the fake Duo answer a run of 429s and 503s every 20 s.
+func (sb *sandbox) injectFaults(ctx context.Context) {
+	t := time.NewTicker(20 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			sb.duo.Inject(duotest.Fault{Status: 429, Count: 3}, duotest.Fault{Status: 503, Count: 2})
+		}
+	}
+}
+
+// freeAddr is a loopback address with a port free now.
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "127.0.0.1:0"
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 func joinLogs(logs []duo.LogType) string {
@@ -261,9 +378,11 @@ func (sb *sandbox) runDemo(ctx context.Context, connector string, stdout, stderr
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, connector, "run", "--once", "--config", sb.config)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	if err := cmd.Run(); err != nil {
+	if err := cmd.Run(); err != nil && sb.revoked == 0 {
 		fmt.Fprintf(stderr, "duo-sandbox: the connector failed: %v\n", err)
 		return 1
+	} else if err != nil {
+		fmt.Fprintf(stdout, "(the connector exited with %v: the revoked children's logs failed, as they should; the others were read)\n", err)
 	}
 	took := time.Since(start)
 	rctx, cancel := context.WithTimeout(ctx, time.Minute)

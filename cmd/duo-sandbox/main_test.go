@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,13 +45,13 @@ func TestDemo(t *testing.T) {
 // connector (and its cursors, keyed by the API host) keeps working.
 func TestDirReusable(t *testing.T) {
 	dir := t.TempDir()
-	first, err := start(dir, 0.01, 1)
+	first, err := start(dir, options{days: 0.01, seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg1, _ := os.ReadFile(first.config)
 	first.stop()
-	second, err := start(dir, 0.01, 1)
+	second, err := start(dir, options{days: 0.01, seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,6 +81,43 @@ func TestDemoOptInLogs(t *testing.T) {
 	for _, want := range []string{"duo.activity_log:", "duo.trust_monitor_event:", "1640 of 1640 records in the backlog"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestBadFlags: flags that cannot work are usage errors, not panics, and
+// --dir is created when missing (issue 21, item 14).
+func TestBadFlags(t *testing.T) {
+	for _, args := range [][]string{{"--days", "-1"}, {"--rate", "-1"}, {"--revoked", "1"}, {"--children", "1", "--revoked", "2"}} {
+		var stderr bytes.Buffer
+		if code := run(args, io.Discard, &stderr); code != 2 {
+			t.Errorf("%v: exit %d, want 2: %s", args, code, stderr.String())
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "new", "sandbox")
+	sb, err := start(dir, options{days: 0.01, seed: 1})
+	if err == nil {
+		sb.stop()
+	}
+	if code := run([]string{"--demo", "--connector", "/nonexistent", "--days", "0.01", "--dir", dir}, io.Discard, io.Discard); code != 1 {
+		t.Errorf("demo without a connector: exit %d", code)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "duo-connector.yaml")); err != nil {
+		t.Errorf("--dir %s was not created: %v", dir, err)
+	}
+}
+
+// TestDemoChildren: an MSP sandbox: every readable child's records come
+// back from Kafka; a revoked child's do not (issue 21, item 14).
+func TestDemoChildren(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"--demo", "--connector", connectorBinary(t), "--days", "0.05", "--rate", "0", "--children", "3", "--revoked", "1", "--dir", t.TempDir()}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	for _, want := range []string{"an MSP: 3 child accounts (1 revoked)", "revoked children's logs failed", "804 of 804 records in the backlog"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("demo output lacks %q:\n%s", want, stdout.String())
 		}
 	}
 }
