@@ -198,3 +198,35 @@ func TestBackfillLogResetIsPending(t *testing.T) {
 		t.Errorf("after resetting auth: progress %v (listed %t), done %t; want auth pending", b.Progress, listed, b.Done)
 	}
 }
+
+// TestCheckConfigListen: config check tries http.listen: an address that
+// cannot be listened on fails, one in use is a warning (issue 21, item 4).
+func TestCheckConfigListen(t *testing.T) {
+	_, _, cfg := setup(t, 10)
+	find := func(cfg config.Config) app.Finding {
+		for _, f := range app.CheckConfig(context.Background(), cfg) {
+			if f.Subject == "http.listen" {
+				return f
+			}
+		}
+		t.Fatal("no http.listen finding")
+		return app.Finding{}
+	}
+	cfg.HTTP.Listen = "nohost.invalid:9100"
+	if f := find(cfg); f.OK() || !strings.Contains(f.String(), "cannot be listened on") {
+		t.Errorf("nohost: %s", f)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg.HTTP.Listen = ln.Addr().String()
+	if f := find(cfg); !f.OK() || f.Status != "WARNING" {
+		t.Errorf("in use: %s", f)
+	}
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	if f := find(cfg); f.Status != "ok" {
+		t.Errorf("free: %s", f)
+	}
+}

@@ -2,9 +2,12 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/duo-connector/duo-connector/checkpoint"
@@ -77,6 +80,9 @@ func CheckConfig(ctx context.Context, cfg config.Config) []Finding {
 		out = append(out, failed("state_dir", err))
 	} else {
 		out = append(out, ok("state_dir", "%s is writable", cfg.StateDir))
+	}
+	if cfg.HTTP.Listen != "" {
+		out = append(out, checkListen(cfg.HTTP.Listen))
 	}
 	accts, duoFindings := checkDuo(ctx, cfg)
 	out = append(out, duoFindings...)
@@ -177,4 +183,27 @@ func checkKafka(ctx context.Context, cfg config.Config, topics []string) error {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	return pub.Check(ctx, topics...)
+}
+
+// checkListen binds http.listen for a moment. In use is a warning, not a
+// failure: it is likely the running connector's own listener.
+func checkListen(addr string) Finding {
+	ln, err := net.Listen("tcp", addr)
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return Finding{Subject: "http.listen", Status: "WARNING", Detail: fmt.Sprintf("%s is in use: by the running connector, or by another program (then the connector cannot start: use another address)", addr)}
+	case err != nil:
+		return failed("http.listen", fmt.Errorf("%s cannot be listened on: %v", addr, withoutOp(err)))
+	}
+	ln.Close()
+	return ok("http.listen", "%s can be listened on", addr)
+}
+
+// withoutOp is a net error without its "listen tcp" prefix.
+func withoutOp(err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return oe.Err
+	}
+	return err
 }
