@@ -18,7 +18,7 @@ var benchRecords = []struct{ name, file string }{
 }
 
 func BenchmarkNormalize(b *testing.B) {
-	for _, m := range []Mapping{V1, V2} {
+	for _, m := range []Mapping{V1, V2, Elastic} {
 		n := mustNew(b, m)
 		for _, r := range benchRecords {
 			raw, err := os.ReadFile(r.file)

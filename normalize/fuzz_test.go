@@ -2,10 +2,13 @@ package normalize
 
 import (
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -117,12 +120,14 @@ func FuzzNormalize(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	v1, v2 := mustNew(f, V1), mustNew(f, V2)
+	v1, v2, el := mustNew(f, V1), mustNew(f, V2), mustNew(f, Elastic)
 	f.Fuzz(func(t *testing.T, input []byte) {
 		for _, n := range []*Normalizer{v1, v2} {
 			doc, err := n.Normalize(input)
 			checkDocument(t, input, doc, err)
 		}
+		doc, err := el.Normalize(input)
+		checkElastic(t, input, doc, err)
 	})
 }
 
@@ -172,5 +177,58 @@ func TestUACacheEvicts(t *testing.T) {
 	}
 	if again := c.lookup([]byte(a)); string(again.osVersion) != string(first.osVersion) || string(again.osVersion) != `"8.1"` {
 		t.Fatalf("re-parse after eviction gave os version %s, first %s", again.osVersion, first.osVersion)
+	}
+}
+
+// checkElastic holds an elastic document to its promises: valid JSON,
+// the record in event.original, an error exactly when the record is not
+// an object, no empty field name, and the ECS fields of type ip, long and
+// date well formed.
+func checkElastic(t *testing.T, input, doc []byte, recErr error) {
+	t.Helper()
+	var d map[string]any
+	if err := json.Unmarshal(doc, &d); err != nil || !utf8.Valid(doc) {
+		t.Fatalf("output is not valid JSON (%v): %q", err, doc)
+	}
+	ev, _ := d["event"].(map[string]any)
+	if ev["original"] != string([]rune(string(input))) {
+		t.Fatalf("event.original = %q, want the input %q", ev["original"], input)
+	}
+	var obj map[string]json.RawMessage
+	isObject := utf8.Valid(input) && json.Unmarshal(input, &obj) == nil && obj != nil
+	_, hasErr := d["error"]
+	if isObject == hasErr || isObject == (recErr != nil) {
+		t.Fatalf("input is object: %v, but error field: %v, record error: %v", isObject, hasErr, recErr)
+	}
+	var paths []string
+	leafPaths("", d, &paths)
+	for _, p := range paths {
+		if strings.HasSuffix(p, ".") || strings.Contains(p, "..") || strings.HasPrefix(p, ".") {
+			t.Fatalf("empty field name in %q: %s", p, doc)
+		}
+	}
+	if src, ok := d["source"].(map[string]any); ok {
+		if ip, ok := src["ip"]; ok {
+			if s, ok := ip.(string); !ok || net.ParseIP(s) == nil {
+				t.Fatalf("source.ip %v is not an IP: %s", ip, doc)
+			}
+		}
+		if port, ok := src["port"]; ok {
+			if f, ok := port.(float64); !ok || f < 0 || f > 65535 || f != float64(int(f)) {
+				t.Fatalf("source.port %v is not a port: %s", port, doc)
+			}
+		}
+	}
+	if ts, ok := d["@timestamp"]; ok {
+		if s, ok := ts.(string); !ok {
+			t.Fatalf("@timestamp %v is not a string", ts)
+		} else if _, err := time.Parse(time.RFC3339Nano, s); err != nil {
+			t.Fatalf("@timestamp %q: %v", s, err)
+		}
+	}
+	if id, ok := ev["id"]; ok {
+		if _, ok := id.(string); !ok {
+			t.Fatalf("event.id %v is not a string", id)
+		}
 	}
 }

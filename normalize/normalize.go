@@ -25,6 +25,9 @@ const (
 	// V2 adds outcomes, auth user.name, admin logins as authentication,
 	// fields from the admin description and observer.hostname.
 	V2 Mapping = "v2"
+	// Elastic has the fields of Elastic's Cisco Duo integration, and
+	// keeps every member of the record under cisco_duo.<dataset>.
+	Elastic Mapping = "elastic"
 )
 
 // ParseMapping returns the mapping named s ("" means V1).
@@ -34,8 +37,10 @@ func ParseMapping(s string) (Mapping, error) {
 		return V1, nil
 	case V2:
 		return V2, nil
+	case Elastic:
+		return Elastic, nil
 	}
-	return "", fmt.Errorf("unknown mapping %q: use v1 or v2", s)
+	return "", fmt.Errorf("unknown mapping %q: use v1, v2 or elastic", s)
 }
 
 // Options configure a Normalizer.
@@ -49,9 +54,10 @@ type Options struct {
 
 // Normalizer converts raw records to ECS documents.
 type Normalizer struct {
-	v2     bool
-	ua     *uaCache
-	states sync.Pool
+	v2      bool
+	elastic bool
+	ua      *uaCache
+	states  sync.Pool
 }
 
 // New returns a Normalizer for opts.
@@ -63,15 +69,18 @@ func New(opts Options) (*Normalizer, error) {
 	if opts.UACacheSize == 0 {
 		opts.UACacheSize = 1024
 	}
-	n := &Normalizer{v2: m == V2, ua: newUACache(opts.UACacheSize)}
+	n := &Normalizer{v2: m == V2, elastic: m == Elastic, ua: newUACache(opts.UACacheSize)}
 	n.states.New = func() any { return new(state) }
 	return n, nil
 }
 
 // Mapping returns the mapping revision n applies.
 func (n *Normalizer) Mapping() Mapping {
-	if n.v2 {
+	switch {
+	case n.v2:
 		return V2
+	case n.elastic:
+		return Elastic
 	}
 	return V1
 }
@@ -114,8 +123,18 @@ type Meta struct {
 
 // AppendMeta is Append, also returning the record's Meta.
 func (n *Normalizer) AppendMeta(dst, raw []byte) ([]byte, Meta, error) {
+	return n.AppendMetaID(dst, raw, nil)
+}
+
+// AppendMetaID is AppendMeta for a record whose event id, when it has none
+// of its own (a v1 log's: see Meta.ID), is id: the elastic mapping writes
+// it as event.id. The other mappings do not use it.
+func (n *Normalizer) AppendMetaID(dst, raw, id []byte) ([]byte, Meta, error) {
 	st := n.states.Get().(*state)
 	defer n.states.Put(st)
+	if n.elastic {
+		return n.appendElastic(dst, raw, id, st)
+	}
 	st.reset()
 
 	var recErr error
@@ -244,6 +263,7 @@ type description struct {
 
 // state is the per-call scratch space, pooled.
 type state struct {
+	el   elastic // the elastic mapping's
 	sc   jsonscan.Scanner
 	rec  record
 	desc description
@@ -258,24 +278,32 @@ func (st *state) reset() {
 	st.buf = st.buf[:0]
 }
 
+// notObject is nil when s is at an object, else why the record is not
+// one.
+func notObject(s *jsonscan.Scanner) error {
+	switch s.Peek() {
+	case '{':
+		return nil
+	case 0:
+		return errors.New("empty record")
+	}
+	v, err := s.Value()
+	if err == nil {
+		err = s.End()
+	}
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("record is a JSON %s, not an object", v.Kind)
+}
+
 // parse scans raw as one JSON object, keeping the members the mappings read.
 func (st *state) parse(raw []byte) error {
 	s := &st.sc
 	s.Reset(raw)
 	r := &st.rec
-	switch s.Peek() {
-	case '{':
-	case 0:
-		return errors.New("empty record")
-	default:
-		v, err := s.Value()
-		if err == nil {
-			err = s.End()
-		}
-		if err != nil {
-			return err
-		}
-		return fmt.Errorf("record is a JSON %s, not an object", v.Kind)
+	if err := notObject(s); err != nil {
+		return err
 	}
 	err := s.Members(func(key []byte, esc bool) error {
 		var dst *jsonscan.Value

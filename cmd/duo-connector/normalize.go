@@ -18,10 +18,10 @@ const maxReportedErrors = 20
 func runNormalize(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("normalize", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	mapping := fs.String("mapping", "v1", "mapping revision: v1 or v2")
+	mapping := fs.String("mapping", "v1", "mapping: v1, v2 or elastic")
 	maxLine := fs.Int("max-line-bytes", 16<<20, "longest line read; a longer one is reported malformed without being read whole")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: duo-connector normalize [--mapping v1|v2] [FILE...]
+		fmt.Fprint(stderr, `Usage: duo-connector normalize [--mapping v1|v2|elastic] [FILE...]
 
 Reads raw Duo log records, one JSON object per line, from the files (or
 stdin when none, or "-") and writes one ECS JSON document per non-blank

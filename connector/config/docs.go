@@ -39,7 +39,7 @@ var docs = map[string]string{
 	"duo.retry.initial_backoff":      "First wait after a 429, 5xx or network error; doubles each retry.",
 	"duo.retry.max_backoff":          "Longest wait between retries.",
 	"duo.retry.max_attempts":         "Tries per request before the poll gives up until the next tick.",
-	"normalize.mapping":              "ECS mapping revision: `v1` or `v2`.",
+	"normalize.mapping":              "ECS mapping: `v1` (the reference mapping), `v2`, or `elastic` (the fields of Elastic's Cisco Duo integration, every Duo field kept under `cisco_duo.*`).",
 	"kafka.brokers":                  "Bootstrap brokers, `host:port`. Required.",
 	"kafka.topic":                    "Topic, or template with `{dataset}` / `{log}`.",
 	"kafka.required_acks":            "`all`, `one` or `none`.",

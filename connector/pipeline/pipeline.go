@@ -90,6 +90,8 @@ type Pipeline struct {
 	through time.Time
 	// suffix is the "eventtype" and "host" members added to each record.
 	suffix []byte
+	// writesID: the mapping writes event.id, a v1 record's hash included.
+	writesID bool
 }
 
 // New loads the log's cursor from store and returns its pipeline. A cursor
@@ -140,6 +142,8 @@ func New(ctx context.Context, client *duo.Client, lt duo.LogType, norm *normaliz
 		topic:  publish.TopicFor(opts.Topic, lt.EventType(), string(lt), opts.Account.TopicName()),
 		saved:  saved,
 		suffix: markSuffix(lt.EventType(), opts.Host),
+
+		writesID: norm.Mapping() == normalize.Elastic,
 	}, nil
 }
 
@@ -404,12 +408,18 @@ func (p *Pipeline) messages(pb *pageBuffers, recs []json.RawMessage, hashes []st
 		sp.value[0] = len(buf)
 		var meta normalize.Meta
 		var err error
-		buf, meta, err = p.norm.AppendMeta(buf, pb.spliced)
+		var hash []byte // a v1 record's event id, for the mapping that writes it
+		if i < len(hashes) && p.writesID {
+			hash = []byte(hashes[i])
+		}
+		buf, meta, err = p.norm.AppendMetaID(buf, pb.spliced, hash)
 		sp.value[1] = len(buf)
 		var id []byte
 		switch {
 		case meta.ID != nil:
 			id = meta.ID
+		case hash != nil:
+			id = hash
 		case i < len(hashes):
 			id = []byte(hashes[i])
 		default:

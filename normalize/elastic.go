@@ -1,0 +1,1007 @@
+package normalize
+
+import (
+	"bytes"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/duo-connector/duo-connector/normalize/jsonscan"
+)
+
+// The elastic mapping (MAPPING.md, "Mapping elastic"): the field names,
+// types and meaning of Elastic's Cisco Duo integration. Its document is
+// built as a small tree (edoc) from one scan of the record: every member
+// of the record goes under cisco_duo.<dataset> (renamed, split or
+// converted where Elastic's fields say so, left out where it is mapped to
+// an ECS field instead), and the ECS fields are written from the values
+// kept on the way.
+
+// elasticECSVersion is the ECS version Elastic's integration declares.
+const elasticECSVersion = `"8.11.0"`
+
+// enode is one member of the document being built: a JSON value, or an
+// object whose members are kids.
+type enode struct {
+	key  string
+	val  []byte // nil: an object
+	kids []int32
+}
+
+// edoc is the document being built, members in the order first set.
+type edoc struct {
+	nodes []enode
+	buf   []byte // backing for values made here (not slices of the record)
+}
+
+func (d *edoc) reset() {
+	for i := range d.nodes {
+		d.nodes[i].kids = d.nodes[i].kids[:0]
+	}
+	d.nodes = d.nodes[:1]
+	d.nodes[0] = enode{kids: d.nodes[0].kids[:0]}
+	d.buf = d.buf[:0]
+}
+
+// child is the index of parent's member key, created (as an object) when
+// missing.
+func (d *edoc) child(parent int32, key string) int32 {
+	for _, k := range d.nodes[parent].kids {
+		if d.nodes[k].key == key {
+			return k
+		}
+	}
+	i := int32(len(d.nodes))
+	if len(d.nodes) < cap(d.nodes) {
+		d.nodes = d.nodes[:i+1]
+		kids := d.nodes[i].kids[:0]
+		d.nodes[i] = enode{key: key, kids: kids}
+	} else {
+		d.nodes = append(d.nodes, enode{key: key})
+	}
+	d.nodes[parent].kids = append(d.nodes[parent].kids, i)
+	return i
+}
+
+// put sets the value at a dotted path (from the root).
+func (d *edoc) put(path string, val []byte) {
+	d.putAt(0, path, val)
+}
+
+// putAt sets the value at a dotted path under node at.
+func (d *edoc) putAt(at int32, path string, val []byte) {
+	for {
+		key, rest, more := strings.Cut(path, ".")
+		at = d.child(at, key)
+		if !more {
+			d.nodes[at].val = val
+			d.nodes[at].kids = d.nodes[at].kids[:0]
+			return
+		}
+		path = rest
+	}
+}
+
+// has reports whether a value is set at a dotted path.
+func (d *edoc) get(path string) []byte {
+	at := int32(0)
+	for {
+		key, rest, more := strings.Cut(path, ".")
+		found := int32(-1)
+		for _, k := range d.nodes[at].kids {
+			if d.nodes[k].key == key {
+				found = k
+			}
+		}
+		if found < 0 {
+			return nil
+		}
+		if !more {
+			return d.nodes[found].val
+		}
+		at, path = found, rest
+	}
+}
+
+// str stores s as a JSON string in buf and returns it.
+func (d *edoc) str(s []byte) []byte {
+	start := len(d.buf)
+	d.buf = appendQuoted(d.buf, s)
+	return d.buf[start:len(d.buf):len(d.buf)]
+}
+
+// lit stores raw JSON text in buf and returns it.
+func (d *edoc) lit(parts ...[]byte) []byte {
+	start := len(d.buf)
+	for _, p := range parts {
+		d.buf = append(d.buf, p...)
+	}
+	return d.buf[start:len(d.buf):len(d.buf)]
+}
+
+// list stores a JSON list of the distinct non-nil values.
+func (d *edoc) list(vals ...[]byte) []byte {
+	start := len(d.buf)
+	d.buf = append(d.buf, '[')
+	n := 0
+	for i, v := range vals {
+		if v == nil {
+			continue
+		}
+		dup := false
+		for _, w := range vals[:i] {
+			dup = dup || bytes.Equal(v, w)
+		}
+		if dup {
+			continue
+		}
+		if n > 0 {
+			d.buf = append(d.buf, ',')
+		}
+		d.buf = append(d.buf, v...)
+		n++
+	}
+	if n == 0 {
+		d.buf = d.buf[:start]
+		return nil
+	}
+	d.buf = append(d.buf, ']')
+	return d.buf[start:len(d.buf):len(d.buf)]
+}
+
+// appendTo writes the document; objects left empty are left out.
+func (d *edoc) appendTo(dst []byte) []byte {
+	return d.appendNode(dst, 0)
+}
+
+func (d *edoc) appendNode(dst []byte, i int32) []byte {
+	n := &d.nodes[i]
+	if n.val != nil {
+		return append(dst, n.val...)
+	}
+	dst = append(dst, '{')
+	first := true
+	for _, k := range n.kids {
+		if d.empty(k) {
+			continue
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = appendQuotedString(dst, d.nodes[k].key)
+		dst = append(dst, ':')
+		dst = d.appendNode(dst, k)
+	}
+	return append(dst, '}')
+}
+
+func (d *edoc) empty(i int32) bool {
+	n := &d.nodes[i]
+	if n.val != nil {
+		return false
+	}
+	for _, k := range n.kids {
+		if !d.empty(k) {
+			return false
+		}
+	}
+	return true
+}
+
+// dataset is what the elastic mapping does with one log's records.
+type dataset struct {
+	name string // cisco_duo.<name>
+	// rule says what becomes of the record's member at path (dotted).
+	rule func(path string) (what rule, to string)
+	// ecs writes the ECS fields from the values kept.
+	ecs func(x *elastic)
+}
+
+// rule is what becomes of one member of a record.
+type rule uint8
+
+const (
+	keep      rule = iota // under cisco_duo.<dataset> at its path (objects member by member)
+	drop                  // mapped to an ECS field instead
+	rename                // under cisco_duo.<dataset> at another path
+	ipPort                // an address that may carry a port: split into path.ip and path.port
+	asString              // booleans as "true"/"false" (Elastic's keyword fields)
+	agents                // kept only when a non-empty list of objects
+	details               // a string holding JSON is kept parsed
+	described             // admin and offline's description: see descriptions
+)
+
+// elastic is the state of one record's elastic document.
+type elastic struct {
+	d    edoc
+	ds   *dataset
+	base string // "cisco_duo.<dataset>."
+	// vals are the record's values the ECS fields are made from, by path.
+	vals    map[string]jsonscan.Value
+	path    []byte
+	sc      jsonscan.Scanner
+	scratch []byte
+	// descJSON: the description was a JSON object (kept parsed).
+	descJSON bool
+}
+
+// kept is the record's value at path (the path in the record, before any
+// renaming), or None.
+func (x *elastic) kept(path string) jsonscan.Value { return x.vals[path] }
+
+// text is a string value's text (nil when not a non-empty string).
+func (x *elastic) text(path string) []byte {
+	v := x.vals[path]
+	if v.Kind != jsonscan.String || len(v.Raw) <= 2 {
+		return nil
+	}
+	return v.Text(nil)
+}
+
+// raw is a value's JSON text when it is present (not null, not "").
+func (x *elastic) raw(path string) []byte {
+	v := x.vals[path]
+	if !v.Present() {
+		return nil
+	}
+	return v.Raw
+}
+
+var datasets = map[string]*dataset{
+	"auth_log":            {name: "auth", rule: authRule, ecs: authECS},
+	"admin_log":           {name: "admin", rule: adminRule, ecs: adminECS},
+	"offline_log":         {name: "offline_enrollment", rule: offlineRule, ecs: offlineECS},
+	"telephony_log":       {name: "telephony", rule: telephonyRule, ecs: telephonyECS},
+	"telephony_v2":        {name: "telephony_v2", rule: telephonyRule, ecs: telephonyECS},
+	"activity_log":        {name: "activity", rule: activityRule, ecs: activityECS},
+	"trust_monitor_event": {name: "trust_monitor", rule: trustMonitorRule, ecs: trustMonitorECS},
+	"":                    {name: "unidentified", rule: unidentifiedRule, ecs: func(*elastic) {}},
+}
+
+// common members: the connector's marks and the record's times.
+func commonRule(path string) (rule, string, bool) {
+	switch path {
+	case "eventtype", "host", "timestamp", "isotimestamp", "ts":
+		return drop, "", true
+	}
+	return keep, "", false
+}
+
+func unidentifiedRule(path string) (rule, string) {
+	r, to, _ := commonRule(path)
+	return r, to
+}
+
+func authRule(path string) (rule, string) {
+	if r, to, ok := commonRule(path); ok {
+		return r, to
+	}
+	switch path {
+	case "user.key", "user.name", "user.groups",
+		"access_device.browser", "access_device.browser_version", "access_device.os", "access_device.os_version":
+		return drop, ""
+	case "access_device.ip", "auth_device.ip":
+		return ipPort, ""
+	case "access_device.is_encryption_enabled", "access_device.is_firewall_enabled", "access_device.is_password_set":
+		return asString, ""
+	case "access_device.security_agents":
+		return agents, ""
+	}
+	return keep, ""
+}
+
+func authECS(x *elastic) {
+	d := &x.d
+	d.put("event.category", litAuthentication)
+	d.put("event.type", litInfo)
+	d.put("event.outcome", litFailure)
+	if r := x.text("result"); r != nil && strings.EqualFold(string(r), "success") {
+		d.put("event.outcome", litSuccess)
+	}
+	if v := x.raw("reason"); v != nil {
+		d.put("event.reason", v)
+	}
+	ip, port := x.address("access_device.ip")
+	if v := x.raw("access_device.ip"); v != nil {
+		d.put("source.address", v)
+	}
+	// Duo sends the string "null" for a hostname it does not know.
+	host := x.raw("access_device.hostname")
+	if jsonscan.Equal(x.kept("access_device.hostname"), "null") {
+		host = nil
+	}
+	if host != nil {
+		d.put("source.address", host)
+	}
+	if ip != nil {
+		d.put("source.ip", ip)
+	}
+	if port != nil {
+		d.put("source.port", port)
+	}
+	for _, f := range [][2]string{{"email", "source.user.email"}, {"user.key", "source.user.id"}, {"user.name", "source.user.name"},
+		{"user.groups", "source.user.group.name"}, {"email", "user.email"}, {"user.name", "user.name"}, {"user.key", "user.id"},
+		{"access_device.browser", "user_agent.name"}, {"access_device.browser_version", "user_agent.version"},
+		{"access_device.os", "user_agent.os.name"}, {"access_device.os_version", "user_agent.os.version"}} {
+		if v := x.raw(f[0]); v != nil {
+			d.put(f[1], v)
+		}
+	}
+	authIP, _ := x.address("auth_device.ip")
+	d.put("related.ip", d.list(ip, authIP))
+	d.put("related.user", d.list(d.get("source.user.name")))
+	d.put("related.hosts", d.list(d.get("source.address"), host))
+}
+
+// address is the IP address (a JSON string) and port (a JSON number) of
+// the record's value at path, when it is an address, else nils.
+func (x *elastic) address(path string) (ip, port []byte) {
+	t := x.text(path)
+	if t == nil {
+		return nil, nil
+	}
+	a, p, ok := splitHostPort(string(t))
+	if !ok {
+		return nil, nil
+	}
+	ip = x.d.str([]byte(a))
+	if p != "" {
+		port = x.d.lit([]byte(p))
+	}
+	return ip, port
+}
+
+func adminRule(path string) (rule, string) {
+	if r, to, ok := commonRule(path); ok {
+		return r, to
+	}
+	switch path {
+	case "username":
+		return rename, "user.name"
+	case "object":
+		return rename, "action_performed_on"
+	case "description":
+		return described, ""
+	}
+	return keep, ""
+}
+
+// Elastic's classification of admin actions.
+var (
+	adminIAM  = words("admin_2fa_error admin_account_switch admin_activation_create admin_activation_delete admin_activate_duo_push admin_create admin_delete admin_factor_restrictions_update admin_login admin_login_error admin_reactivates_duo_push admin_reset_password admin_self_activate admin_send_reset_password_email admin_update adminapi_request_ip_denied bypass_create bypass_delete bypass_view phone_associate phone_create phone_delete phone_disassociate phone_update group_create group_delete group_update user_bulk_activate user_bulk_enroll user_create user_delete user_import user_pending_delete user_restore user_update")
+	adminFail = words("ad_sync_failed admin_2fa_error admin_login_error azure_sync_fail openldap_sync_failed")
+	adminType = [...]struct {
+		typ     []byte
+		actions map[string]bool
+	}{
+		{elAdmin, words("activation_create_link activation_delete_link activation_send_link admin_2fa_error admin_account_switch admin_activation_create admin_activation_delete admin_activate_duo_push admin_create admin_delete admin_factor_restrictions_update admin_login admin_login_error admin_reactivates_duo_push admin_reset_password admin_self_activate admin_send_reset_password_email admin_update adminapi_request_ip_denied")},
+		{elGroup, words("group_create group_delete group_update integration_group_policy_add integration_group_policy_remove policy_create policy_delete policy_update")},
+		{elUser, words("ad_sync_by_user_begin ad_sync_by_user_finish azure_sync_by_user_begin azure_sync_by_user_finish bypass_create bypass_delete bypass_view openldap_sync_begin openldap_sync_by_user_begin phone_associate phone_create phone_delete phone_disassociate phone_update user_bulk_activate user_bulk_enroll user_create user_delete user_import user_pending_delete user_restore user_update")},
+		{elInfo, words("ad_sync_begin ad_sync_failed ad_sync_finish azure_directory_create azure_directory_update azure_directory_delete azure_sync_begin azure_sync_finish azure_sync_fail create_child_customer credits_update customer_update delete_child_customer directory_create directory_delete directory_groups_update directory_sync_pause directory_sync_resume directory_update edition_update feature_add feature_delete hardtoken_create hardtoken_delete hardtoken_resync hardtoken_update integration_create integration_delete integration_policy_assign integration_policy_unassign integration_skey_view integration_update openldap_sync_by_user_finish openldap_sync_config_download openldap_sync_failed openldap_sync_finish regen_mobile regen_sms resend_enroll_codes send_enroll_code")},
+	}
+	elAdmin    = []byte(`"admin"`)
+	elGroup    = []byte(`"group"`)
+	elUser     = []byte(`"user"`)
+	elInfo     = []byte(`"info"`)
+	elEvent    = []byte(`"event"`)
+	elCreation = []byte(`"creation"`)
+	elChange   = []byte(`"change"`)
+	elDeletion = []byte(`"deletion"`)
+)
+
+func words(s string) map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(s) {
+		m[w] = true
+	}
+	return m
+}
+
+func adminECS(x *elastic) {
+	d := &x.d
+	action := string(x.text("action"))
+	d.put("event.outcome", litSuccess)
+	if adminFail[action] {
+		d.put("event.outcome", litFailure)
+	}
+	if adminIAM[action] {
+		d.put("event.category", litIAM)
+	}
+	var types [][]byte
+	for _, t := range adminType {
+		if t.actions[action] {
+			types = append(types, t.typ)
+		}
+	}
+	for _, t := range [...]struct {
+		word string
+		typ  []byte
+	}{{"create", elCreation}, {"update", elChange}, {"delete", elDeletion}} {
+		if strings.Contains(action, t.word) {
+			types = append(types, t.typ)
+		}
+	}
+	d.put("event.type", d.list(types...))
+	if v := x.raw("action"); v != nil {
+		d.put("event.action", v)
+	}
+	if v := x.raw("username"); v != nil {
+		d.put("user.name", v)
+		d.put("related.user", d.list(v))
+	}
+	if v := x.raw("object"); v != nil {
+		d.put("user.target.name", v)
+	}
+	flat := x.base + "flattened."
+	switch {
+	case !x.descJSON:
+		// Free text (not JSON): the reason, as Elastic's message.
+		if v := x.raw("description"); v != nil {
+			d.put("message", v)
+			d.put("event.reason", v)
+		}
+	default:
+		if v := d.get(flat + "Errors"); v != nil {
+			d.put(x.base+"errors", v)
+		}
+		if v := d.get(flat + "status"); v != nil {
+			d.put(x.base+"status", v)
+		}
+		if action == "admin_self_activate" {
+			if v := d.get(flat + "email"); v != nil {
+				d.put("user.email", v)
+			}
+		}
+		if action == "user_update" {
+			if v := d.get(flat + "realname"); v != nil {
+				d.put("user.changes.name", v)
+			}
+			if v := d.get(flat + "email"); v != nil {
+				d.put("user.changes.email", v)
+			}
+		}
+	}
+}
+
+func offlineRule(path string) (rule, string) {
+	if r, to, ok := commonRule(path); ok {
+		return r, to
+	}
+	switch path {
+	case "username":
+		return rename, "user.name"
+	case "description":
+		return described, ""
+	}
+	return keep, ""
+}
+
+func offlineECS(x *elastic) {
+	d := &x.d
+	if v := x.raw("username"); v != nil {
+		d.put("user.name", v)
+		d.put("related.user", d.list(v))
+	}
+	if v := x.raw("action"); v != nil {
+		d.put("event.action", v)
+	}
+	d.put("related.hosts", d.list(d.get(x.base+"description.hostname")))
+}
+
+func telephonyRule(path string) (rule, string) {
+	if r, to, ok := commonRule(path); ok {
+		return r, to
+	}
+	switch path {
+	case "context":
+		return rename, "event_type"
+	case "phone":
+		return rename, "phone_number"
+	case "telephony_id":
+		return rename, "id"
+	}
+	return keep, ""
+}
+
+func telephonyECS(x *elastic) {}
+
+func activityRule(path string) (rule, string) {
+	if r, to, ok := commonRule(path); ok {
+		return r, to
+	}
+	switch path {
+	case "activity_id":
+		return rename, "id"
+	case "outcome.result":
+		return rename, "outcome"
+	case "actor.details", "target.details", "old_target.details":
+		return details, ""
+	}
+	return keep, ""
+}
+
+func activityECS(x *elastic) {
+	d := &x.d
+	switch a := x.kept("action"); a.Kind {
+	case jsonscan.String:
+		if a.Present() {
+			d.put("event.action", a.Raw)
+		}
+	case jsonscan.Object:
+		if v := x.raw("action.name"); v != nil {
+			d.put("event.action", v)
+		}
+	}
+	switch r := strings.ToUpper(string(x.text("outcome.result"))); r {
+	case "SUCCESS":
+		d.put("event.outcome", litSuccess)
+	case "FAILURE":
+		d.put("event.outcome", litFailure)
+	}
+	if ip := x.text("access_device.ip.address"); ip != nil {
+		if _, err := netip.ParseAddr(string(ip)); err == nil {
+			d.put("source.ip", x.raw("access_device.ip.address"))
+		}
+	}
+	if jsonscan.Equal(x.kept("actor.type"), "user") {
+		if v := x.raw("actor.name"); v != nil {
+			d.put("user.name", v)
+		}
+	}
+	for _, f := range [][2]string{{"access_device.browser", "user_agent.name"}, {"access_device.browser_version", "user_agent.version"},
+		{"access_device.os", "user_agent.os.name"}, {"access_device.os_version", "user_agent.os.version"}} {
+		if v := x.raw(f[0]); v != nil {
+			d.put(f[1], v)
+		}
+	}
+	d.put("related.user", d.list(d.get("user.name")))
+	d.put("related.ip", d.list(d.get("source.ip")))
+}
+
+func trustMonitorRule(path string) (rule, string) {
+	if r, to, ok := commonRule(path); ok {
+		return r, to
+	}
+	if path == "surfaced_timestamp" {
+		return drop, ""
+	}
+	return keep, ""
+}
+
+func trustMonitorECS(x *elastic) {
+	d := &x.d
+	u := x.text("triage_event_uri")
+	if u == nil {
+		return
+	}
+	p, err := url.Parse(string(u))
+	if err != nil || p.Scheme == "" {
+		return
+	}
+	d.put("url.original", d.str(u))
+	d.put("url.scheme", d.str([]byte(p.Scheme)))
+	if h := p.Hostname(); h != "" {
+		d.put("url.domain", d.str([]byte(h)))
+	}
+	if port := p.Port(); port != "" {
+		d.put("url.port", d.lit([]byte(port)))
+	}
+	if p.Path != "" {
+		d.put("url.path", d.str([]byte(p.Path)))
+		if i := strings.LastIndexByte(p.Path, '.'); i > strings.LastIndexByte(p.Path, '/') && i < len(p.Path)-1 {
+			d.put("url.extension", d.str([]byte(p.Path[i+1:])))
+		}
+	}
+	if p.RawQuery != "" {
+		d.put("url.query", d.str([]byte(p.RawQuery)))
+	}
+	if p.Fragment != "" {
+		d.put("url.fragment", d.str([]byte(p.Fragment)))
+	}
+}
+
+// ecsFields are the record values any dataset's ECS fields are made
+// from, kept as the record is walked.
+var ecsFields = words("result reason email user.key user.name user.groups access_device.ip access_device.hostname access_device.browser access_device.browser_version access_device.os access_device.os_version auth_device.ip action action.name username object description outcome.result access_device.ip.address actor.type actor.name triage_event_uri txid telephony_id activity_id sekey isotimestamp timestamp ts surfaced_timestamp eventtype host")
+
+// appendElastic appends the elastic document of raw; id, when set, is the
+// event id to give when the record has none of its own (a v1 record's
+// hash).
+func (n *Normalizer) appendElastic(dst, raw, id []byte, st *state) ([]byte, Meta, error) {
+	x := &st.el
+	if x.vals == nil {
+		x.vals = map[string]jsonscan.Value{}
+		x.d.nodes = make([]enode, 1, 64)
+	}
+	clear(x.vals)
+	x.d.reset()
+	x.descJSON = false
+	d := &x.d
+	d.put("ecs.version", []byte(elasticECSVersion))
+	d.put("event.kind", elEvent)
+	d.put("event.original", d.str(raw))
+	// First the values the ECS fields and the dataset are read from.
+	x.sc.Reset(raw)
+	err := notObject(&x.sc)
+	if err == nil {
+		err = x.collect(raw)
+	}
+	if err != nil {
+		return x.failed(dst, raw, err)
+	}
+	et := string(x.text("eventtype"))
+	if et == "telephony_log" && (x.kept("telephony_id").Present() || x.kept("ts").Present()) && !x.kept("timestamp").Present() {
+		et = "telephony_v2"
+	}
+	ds := datasets[et]
+	if ds == nil {
+		ds = datasets[""]
+	}
+	x.ds, x.base = ds, "cisco_duo."+ds.name+"."
+	d.put("event.dataset", d.str([]byte("cisco_duo."+ds.name)))
+	if v := x.raw("host"); v != nil {
+		d.put("observer.hostname", v)
+	}
+	d.put("observer.vendor", litDuo)
+	d.put("observer.product", litDuoSecurity)
+	meta := x.timestamp(st)
+	// Then every member under cisco_duo.<dataset>.
+	x.sc.Reset(raw)
+	x.path = x.path[:0]
+	if err := x.walk(&x.sc); err != nil { // scanned once already
+		return x.failed(dst, raw, err)
+	}
+	ds.ecs(x)
+	meta.Unidentified = ds.name == "unidentified"
+	switch {
+	case ds.name == "auth":
+		meta.ID = x.text("txid")
+	case ds.name == "telephony_v2":
+		meta.ID = x.text("telephony_id")
+	case ds.name == "activity":
+		meta.ID = x.text("activity_id")
+	case ds.name == "trust_monitor":
+		meta.ID = x.text("sekey")
+	}
+	switch {
+	case meta.ID != nil:
+		d.put("event.id", d.str(meta.ID))
+	case id != nil:
+		d.put("event.id", d.str(id))
+	}
+	return d.appendTo(dst), meta, nil
+}
+
+// failed appends the document of a record that is not a JSON object:
+// Elastic's pipeline_error, with the reason.
+func (x *elastic) failed(dst, raw []byte, err error) ([]byte, Meta, error) {
+	d := &x.d
+	d.reset()
+	d.put("ecs.version", []byte(elasticECSVersion))
+	d.put("event.kind", []byte(`"pipeline_error"`))
+	d.put("event.original", d.str(raw))
+	d.put("error.message", d.str([]byte(err.Error())))
+	d.put("observer.vendor", litDuo)
+	d.put("observer.product", litDuoSecurity)
+	return d.appendTo(dst), Meta{}, &RecordError{Reason: err.Error()}
+}
+
+// collect keeps the values of ecsFields, scanning raw once.
+func (x *elastic) collect(raw []byte) error {
+	x.sc.Reset(raw)
+	x.path = x.path[:0]
+	var visit func() error
+	visit = func() error {
+		return x.sc.Members(func(key []byte, esc bool) error {
+			n := len(x.path)
+			if n > 0 {
+				x.path = append(x.path, '.')
+			}
+			x.path = append(x.path, jsonscan.Key(key, esc)...)
+			defer func() { x.path = x.path[:n] }()
+			if ecsFields[string(x.path)] {
+				v, err := x.sc.Value()
+				if err != nil {
+					return err
+				}
+				x.vals[string(x.path)] = v
+				if v.Kind == jsonscan.Object && len(x.path) < 64 {
+					var sub jsonscan.Scanner
+					sub.Reset(v.Raw)
+					saved := x.sc
+					x.sc = sub
+					err = visit()
+					x.sc = saved
+				}
+				return err
+			}
+			if x.sc.Peek() == '{' && len(x.path) < 64 {
+				return visit()
+			}
+			_, err := x.sc.Value() // checked whole, as the other mappings do
+			return err
+		})
+	}
+	if err := visit(); err != nil {
+		return err
+	}
+	return x.sc.End()
+}
+
+// timestamp puts @timestamp: isotimestamp (or ts), to the microsecond,
+// else timestamp (seconds), else surfaced_timestamp (ms); and returns the
+// record's Meta time.
+func (x *elastic) timestamp(st *state) Meta {
+	var m Meta
+	for _, f := range []string{"isotimestamp", "ts"} {
+		if v := x.kept(f); v.Kind == jsonscan.String {
+			if t, ok := parseTimestamp(v.Text(x.scratch[:0])); ok {
+				m.Time = t
+				break
+			}
+		}
+	}
+	if m.Time.IsZero() {
+		if v := x.kept("timestamp"); v.Kind == jsonscan.Number {
+			if n, err := strconv.ParseInt(string(v.Raw), 10, 64); err == nil && n > 0 {
+				m.Time = time.Unix(n, 0).UTC()
+			}
+		}
+	}
+	if m.Time.IsZero() {
+		if ms, ok := unixMillis(x.kept("surfaced_timestamp")); ok {
+			m.Time = time.UnixMilli(ms).UTC()
+		}
+	}
+	if !m.Time.IsZero() {
+		x.d.put("@timestamp", x.d.lit([]byte{'"'}, appendTime(nil, m.Time), []byte{'"'}))
+	}
+	return m
+}
+
+// walk puts every member of the object s is at under cisco_duo.<dataset>,
+// as the dataset's rules say.
+func (x *elastic) walk(s *jsonscan.Scanner) error {
+	return s.Members(func(key []byte, esc bool) error {
+		if len(key) == 0 { // no field can have an empty name: dropped
+			_, err := s.Skip()
+			return err
+		}
+		n := len(x.path)
+		if n > 0 {
+			x.path = append(x.path, '.')
+		}
+		x.path = append(x.path, jsonscan.Key(key, esc)...)
+		defer func() { x.path = x.path[:n] }()
+		what, to := x.ds.rule(string(x.path))
+		if what == keep && s.Peek() == '{' {
+			return x.walk(s)
+		}
+		v, err := s.Value()
+		if err != nil {
+			return err
+		}
+		x.member(string(x.path), what, to, v)
+		return nil
+	})
+}
+
+// member puts one member's value, as its rule says.
+func (x *elastic) member(path string, what rule, to string, v jsonscan.Value) {
+	d := &x.d
+	if to == "" {
+		to = path
+	}
+	switch what {
+	case drop:
+		return
+	case ipPort:
+		if v.Kind != jsonscan.String || !v.Present() {
+			return
+		}
+		ip, port, ok := splitHostPort(string(v.Text(nil)))
+		if !ok {
+			d.put(x.base+to, x.clean(v)) // not an address: kept as it is
+			return
+		}
+		d.put(x.base+to, d.str([]byte(ip)))
+		if port != "" {
+			d.put(x.base+strings.TrimSuffix(to, "ip")+"port", d.lit([]byte(port)))
+		}
+		return
+	case asString:
+		if v.Kind == jsonscan.Bool {
+			d.put(x.base+to, d.lit([]byte{'"'}, v.Raw, []byte{'"'}))
+			return
+		}
+	case agents:
+		if v.Kind != jsonscan.Array || !bytes.HasPrefix(bytes.TrimLeft(v.Raw[1:], " \t\r\n"), []byte{'{'}) {
+			return
+		}
+	case details, described:
+		if v.Kind == jsonscan.String && v.Present() {
+			text := v.Text(nil)
+			var sub jsonscan.Scanner
+			sub.Reset(text)
+			if sub.Peek() == '{' {
+				if _, err := sub.Value(); err == nil && sub.End() == nil {
+					target := to
+					if what == described {
+						x.descJSON = true
+						if x.ds.name == "admin" {
+							target = "flattened"
+						}
+					}
+					sub.Reset(text)
+					x.putObject(x.base+target, text)
+					return
+				}
+			}
+			if what == described {
+				return // free text: event.reason (admin) or not kept twice
+			}
+		}
+	}
+	if c := x.clean(v); c != nil {
+		d.put(x.base+to, c)
+	}
+}
+
+// putObject puts a JSON object's members (cleaned) under path.
+func (x *elastic) putObject(path string, obj []byte) {
+	var s jsonscan.Scanner
+	s.Reset(obj)
+	s.Members(func(key []byte, esc bool) error {
+		v, err := s.Value()
+		if err != nil {
+			return err
+		}
+		if c := x.clean(v); c != nil && len(key) > 0 {
+			x.d.put(path+"."+string(jsonscan.Key(key, esc)), c)
+		}
+		return nil
+	})
+}
+
+// clean is v's JSON text without null or "" values, nor the objects and
+// lists that leave empty (Elastic drops them); nil when v itself goes.
+func (x *elastic) clean(v jsonscan.Value) []byte {
+	switch v.Kind {
+	case jsonscan.None, jsonscan.Null:
+		return nil
+	case jsonscan.String:
+		if len(v.Raw) <= 2 {
+			return nil
+		}
+		return v.Raw
+	case jsonscan.Object, jsonscan.Array:
+		start := len(x.d.buf)
+		var ok bool
+		x.d.buf, ok = appendClean(x.d.buf, v.Raw)
+		if !ok {
+			x.d.buf = x.d.buf[:start]
+			return nil
+		}
+		return x.d.buf[start:len(x.d.buf):len(x.d.buf)]
+	}
+	return v.Raw
+}
+
+// appendClean appends raw (a JSON value, already scanned) without null or
+// "" values and the objects and lists that leave empty; false when the
+// whole value goes.
+func appendClean(dst, raw []byte) ([]byte, bool) {
+	var s jsonscan.Scanner
+	s.Reset(raw)
+	start := len(dst)
+	var put func() (bool, error)
+	put = func() (bool, error) {
+		switch s.Peek() {
+		case '{':
+			mark := len(dst)
+			dst = append(dst, '{')
+			n := 0
+			err := s.Members(func(key []byte, esc bool) error {
+				if len(key) == 0 { // no field can have an empty name
+					_, err := s.Skip()
+					return err
+				}
+				at := len(dst)
+				if n > 0 {
+					dst = append(dst, ',')
+				}
+				dst = append(dst, '"')
+				dst = append(dst, key...)
+				dst = append(dst, '"', ':')
+				kept, err := put()
+				if !kept {
+					dst = dst[:at]
+				} else {
+					n++
+				}
+				return err
+			})
+			if n == 0 {
+				dst = dst[:mark]
+				return false, err
+			}
+			dst = append(dst, '}')
+			return true, err
+		case '[':
+			mark := len(dst)
+			dst = append(dst, '[')
+			n := 0
+			err := s.Elements(func() error {
+				at := len(dst)
+				if n > 0 {
+					dst = append(dst, ',')
+				}
+				kept, err := put()
+				if !kept {
+					dst = dst[:at]
+				} else {
+					n++
+				}
+				return err
+			})
+			if n == 0 {
+				dst = dst[:mark]
+				return false, err
+			}
+			dst = append(dst, ']')
+			return true, err
+		}
+		v, err := s.Value()
+		if err != nil || v.Kind == jsonscan.Null || v.Kind == jsonscan.String && len(v.Raw) <= 2 {
+			return false, err
+		}
+		dst = append(dst, v.Raw...)
+		return true, nil
+	}
+	kept, err := put()
+	if err != nil || !kept {
+		return dst[:start], false
+	}
+	return dst, true
+}
+
+// splitHostPort splits an address as Duo sends it, with or without a port:
+// 1.2.3.4, 1.2.3.4:1234, [v6]:1234, v6:1234 (all eight groups), and v6
+// followed by " port ", "p", "#" or "." and the port. ok is false when s
+// is not an IP address in any of these forms.
+func splitHostPort(s string) (ip, port string, ok bool) {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return s, "", true
+	}
+	if i := strings.LastIndexByte(s, ':'); i > 0 && isPort(s[i+1:]) {
+		host := s[:i]
+		if v4, err := netip.ParseAddr(host); err == nil && v4.Is4() { // 1.2.3.4:1234
+			return host, s[i+1:], true
+		}
+		if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") { // [v6]:1234
+			if _, err := netip.ParseAddr(host[1 : len(host)-1]); err == nil {
+				return host[1 : len(host)-1], s[i+1:], true
+			}
+		}
+		// v6 with all eight groups written, then the port.
+		if a, err := netip.ParseAddr(host); err == nil && a.Is6() && strings.Count(host, ":") == 7 && !strings.Contains(host, "::") {
+			return host, s[i+1:], true
+		}
+	}
+	for _, sep := range []string{" port ", "p", "#", "."} {
+		if i := strings.LastIndex(s, sep); i > 0 && isPort(s[i+len(sep):]) {
+			if a, err := netip.ParseAddr(s[:i]); err == nil && a.Is6() {
+				return s[:i], s[i+len(sep):], true
+			}
+		}
+	}
+	return "", "", false
+}
+
+func isPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 0 && n <= 65535 && s != "" && s[0] != '+' && s[0] != '-'
+}
