@@ -25,7 +25,7 @@ const elasticECSVersion = `"8.11.0"`
 // enode is one member of the document being built: a JSON value, or an
 // object whose members are kids.
 type enode struct {
-	key  string
+	key  []byte // in edoc.keys
 	val  []byte // nil: an object
 	kids []int32
 }
@@ -34,6 +34,8 @@ type enode struct {
 type edoc struct {
 	nodes []enode
 	buf   []byte // backing for values made here (not slices of the record)
+	keys  []byte // backing for member names
+	path  []byte // scratch: a path being put
 }
 
 func (d *edoc) reset() {
@@ -43,16 +45,20 @@ func (d *edoc) reset() {
 	d.nodes = d.nodes[:1]
 	d.nodes[0] = enode{kids: d.nodes[0].kids[:0]}
 	d.buf = d.buf[:0]
+	d.keys = d.keys[:0]
 }
 
 // child is the index of parent's member key, created (as an object) when
 // missing.
-func (d *edoc) child(parent int32, key string) int32 {
+func (d *edoc) child(parent int32, key []byte) int32 {
 	for _, k := range d.nodes[parent].kids {
-		if d.nodes[k].key == key {
+		if bytes.Equal(d.nodes[k].key, key) {
 			return k
 		}
 	}
+	start := len(d.keys)
+	d.keys = append(d.keys, key...)
+	key = d.keys[start:len(d.keys):len(d.keys)]
 	i := int32(len(d.nodes))
 	if len(d.nodes) < cap(d.nodes) {
 		d.nodes = d.nodes[:i+1]
@@ -67,13 +73,21 @@ func (d *edoc) child(parent int32, key string) int32 {
 
 // put sets the value at a dotted path (from the root).
 func (d *edoc) put(path string, val []byte) {
-	d.putAt(0, path, val)
+	d.path = append(d.path[:0], path...)
+	d.putPath(d.path, val)
 }
 
-// putAt sets the value at a dotted path under node at.
-func (d *edoc) putAt(at int32, path string, val []byte) {
+// put2 is put of the path a + b, without making the string.
+func (d *edoc) put2(a string, b []byte, val []byte) {
+	d.path = append(append(d.path[:0], a...), b...)
+	d.putPath(d.path, val)
+}
+
+// putPath sets the value at a dotted path.
+func (d *edoc) putPath(path []byte, val []byte) {
+	at := int32(0)
 	for {
-		key, rest, more := strings.Cut(path, ".")
+		key, rest, more := bytes.Cut(path, dot)
 		at = d.child(at, key)
 		if !more {
 			d.nodes[at].val = val
@@ -84,14 +98,30 @@ func (d *edoc) putAt(at int32, path string, val []byte) {
 	}
 }
 
-// has reports whether a value is set at a dotted path.
+var dot = []byte{'.'}
+
+// node is the node at a dotted path, created (as objects) when missing.
+func (d *edoc) node(path string) int32 {
+	at := int32(0)
+	for {
+		key, rest, more := strings.Cut(path, ".")
+		d.path = append(d.path[:0], key...)
+		at = d.child(at, d.path)
+		if !more {
+			return at
+		}
+		path = rest
+	}
+}
+
+// get is the value set at a dotted path, or nil.
 func (d *edoc) get(path string) []byte {
 	at := int32(0)
 	for {
 		key, rest, more := strings.Cut(path, ".")
 		found := int32(-1)
 		for _, k := range d.nodes[at].kids {
-			if d.nodes[k].key == key {
+			if string(d.nodes[k].key) == key {
 				found = k
 			}
 		}
@@ -171,7 +201,7 @@ func (d *edoc) appendNode(dst []byte, i int32) []byte {
 			dst = append(dst, ',')
 		}
 		first = false
-		dst = appendQuotedString(dst, d.nodes[k].key)
+		dst = appendQuoted(dst, d.nodes[k].key)
 		dst = append(dst, ':')
 		dst = d.appendNode(dst, k)
 	}
@@ -194,8 +224,9 @@ func (d *edoc) empty(i int32) bool {
 // dataset is what the elastic mapping does with one log's records.
 type dataset struct {
 	name string // cisco_duo.<name>
-	// rule says what becomes of the record's member at path (dotted).
-	rule func(path string) (what rule, to string)
+	// rule says what becomes of the record's member at path (dotted):
+	// to, when set, is where it goes instead.
+	rule func(path []byte) (what rule, to string)
 	// ecs writes the ECS fields from the values kept.
 	ecs func(x *elastic)
 }
@@ -262,24 +293,24 @@ var datasets = map[string]*dataset{
 }
 
 // common members: the connector's marks and the record's times.
-func commonRule(path string) (rule, string, bool) {
-	switch path {
+func commonRule(path []byte) (rule, string, bool) {
+	switch string(path) {
 	case "eventtype", "host", "timestamp", "isotimestamp", "ts":
 		return drop, "", true
 	}
 	return keep, "", false
 }
 
-func unidentifiedRule(path string) (rule, string) {
+func unidentifiedRule(path []byte) (rule, string) {
 	r, to, _ := commonRule(path)
 	return r, to
 }
 
-func authRule(path string) (rule, string) {
+func authRule(path []byte) (rule, string) {
 	if r, to, ok := commonRule(path); ok {
 		return r, to
 	}
-	switch path {
+	switch string(path) {
 	case "user.key", "user.name", "user.groups",
 		"access_device.browser", "access_device.browser_version", "access_device.os", "access_device.os_version":
 		return drop, ""
@@ -354,11 +385,11 @@ func (x *elastic) address(path string) (ip, port []byte) {
 	return ip, port
 }
 
-func adminRule(path string) (rule, string) {
+func adminRule(path []byte) (rule, string) {
 	if r, to, ok := commonRule(path); ok {
 		return r, to
 	}
-	switch path {
+	switch string(path) {
 	case "username":
 		return rename, "user.name"
 	case "object":
@@ -466,11 +497,11 @@ func adminECS(x *elastic) {
 	}
 }
 
-func offlineRule(path string) (rule, string) {
+func offlineRule(path []byte) (rule, string) {
 	if r, to, ok := commonRule(path); ok {
 		return r, to
 	}
-	switch path {
+	switch string(path) {
 	case "username":
 		return rename, "user.name"
 	case "description":
@@ -491,11 +522,11 @@ func offlineECS(x *elastic) {
 	d.put("related.hosts", d.list(d.get(x.base+"description.hostname")))
 }
 
-func telephonyRule(path string) (rule, string) {
+func telephonyRule(path []byte) (rule, string) {
 	if r, to, ok := commonRule(path); ok {
 		return r, to
 	}
-	switch path {
+	switch string(path) {
 	case "context":
 		return rename, "event_type"
 	case "phone":
@@ -508,11 +539,11 @@ func telephonyRule(path string) (rule, string) {
 
 func telephonyECS(x *elastic) {}
 
-func activityRule(path string) (rule, string) {
+func activityRule(path []byte) (rule, string) {
 	if r, to, ok := commonRule(path); ok {
 		return r, to
 	}
-	switch path {
+	switch string(path) {
 	case "activity_id":
 		return rename, "id"
 	case "outcome.result":
@@ -525,15 +556,12 @@ func activityRule(path string) (rule, string) {
 
 func activityECS(x *elastic) {
 	d := &x.d
-	switch a := x.kept("action"); a.Kind {
-	case jsonscan.String:
-		if a.Present() {
-			d.put("event.action", a.Raw)
-		}
-	case jsonscan.Object:
-		if v := x.raw("action.name"); v != nil {
-			d.put("event.action", v)
-		}
+	// action is an object with a name, or (seen in some accounts) the
+	// name itself.
+	if v := x.raw("action.name"); v != nil {
+		d.put("event.action", v)
+	} else if a := x.kept("action"); a.Kind == jsonscan.String && a.Present() {
+		d.put("event.action", a.Raw)
 	}
 	switch r := strings.ToUpper(string(x.text("outcome.result"))); r {
 	case "SUCCESS":
@@ -561,11 +589,11 @@ func activityECS(x *elastic) {
 	d.put("related.ip", d.list(d.get("source.ip")))
 }
 
-func trustMonitorRule(path string) (rule, string) {
+func trustMonitorRule(path []byte) (rule, string) {
 	if r, to, ok := commonRule(path); ok {
 		return r, to
 	}
-	if path == "surfaced_timestamp" {
+	if string(path) == "surfaced_timestamp" {
 		return drop, ""
 	}
 	return keep, ""
@@ -622,25 +650,46 @@ func (n *Normalizer) appendElastic(dst, raw, id []byte, st *state) ([]byte, Meta
 	d := &x.d
 	d.put("ecs.version", []byte(elasticECSVersion))
 	d.put("event.kind", elEvent)
-	d.put("event.original", d.str(raw))
-	// First the values the ECS fields and the dataset are read from.
+	d.put("event.original", nil) // set below: its place among the fields
 	x.sc.Reset(raw)
-	err := notObject(&x.sc)
-	if err == nil {
-		err = x.collect(raw)
-	}
-	if err != nil {
+	if err := notObject(&x.sc); err != nil {
 		return x.failed(dst, raw, err)
 	}
-	et := string(x.text("eventtype"))
-	if et == "telephony_log" && (x.kept("telephony_id").Present() || x.kept("ts").Present()) && !x.kept("timestamp").Present() {
-		et = "telephony_v2"
+	// One scan puts every member under cisco_duo.<dataset> and keeps the
+	// values the ECS fields are made from. The dataset is guessed first
+	// from the eventtype member the connector appends last, and checked
+	// after: a record whose eventtype was elsewhere is walked again.
+	ds := datasetOf(guessEventType(raw))
+	for range 2 {
+		x.ds, x.base = ds, "cisco_duo."+ds.name+"."
+		clear(x.vals)
+		x.path = x.path[:0]
+		x.sc.Reset(raw)
+		if err := x.walk(&x.sc, d.node(x.base[:len(x.base)-1])); err != nil {
+			return x.failed(dst, raw, err)
+		}
+		if err := x.sc.End(); err != nil {
+			return x.failed(dst, raw, err)
+		}
+		if real := datasetOf(string(x.text("eventtype"))); real != ds && real.name != "telephony" || real.name == "telephony" && ds.name != "telephony" && ds.name != "telephony_v2" {
+			ds = real
+			x.d.reset()
+			d.put("ecs.version", []byte(elasticECSVersion))
+			d.put("event.kind", elEvent)
+			d.put("event.original", nil)
+			continue
+		}
+		break
 	}
-	ds := datasets[et]
-	if ds == nil {
-		ds = datasets[""]
+	if ds.name == "telephony" && (x.kept("telephony_id").Present() || x.kept("ts").Present()) && !x.kept("timestamp").Present() {
+		ds = datasets["telephony_v2"]
+		d.rename("cisco_duo.telephony", "telephony_v2")
 	}
-	x.ds, x.base = ds, "cisco_duo."+ds.name+"."
+	x.ds = ds
+	// The scanner read all of raw: it is valid UTF-8.
+	start := len(d.buf)
+	d.buf = appendQuotedUTF8(d.buf, raw)
+	d.put("event.original", d.buf[start:len(d.buf):len(d.buf)])
 	d.put("event.dataset", d.str([]byte("cisco_duo."+ds.name)))
 	if v := x.raw("host"); v != nil {
 		d.put("observer.hostname", v)
@@ -648,12 +697,6 @@ func (n *Normalizer) appendElastic(dst, raw, id []byte, st *state) ([]byte, Meta
 	d.put("observer.vendor", litDuo)
 	d.put("observer.product", litDuoSecurity)
 	meta := x.timestamp(st)
-	// Then every member under cisco_duo.<dataset>.
-	x.sc.Reset(raw)
-	x.path = x.path[:0]
-	if err := x.walk(&x.sc); err != nil { // scanned once already
-		return x.failed(dst, raw, err)
-	}
 	ds.ecs(x)
 	meta.Unidentified = ds.name == "unidentified"
 	switch {
@@ -689,46 +732,82 @@ func (x *elastic) failed(dst, raw []byte, err error) ([]byte, Meta, error) {
 	return d.appendTo(dst), Meta{}, &RecordError{Reason: err.Error()}
 }
 
-// collect keeps the values of ecsFields, scanning raw once.
-func (x *elastic) collect(raw []byte) error {
-	x.sc.Reset(raw)
-	x.path = x.path[:0]
+// datasetOf is the dataset of an eventtype (unidentified when unknown).
+func datasetOf(eventtype string) *dataset {
+	if ds := datasets[eventtype]; ds != nil && eventtype != "telephony_v2" {
+		return ds
+	}
+	return datasets[""]
+}
+
+// guessEventType reads the value of the last "eventtype" member in raw
+// (the connector appends it), without scanning; "" when there is none.
+func guessEventType(raw []byte) string {
+	const member = `"eventtype":"`
+	// The connector's mark is in the last hundred bytes; elsewhere (a
+	// record given to the normalize command), the first will do.
+	tail := raw[max(len(raw)-160, 0):]
+	rest := []byte(nil)
+	if i := bytes.LastIndex(tail, []byte(member)); i >= 0 {
+		rest = tail[i+len(member):]
+	} else if i := bytes.Index(raw, []byte(member)); i >= 0 {
+		rest = raw[i+len(member):]
+	} else {
+		return ""
+	}
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		return ""
+	}
+	return string(rest[:j])
+}
+
+// rename renames the member at a dotted path.
+func (d *edoc) rename(path, to string) {
+	at := int32(0)
+	for {
+		key, rest, more := strings.Cut(path, ".")
+		found := int32(-1)
+		for _, k := range d.nodes[at].kids {
+			if string(d.nodes[k].key) == key {
+				found = k
+			}
+		}
+		if found < 0 {
+			return
+		}
+		if !more {
+			start := len(d.keys)
+			d.keys = append(d.keys, to...)
+			d.nodes[found].key = d.keys[start:len(d.keys):len(d.keys)]
+			return
+		}
+		at, path = found, rest
+	}
+}
+
+// keepInside keeps the ECS fields' values inside an object value at the
+// current path.
+func (x *elastic) keepInside(obj []byte) {
+	var s jsonscan.Scanner
+	s.Reset(obj)
 	var visit func() error
 	visit = func() error {
-		return x.sc.Members(func(key []byte, esc bool) error {
+		return s.Members(func(key []byte, esc bool) error {
 			n := len(x.path)
-			if n > 0 {
-				x.path = append(x.path, '.')
-			}
-			x.path = append(x.path, jsonscan.Key(key, esc)...)
+			x.path = append(append(x.path, '.'), jsonscan.Key(key, esc)...)
 			defer func() { x.path = x.path[:n] }()
-			if ecsFields[string(x.path)] {
-				v, err := x.sc.Value()
-				if err != nil {
-					return err
-				}
-				x.vals[string(x.path)] = v
-				if v.Kind == jsonscan.Object && len(x.path) < 64 {
-					var sub jsonscan.Scanner
-					sub.Reset(v.Raw)
-					saved := x.sc
-					x.sc = sub
-					err = visit()
-					x.sc = saved
-				}
-				return err
-			}
-			if x.sc.Peek() == '{' && len(x.path) < 64 {
+			if s.Peek() == '{' && len(x.path) < 256 {
 				return visit()
 			}
-			_, err := x.sc.Value() // checked whole, as the other mappings do
+			v, err := s.Value()
+			if err == nil && ecsFields[string(x.path)] {
+				x.vals[string(x.path)] = v
+			}
 			return err
 		})
 	}
-	if err := visit(); err != nil {
-		return err
-	}
-	return x.sc.End()
+	visit()
 }
 
 // timestamp puts @timestamp: isotimestamp (or ts), to the microsecond,
@@ -764,36 +843,54 @@ func (x *elastic) timestamp(st *state) Meta {
 
 // walk puts every member of the object s is at under cisco_duo.<dataset>,
 // as the dataset's rules say.
-func (x *elastic) walk(s *jsonscan.Scanner) error {
+// at is the document's node of the current path (cisco_duo.<dataset>.path).
+func (x *elastic) walk(s *jsonscan.Scanner, at int32) error {
 	return s.Members(func(key []byte, esc bool) error {
 		if len(key) == 0 { // no field can have an empty name: dropped
 			_, err := s.Skip()
 			return err
 		}
+		key = jsonscan.Key(key, esc)
 		n := len(x.path)
 		if n > 0 {
 			x.path = append(x.path, '.')
 		}
-		x.path = append(x.path, jsonscan.Key(key, esc)...)
+		x.path = append(x.path, key...)
 		defer func() { x.path = x.path[:n] }()
-		what, to := x.ds.rule(string(x.path))
-		if what == keep && s.Peek() == '{' {
-			return x.walk(s)
+		what, to := x.ds.rule(x.path)
+		if what == keep && s.Peek() == '{' && len(x.path) < 256 {
+			return x.walk(s, x.d.child(at, key))
 		}
 		v, err := s.Value()
 		if err != nil {
 			return err
 		}
-		x.member(string(x.path), what, to, v)
+		if ecsFields[string(x.path)] {
+			x.vals[string(x.path)] = v
+		}
+		if (what != keep && what != drop) && v.Kind == jsonscan.Object && len(x.path) < 256 {
+			// Also the values inside, for the ECS fields (activity's
+			// access_device.ip.address, action.name).
+			x.keepInside(v.Raw)
+		}
+		if what == keep && to == "" {
+			if c := x.clean(v); c != nil {
+				k := x.d.child(at, key)
+				x.d.nodes[k].val = c
+			}
+			return nil
+		}
+		x.member(x.path, what, to, v)
 		return nil
 	})
 }
 
 // member puts one member's value, as its rule says.
-func (x *elastic) member(path string, what rule, to string, v jsonscan.Value) {
+func (x *elastic) member(path []byte, what rule, toName string, v jsonscan.Value) {
 	d := &x.d
-	if to == "" {
-		to = path
+	to := path
+	if toName != "" {
+		to = []byte(toName)
 	}
 	switch what {
 	case drop:
@@ -804,17 +901,18 @@ func (x *elastic) member(path string, what rule, to string, v jsonscan.Value) {
 		}
 		ip, port, ok := splitHostPort(string(v.Text(nil)))
 		if !ok {
-			d.put(x.base+to, x.clean(v)) // not an address: kept as it is
+			d.put2(x.base, to, x.clean(v)) // not an address: kept as it is
 			return
 		}
-		d.put(x.base+to, d.str([]byte(ip)))
+		d.put2(x.base, to, d.str([]byte(ip)))
 		if port != "" {
-			d.put(x.base+strings.TrimSuffix(to, "ip")+"port", d.lit([]byte(port)))
+			x.scratch = append(append(x.scratch[:0], bytes.TrimSuffix(to, []byte("ip"))...), "port"...)
+			d.put2(x.base, x.scratch, d.lit([]byte(port)))
 		}
 		return
 	case asString:
 		if v.Kind == jsonscan.Bool {
-			d.put(x.base+to, d.lit([]byte{'"'}, v.Raw, []byte{'"'}))
+			d.put2(x.base, to, d.lit([]byte{'"'}, v.Raw, []byte{'"'}))
 			return
 		}
 	case agents:
@@ -832,11 +930,10 @@ func (x *elastic) member(path string, what rule, to string, v jsonscan.Value) {
 					if what == described {
 						x.descJSON = true
 						if x.ds.name == "admin" {
-							target = "flattened"
+							target = []byte("flattened")
 						}
 					}
-					sub.Reset(text)
-					x.putObject(x.base+target, text)
+					x.putObject(x.base+string(target), text)
 					return
 				}
 			}
@@ -846,7 +943,7 @@ func (x *elastic) member(path string, what rule, to string, v jsonscan.Value) {
 		}
 	}
 	if c := x.clean(v); c != nil {
-		d.put(x.base+to, c)
+		d.put2(x.base, to, c)
 	}
 }
 
