@@ -250,8 +250,9 @@ type elastic struct {
 	d    edoc
 	ds   *dataset
 	base string // "cisco_duo.<dataset>."
-	// vals are the record's values the ECS fields are made from, by path.
-	vals    map[string]jsonscan.Value
+	// vals are the record's values the ECS fields are made from, by
+	// their index in ecsFields. None: -1 (never set).
+	vals    [numECSFields]jsonscan.Value
 	path    []byte
 	sc      jsonscan.Scanner
 	scratch []byte
@@ -261,11 +262,16 @@ type elastic struct {
 
 // kept is the record's value at path (the path in the record, before any
 // renaming), or None.
-func (x *elastic) kept(path string) jsonscan.Value { return x.vals[path] }
+func (x *elastic) kept(path string) jsonscan.Value {
+	if i := ecsField([]byte(path)); i >= 0 {
+		return x.vals[i]
+	}
+	return jsonscan.Value{}
+}
 
 // text is a string value's text (nil when not a non-empty string).
 func (x *elastic) text(path string) []byte {
-	v := x.vals[path]
+	v := x.kept(path)
 	if v.Kind != jsonscan.String || len(v.Raw) <= 2 {
 		return nil
 	}
@@ -274,7 +280,7 @@ func (x *elastic) text(path string) []byte {
 
 // raw is a value's JSON text when it is present (not null, not "").
 func (x *elastic) raw(path string) []byte {
-	v := x.vals[path]
+	v := x.kept(path)
 	if !v.Present() {
 		return nil
 	}
@@ -633,18 +639,30 @@ func trustMonitorECS(x *elastic) {
 
 // ecsFields are the record values any dataset's ECS fields are made
 // from, kept as the record is walked.
-var ecsFields = words("result reason email user.key user.name user.groups access_device.ip access_device.hostname access_device.browser access_device.browser_version access_device.os access_device.os_version auth_device.ip action action.name username object description outcome.result access_device.ip.address actor.type actor.name triage_event_uri txid telephony_id activity_id sekey isotimestamp timestamp ts surfaced_timestamp eventtype host")
+var ecsFields = strings.Fields("result reason email user.key user.name user.groups access_device.ip access_device.hostname access_device.browser access_device.browser_version access_device.os access_device.os_version auth_device.ip action action.name username object description outcome.result access_device.ip.address actor.type actor.name triage_event_uri txid telephony_id activity_id sekey isotimestamp timestamp ts surfaced_timestamp eventtype host")
+
+// numECSFields is len(ecsFields) (checked by a test).
+const numECSFields = 33
+
+// ecsField is the index of path in ecsFields, or -1.
+func ecsField(path []byte) int {
+	for i, f := range ecsFields {
+		if len(f) == len(path) && f == string(path) {
+			return i
+		}
+	}
+	return -1
+}
 
 // appendElastic appends the elastic document of raw; id, when set, is the
 // event id to give when the record has none of its own (a v1 record's
 // hash).
 func (n *Normalizer) appendElastic(dst, raw, id []byte, st *state) ([]byte, Meta, error) {
 	x := &st.el
-	if x.vals == nil {
-		x.vals = map[string]jsonscan.Value{}
+	if x.d.nodes == nil {
 		x.d.nodes = make([]enode, 1, 64)
 	}
-	clear(x.vals)
+	clear(x.vals[:])
 	x.d.reset()
 	x.descJSON = false
 	d := &x.d
@@ -662,7 +680,7 @@ func (n *Normalizer) appendElastic(dst, raw, id []byte, st *state) ([]byte, Meta
 	ds := datasetOf(guessEventType(raw))
 	for range 2 {
 		x.ds, x.base = ds, "cisco_duo."+ds.name+"."
-		clear(x.vals)
+		clear(x.vals[:])
 		x.path = x.path[:0]
 		x.sc.Reset(raw)
 		if err := x.walk(&x.sc, d.node(x.base[:len(x.base)-1])); err != nil {
@@ -801,8 +819,8 @@ func (x *elastic) keepInside(obj []byte) {
 				return visit()
 			}
 			v, err := s.Value()
-			if err == nil && ecsFields[string(x.path)] {
-				x.vals[string(x.path)] = v
+			if i := ecsField(x.path); err == nil && i >= 0 {
+				x.vals[i] = v
 			}
 			return err
 		})
@@ -846,11 +864,11 @@ func (x *elastic) timestamp(st *state) Meta {
 // at is the document's node of the current path (cisco_duo.<dataset>.path).
 func (x *elastic) walk(s *jsonscan.Scanner, at int32) error {
 	return s.Members(func(key []byte, esc bool) error {
-		if len(key) == 0 { // no field can have an empty name: dropped
-			_, err := s.Skip()
+		key = jsonscan.Key(key, esc)
+		if badName(key) {
+			_, err := s.Value()
 			return err
 		}
-		key = jsonscan.Key(key, esc)
 		n := len(x.path)
 		if n > 0 {
 			x.path = append(x.path, '.')
@@ -865,8 +883,8 @@ func (x *elastic) walk(s *jsonscan.Scanner, at int32) error {
 		if err != nil {
 			return err
 		}
-		if ecsFields[string(x.path)] {
-			x.vals[string(x.path)] = v
+		if i := ecsField(x.path); i >= 0 {
+			x.vals[i] = v
 		}
 		if (what != keep && what != drop) && v.Kind == jsonscan.Object && len(x.path) < 256 {
 			// Also the values inside, for the ECS fields (activity's
@@ -956,7 +974,7 @@ func (x *elastic) putObject(path string, obj []byte) {
 		if err != nil {
 			return err
 		}
-		if c := x.clean(v); c != nil && len(key) > 0 {
+		if c := x.clean(v); c != nil && !badName(jsonscan.Key(key, esc)) {
 			x.d.put(path+"."+string(jsonscan.Key(key, esc)), c)
 		}
 		return nil
@@ -1002,8 +1020,8 @@ func appendClean(dst, raw []byte) ([]byte, bool) {
 			dst = append(dst, '{')
 			n := 0
 			err := s.Members(func(key []byte, esc bool) error {
-				if len(key) == 0 { // no field can have an empty name
-					_, err := s.Skip()
+				if badName(jsonscan.Key(key, esc)) {
+					_, err := s.Value()
 					return err
 				}
 				at := len(dst)
@@ -1065,6 +1083,13 @@ func appendClean(dst, raw []byte) ([]byte, bool) {
 	return dst, true
 }
 
+// badName reports a member name no index takes (and this package's dotted
+// paths cannot hold): empty, or with an empty part between dots. Such
+// members are dropped.
+func badName(key []byte) bool {
+	return len(key) == 0 || key[0] == '.' || key[len(key)-1] == '.' || bytes.Contains(key, []byte(".."))
+}
+
 // splitHostPort splits an address as Duo sends it, with or without a port:
 // 1.2.3.4, 1.2.3.4:1234, [v6]:1234, v6:1234 (all eight groups), and v6
 // followed by " port ", "p", "#" or "." and the port. ok is false when s
@@ -1079,7 +1104,7 @@ func splitHostPort(s string) (ip, port string, ok bool) {
 			return host, s[i+1:], true
 		}
 		if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") { // [v6]:1234
-			if _, err := netip.ParseAddr(host[1 : len(host)-1]); err == nil {
+			if a, err := netip.ParseAddr(host[1 : len(host)-1]); err == nil && a.Is6() {
 				return host[1 : len(host)-1], s[i+1:], true
 			}
 		}
