@@ -532,3 +532,45 @@ func TestRecordOverTopicLimitPublishedCut(t *testing.T) {
 		t.Fatalf("%d records of 51 published (the large one: %v)", len(keys), keys[big.ID])
 	}
 }
+
+// TestElasticEventIDs: with the elastic mapping every document carries
+// event.id, the message's key: an auth record's txid, an admin record's
+// hash (which the normalizer cannot know; the pipeline gives it).
+func TestElasticEventIDs(t *testing.T) {
+	r := newRig(t, 30)
+	admins := duotest.NewGenerator(6).Fill(duo.Admin, r.now.Add(-3*time.Hour), r.now.Add(-time.Hour), 20)
+	r.srv.Add(admins...)
+	norm, err := normalize.New(normalize.Options{Mapping: normalize.Elastic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lt := range []duo.LogType{duo.Auth, duo.Admin} {
+		p, err := pipeline.New(context.Background(), r.client, lt, norm, r.pub, r.store, pipeline.Options{
+			Host: r.srv.Host, Key: checkpoint.Key{Account: "acct", Log: string(lt)}, Topic: "duo", ShutdownTimeout: time.Second,
+			Reader: duolog.Options{InitialLookback: 4 * time.Hour, Now: func() time.Time { return r.now }},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Drain(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	recs, err := kafkatest.ReadAll(ctx, r.broker.Addr, "duo")
+	if err != nil || len(recs) != 50 {
+		t.Fatalf("%d messages (%v), want 50", len(recs), err)
+	}
+	for _, m := range recs {
+		var doc struct {
+			Event struct{ ID, Dataset string }
+		}
+		if err := json.Unmarshal(m.Value, &doc); err != nil {
+			t.Fatal(err)
+		}
+		if doc.Event.ID == "" || doc.Event.ID != string(m.Key) {
+			t.Errorf("%s document: event.id %q, key %q", doc.Event.Dataset, doc.Event.ID, m.Key)
+		}
+	}
+}
