@@ -683,6 +683,7 @@ func (n *Normalizer) appendElastic(dst, raw, id []byte, st *state) ([]byte, Meta
 		clear(x.vals[:])
 		x.path = x.path[:0]
 		x.sc.Reset(raw)
+		x.sc.Peek() // past leading space, to the '{' notObject found
 		if err := x.walk(&x.sc, d.node(x.base[:len(x.base)-1])); err != nil {
 			return x.failed(dst, raw, err)
 		}
