@@ -2,6 +2,7 @@ package normalize
 
 import (
 	"bytes"
+	"errors"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -183,42 +184,34 @@ func (d *edoc) list(vals ...[]byte) []byte {
 
 // appendTo writes the document; objects left empty are left out.
 func (d *edoc) appendTo(dst []byte) []byte {
-	return d.appendNode(dst, 0)
+	dst, _ = d.appendNode(dst, 0)
+	return dst
 }
 
-func (d *edoc) appendNode(dst []byte, i int32) []byte {
+// appendNode writes node i; an object with no value under it is written
+// as {} and reported empty, so that its parent leaves it out.
+func (d *edoc) appendNode(dst []byte, i int32) ([]byte, bool) {
 	n := &d.nodes[i]
 	if n.val != nil {
-		return append(dst, n.val...)
+		return append(dst, n.val...), true
 	}
 	dst = append(dst, '{')
-	first := true
+	wrote := false
 	for _, k := range n.kids {
-		if d.empty(k) {
-			continue
-		}
-		if !first {
+		mark := len(dst)
+		if wrote {
 			dst = append(dst, ',')
 		}
-		first = false
 		dst = appendQuoted(dst, d.nodes[k].key)
 		dst = append(dst, ':')
-		dst = d.appendNode(dst, k)
-	}
-	return append(dst, '}')
-}
-
-func (d *edoc) empty(i int32) bool {
-	n := &d.nodes[i]
-	if n.val != nil {
-		return false
-	}
-	for _, k := range n.kids {
-		if !d.empty(k) {
-			return false
+		var ok bool
+		if dst, ok = d.appendNode(dst, k); !ok {
+			dst = dst[:mark] // an empty object: left out
+			continue
 		}
+		wrote = true
 	}
-	return true
+	return append(dst, '}'), wrote
 }
 
 // dataset is what the elastic mapping does with one log's records.
@@ -576,7 +569,7 @@ func activityECS(x *elastic) {
 		d.put("event.outcome", litFailure)
 	}
 	if ip := x.text("access_device.ip.address"); ip != nil {
-		if _, err := netip.ParseAddr(string(ip)); err == nil {
+		if _, err := parseIP(string(ip)); err == nil {
 			d.put("source.ip", x.raw("access_device.ip.address"))
 		}
 	}
@@ -1091,32 +1084,41 @@ func badName(key []byte) bool {
 	return len(key) == 0 || key[0] == '.' || key[len(key)-1] == '.' || bytes.Contains(key, []byte(".."))
 }
 
+// parseIP parses an IP address an ip-typed field takes: no IPv6 zone.
+func parseIP(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err == nil && a.Zone() != "" {
+		return netip.Addr{}, errors.New("an IPv6 zone")
+	}
+	return a, err
+}
+
 // splitHostPort splits an address as Duo sends it, with or without a port:
 // 1.2.3.4, 1.2.3.4:1234, [v6]:1234, v6:1234 (all eight groups), and v6
 // followed by " port ", "p", "#" or "." and the port. ok is false when s
 // is not an IP address in any of these forms.
 func splitHostPort(s string) (ip, port string, ok bool) {
-	if _, err := netip.ParseAddr(s); err == nil {
+	if _, err := parseIP(s); err == nil {
 		return s, "", true
 	}
 	if i := strings.LastIndexByte(s, ':'); i > 0 && isPort(s[i+1:]) {
 		host := s[:i]
-		if v4, err := netip.ParseAddr(host); err == nil && v4.Is4() { // 1.2.3.4:1234
+		if v4, err := parseIP(host); err == nil && v4.Is4() { // 1.2.3.4:1234
 			return host, s[i+1:], true
 		}
 		if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") { // [v6]:1234
-			if a, err := netip.ParseAddr(host[1 : len(host)-1]); err == nil && a.Is6() {
+			if a, err := parseIP(host[1 : len(host)-1]); err == nil && a.Is6() {
 				return host[1 : len(host)-1], s[i+1:], true
 			}
 		}
 		// v6 with all eight groups written, then the port.
-		if a, err := netip.ParseAddr(host); err == nil && a.Is6() && strings.Count(host, ":") == 7 && !strings.Contains(host, "::") {
+		if a, err := parseIP(host); err == nil && a.Is6() && strings.Count(host, ":") == 7 && !strings.Contains(host, "::") {
 			return host, s[i+1:], true
 		}
 	}
 	for _, sep := range []string{" port ", "p", "#", "."} {
 		if i := strings.LastIndex(s, sep); i > 0 && isPort(s[i+len(sep):]) {
-			if a, err := netip.ParseAddr(s[:i]); err == nil && a.Is6() {
+			if a, err := parseIP(s[:i]); err == nil && a.Is6() {
 				return s[:i], s[i+len(sep):], true
 			}
 		}

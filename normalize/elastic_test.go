@@ -29,7 +29,7 @@ func TestSplitHostPort(t *testing.T) {
 			t.Errorf("splitHostPort(%q) = %q, %q, %t; want %q, %q", in, ip, port, ok, want[0], want[1])
 		}
 	}
-	for _, in := range []string{"", "null", "pilot", "1.2.3.4:99999", "1.2.3.4:-1", "2a02:cf40::1:1234:", "1.2.3.4.1234", "[1.2.3.4]:80"} {
+	for _, in := range []string{"", "null", "pilot", "1.2.3.4:99999", "1.2.3.4:-1", "2a02:cf40::1:1234:", "1.2.3.4.1234", "[1.2.3.4]:80", "fe80::1%eth0", "[fe80::1%eth0]:80"} {
 		if ip, port, ok := splitHostPort(in); ok {
 			t.Errorf("splitHostPort(%q) = %q, %q: want not an address", in, ip, port)
 		}
