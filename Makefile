@@ -56,6 +56,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSkip$$' -fuzztime $(FUZZTIME) ./normalize/jsonscan
 	$(GO) test -run '^$$' -fuzz '^FuzzSafeRun$$' -fuzztime $(FUZZTIME) ./normalize/jsonscan
 	$(GO) test -run '^$$' -fuzz '^FuzzAppendQuotedUTF8$$' -fuzztime $(FUZZTIME) ./normalize
+	$(GO) test -run '^$$' -fuzz '^FuzzAppendQuoted$$' -fuzztime $(FUZZTIME) ./normalize
 
 # The kill test, longer: 200 SIGKILLs instead of 20.
 SOAK_KILLS ?= 200
