@@ -272,12 +272,41 @@ func (x *elastic) text(path string) []byte {
 }
 
 // raw is a value's JSON text when it is present (not null, not "").
+// raw is a value's JSON text when it is one an ECS field of type keyword,
+// long or boolean takes: a string (not ""), a number or a boolean. An
+// object or a list Duo sends where a value belongs stays under cisco_duo
+// only.
 func (x *elastic) raw(path string) []byte {
 	v := x.kept(path)
-	if !v.Present() {
+	switch v.Kind {
+	case jsonscan.String:
+		if len(v.Raw) > 2 {
+			return v.Raw
+		}
+	case jsonscan.Number, jsonscan.Bool:
+		return v.Raw
+	}
+	return nil
+}
+
+// strings is a list value's strings (not ""), as a JSON list; nil when
+// there are none.
+func (x *elastic) strings(path string) []byte {
+	v := x.kept(path)
+	if v.Kind != jsonscan.Array {
 		return nil
 	}
-	return v.Raw
+	var s jsonscan.Scanner
+	s.Reset(v.Raw)
+	var vals [][]byte
+	s.Elements(func() error {
+		e, err := s.Value()
+		if e.Kind == jsonscan.String && len(e.Raw) > 2 {
+			vals = append(vals, e.Raw)
+		}
+		return err
+	})
+	return x.d.list(vals...)
 }
 
 var datasets = map[string]*dataset{
@@ -352,8 +381,11 @@ func authECS(x *elastic) {
 	if port != nil {
 		d.put("source.port", port)
 	}
+	if v := x.strings("user.groups"); v != nil {
+		d.put("source.user.group.name", v)
+	}
 	for _, f := range [][2]string{{"email", "source.user.email"}, {"user.key", "source.user.id"}, {"user.name", "source.user.name"},
-		{"user.groups", "source.user.group.name"}, {"email", "user.email"}, {"user.name", "user.name"}, {"user.key", "user.id"},
+		{"email", "user.email"}, {"user.name", "user.name"}, {"user.key", "user.id"},
 		{"access_device.browser", "user_agent.name"}, {"access_device.browser_version", "user_agent.version"},
 		{"access_device.os", "user_agent.os.name"}, {"access_device.os_version", "user_agent.os.version"}} {
 		if v := x.raw(f[0]); v != nil {
@@ -481,15 +513,15 @@ func adminECS(x *elastic) {
 			d.put(x.base+"status", v)
 		}
 		if action == "admin_self_activate" {
-			if v := d.get(flat + "email"); v != nil {
+			if v := d.get(flat + "email"); isString(v) {
 				d.put("user.email", v)
 			}
 		}
 		if action == "user_update" {
-			if v := d.get(flat + "realname"); v != nil {
+			if v := d.get(flat + "realname"); isString(v) {
 				d.put("user.changes.name", v)
 			}
-			if v := d.get(flat + "email"); v != nil {
+			if v := d.get(flat + "email"); isString(v) {
 				d.put("user.changes.email", v)
 			}
 		}
@@ -1076,6 +1108,9 @@ func appendClean(dst, raw []byte) ([]byte, bool) {
 	}
 	return dst, true
 }
+
+// isString reports a JSON string value.
+func isString(v []byte) bool { return len(v) > 2 && v[0] == '"' }
 
 // badName reports a member name no index takes (and this package's dotted
 // paths cannot hold): empty, or with an empty part between dots. Such
