@@ -231,4 +231,18 @@ func checkElastic(t *testing.T, input, doc []byte, recErr error) {
 			t.Fatalf("event.id %v is not a string", id)
 		}
 	}
+	// The ECS fields that hold one value hold no object or list.
+	for _, path := range []string{"user.name", "user.email", "user.id", "user.target.name", "user.changes.name", "user.changes.email",
+		"event.reason", "event.action", "source.address", "source.user.name", "source.user.email", "source.user.id",
+		"user_agent.name", "user_agent.version", "user_agent.os.name", "user_agent.os.version", "observer.hostname", "message"} {
+		var v any = d
+		for _, k := range strings.Split(path, ".") {
+			m, _ := v.(map[string]any)
+			v = m[k]
+		}
+		switch v.(type) {
+		case map[string]any, []any:
+			t.Fatalf("%s holds %v: %s", path, v, doc)
+		}
+	}
 }
