@@ -283,7 +283,12 @@ func (x *elastic) raw(path string) []byte {
 		if len(v.Raw) > 2 {
 			return v.Raw
 		}
-	case jsonscan.Number, jsonscan.Bool:
+	case jsonscan.Number:
+		if !fitsFloat(v.Raw) {
+			return x.d.lit([]byte{'"'}, v.Raw, []byte{'"'})
+		}
+		return v.Raw
+	case jsonscan.Bool:
 		return v.Raw
 	}
 	return nil
@@ -1018,6 +1023,10 @@ func (x *elastic) clean(v jsonscan.Value) []byte {
 			return nil
 		}
 		return v.Raw
+	case jsonscan.Number:
+		if !fitsFloat(v.Raw) {
+			return x.d.lit([]byte{'"'}, v.Raw, []byte{'"'})
+		}
 	case jsonscan.Object, jsonscan.Array:
 		start := len(x.d.buf)
 		var ok bool
@@ -1099,7 +1108,7 @@ func appendClean(dst, raw []byte) ([]byte, bool) {
 		if err != nil || v.Kind == jsonscan.Null || v.Kind == jsonscan.String && len(v.Raw) <= 2 {
 			return false, err
 		}
-		dst = append(dst, v.Raw...)
+		dst = appendNumberSafe(dst, v)
 		return true, nil
 	}
 	kept, err := put()
@@ -1107,6 +1116,24 @@ func appendClean(dst, raw []byte) ([]byte, bool) {
 		return dst[:start], false
 	}
 	return dst, true
+}
+
+// fitsFloat reports a JSON number an index can hold (a float64): 1E700
+// cannot, and would have the whole document refused.
+func fitsFloat(num []byte) bool {
+	_, err := strconv.ParseFloat(string(num), 64)
+	return err == nil
+}
+
+// appendNumberSafe appends v, a number that does not fit a float64 as a
+// string (its text kept).
+func appendNumberSafe(dst []byte, v jsonscan.Value) []byte {
+	if v.Kind == jsonscan.Number && !fitsFloat(v.Raw) {
+		dst = append(dst, '"')
+		dst = append(dst, v.Raw...)
+		return append(dst, '"')
+	}
+	return append(dst, v.Raw...)
 }
 
 // isString reports a JSON string value.
