@@ -1048,61 +1048,52 @@ func appendClean(dst, raw []byte) ([]byte, bool) {
 	s.Reset(raw)
 	start := len(dst)
 	var put func() (bool, error)
+	// container writes an object or a list whose items each puts, each
+	// item after its head (a member's name); items and the container
+	// left empty are rolled back.
+	container := func(open, close byte, each func(item func(head []byte) error) error) (bool, error) {
+		mark := len(dst)
+		dst = append(dst, open)
+		n := 0
+		err := each(func(head []byte) error {
+			at := len(dst)
+			if n > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, head...)
+			kept, err := put()
+			if kept {
+				n++
+			} else {
+				dst = dst[:at]
+			}
+			return err
+		})
+		if n == 0 {
+			dst = dst[:mark]
+			return false, err
+		}
+		dst = append(dst, close)
+		return true, err
+	}
+	var head []byte
 	put = func() (bool, error) {
 		switch s.Peek() {
 		case '{':
-			mark := len(dst)
-			dst = append(dst, '{')
-			n := 0
-			err := s.Members(func(key []byte, esc bool) error {
-				if badName(jsonscan.Key(key, esc)) {
-					_, err := s.Value()
-					return err
-				}
-				at := len(dst)
-				if n > 0 {
-					dst = append(dst, ',')
-				}
-				dst = append(dst, '"')
-				dst = append(dst, key...)
-				dst = append(dst, '"', ':')
-				kept, err := put()
-				if !kept {
-					dst = dst[:at]
-				} else {
-					n++
-				}
-				return err
+			return container('{', '}', func(item func([]byte) error) error {
+				return s.Members(func(key []byte, esc bool) error {
+					if badName(jsonscan.Key(key, esc)) { // no index takes it
+						_, err := s.Value()
+						return err
+					}
+					head = append(append(append(head[:0], '"'), key...), '"', ':')
+					return item(head)
+				})
 			})
-			if n == 0 {
-				dst = dst[:mark]
-				return false, err
-			}
-			dst = append(dst, '}')
-			return true, err
 		case '[':
-			mark := len(dst)
-			dst = append(dst, '[')
-			n := 0
-			err := s.Elements(func() error {
-				at := len(dst)
-				if n > 0 {
-					dst = append(dst, ',')
-				}
-				kept, err := put()
-				if !kept {
-					dst = dst[:at]
-				} else {
-					n++
-				}
-				return err
+			return container('[', ']', func(item func([]byte) error) error {
+				return s.Elements(func() error { return item(nil) })
 			})
-			if n == 0 {
-				dst = dst[:mark]
-				return false, err
-			}
-			dst = append(dst, ']')
-			return true, err
 		}
 		v, err := s.Value()
 		if err != nil || v.Kind == jsonscan.Null || v.Kind == jsonscan.String && len(v.Raw) <= 2 {
