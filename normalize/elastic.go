@@ -117,6 +117,14 @@ func (d *edoc) node(path string) int32 {
 
 // get is the value set at a dotted path, or nil.
 func (d *edoc) get(path string) []byte {
+	if i := d.lookup(path); i >= 0 {
+		return d.nodes[i].val
+	}
+	return nil
+}
+
+// lookup is the node at a dotted path, or -1.
+func (d *edoc) lookup(path string) int32 {
 	at := int32(0)
 	for {
 		key, rest, more := strings.Cut(path, ".")
@@ -126,11 +134,8 @@ func (d *edoc) get(path string) []byte {
 				found = k
 			}
 		}
-		if found < 0 {
-			return nil
-		}
-		if !more {
-			return d.nodes[found].val
+		if found < 0 || !more {
+			return found
 		}
 		at, path = found, rest
 	}
@@ -813,25 +818,10 @@ func guessEventType(raw []byte) string {
 
 // rename renames the member at a dotted path.
 func (d *edoc) rename(path, to string) {
-	at := int32(0)
-	for {
-		key, rest, more := strings.Cut(path, ".")
-		found := int32(-1)
-		for _, k := range d.nodes[at].kids {
-			if string(d.nodes[k].key) == key {
-				found = k
-			}
-		}
-		if found < 0 {
-			return
-		}
-		if !more {
-			start := len(d.keys)
-			d.keys = append(d.keys, to...)
-			d.nodes[found].key = d.keys[start:len(d.keys):len(d.keys)]
-			return
-		}
-		at, path = found, rest
+	if i := d.lookup(path); i >= 0 {
+		start := len(d.keys)
+		d.keys = append(d.keys, to...)
+		d.nodes[i].key = d.keys[start:len(d.keys):len(d.keys)]
 	}
 }
 
