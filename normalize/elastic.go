@@ -976,8 +976,8 @@ func (x *elastic) member(path []byte, what rule, toName string, v jsonscan.Value
 					return
 				}
 			}
-			if what == described {
-				return // free text: event.reason (admin) or not kept twice
+			if what == described && x.ds.name == "admin" {
+				return // free text: the admin record's message and event.reason
 			}
 		}
 	}
