@@ -234,7 +234,8 @@ type rule uint8
 
 const (
 	keep      rule = iota // under cisco_duo.<dataset> at its path (objects member by member)
-	drop                  // mapped to an ECS field instead
+	drop                  // left out (the connector's marks, the times @timestamp is made of)
+	mapped                // an ECS field's value: left out when the field takes it, else kept
 	rename                // under cisco_duo.<dataset> at another path
 	ipPort                // an address that may carry a port: split into path.ip and path.port
 	asString              // booleans as "true"/"false" (Elastic's keyword fields)
@@ -299,10 +300,13 @@ func (x *elastic) raw(path string) []byte {
 	return nil
 }
 
-// strings is a list value's strings (not ""), as a JSON list; nil when
-// there are none.
+// strings is a list value's strings (not ""), or a single string, as a
+// JSON list; nil when there are none.
 func (x *elastic) strings(path string) []byte {
 	v := x.kept(path)
+	if v.Kind == jsonscan.String && len(v.Raw) > 2 {
+		return x.d.list(v.Raw) // one, not in a list
+	}
 	if v.Kind != jsonscan.Array {
 		return nil
 	}
@@ -351,7 +355,7 @@ func authRule(path []byte) (rule, string) {
 	switch string(path) {
 	case "user.key", "user.name", "user.groups",
 		"access_device.browser", "access_device.browser_version", "access_device.os", "access_device.os_version":
-		return drop, ""
+		return mapped, ""
 	case "access_device.ip", "auth_device.ip":
 		return ipPort, ""
 	case "access_device.is_encryption_enabled", "access_device.is_firewall_enabled", "access_device.is_password_set":
@@ -934,6 +938,13 @@ func (x *elastic) member(path []byte, what rule, toName string, v jsonscan.Value
 	switch what {
 	case drop:
 		return
+	case mapped:
+		// What an ECS field took; what it could not take (an object where
+		// a name belongs) stays here.
+		if v.Kind == jsonscan.String || v.Kind == jsonscan.Number || v.Kind == jsonscan.Bool ||
+			v.Kind == jsonscan.Array && string(path) == "user.groups" {
+			return
+		}
 	case ipPort:
 		if v.Kind != jsonscan.String || !v.Present() {
 			return
