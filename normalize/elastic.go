@@ -1155,32 +1155,44 @@ func splitHostPort(s string) (ip, port string, ok bool) {
 	if _, err := parseIP(s); err == nil {
 		return s, "", true
 	}
-	if i := strings.LastIndexByte(s, ':'); i > 0 && isPort(s[i+1:]) {
-		host := s[:i]
-		if v4, err := parseIP(host); err == nil && v4.Is4() { // 1.2.3.4:1234
-			return host, s[i+1:], true
-		}
-		if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") { // [v6]:1234
-			if a, err := parseIP(host[1 : len(host)-1]); err == nil && a.Is6() {
-				return host[1 : len(host)-1], s[i+1:], true
+	if i := strings.LastIndexByte(s, ':'); i > 0 {
+		if p, ok := portOf(s[i+1:]); ok {
+			host := s[:i]
+			if v4, err := parseIP(host); err == nil && v4.Is4() { // 1.2.3.4:1234
+				return host, p, true
 			}
-		}
-		// v6 with all eight groups written, then the port.
-		if a, err := parseIP(host); err == nil && a.Is6() && strings.Count(host, ":") == 7 && !strings.Contains(host, "::") {
-			return host, s[i+1:], true
+			if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") { // [v6]:1234
+				if a, err := parseIP(host[1 : len(host)-1]); err == nil && a.Is6() {
+					return host[1 : len(host)-1], p, true
+				}
+			}
+			// v6 with all eight groups written, then the port.
+			if a, err := parseIP(host); err == nil && a.Is6() && strings.Count(host, ":") == 7 && !strings.Contains(host, "::") {
+				return host, p, true
+			}
 		}
 	}
 	for _, sep := range []string{" port ", "p", "#", "."} {
-		if i := strings.LastIndex(s, sep); i > 0 && isPort(s[i+len(sep):]) {
-			if a, err := parseIP(s[:i]); err == nil && a.Is6() {
-				return s[:i], s[i+len(sep):], true
+		if i := strings.LastIndex(s, sep); i > 0 {
+			if p, ok := portOf(s[i+len(sep):]); ok {
+				if a, err := parseIP(s[:i]); err == nil && a.Is6() {
+					return s[:i], p, true
+				}
 			}
 		}
 	}
 	return "", "", false
 }
 
-func isPort(s string) bool {
+// portOf reads a port (0 to 65535, decimal digits only) and writes it as
+// a JSON number does (no leading zeros).
+func portOf(s string) (string, bool) {
+	if s == "" || len(s) > 5 || strings.Trim(s, "0123456789") != "" {
+		return "", false
+	}
 	n, err := strconv.Atoi(s)
-	return err == nil && n >= 0 && n <= 65535 && s != "" && s[0] != '+' && s[0] != '-'
+	if err != nil || n > 65535 {
+		return "", false
+	}
+	return strconv.Itoa(n), true
 }

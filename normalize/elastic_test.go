@@ -23,6 +23,8 @@ func TestSplitHostPort(t *testing.T) {
 		"2a02:cf40:add:4002:91f2:a9b2:e09a:6fc6p1234":    {"2a02:cf40:add:4002:91f2:a9b2:e09a:6fc6", "1234"},
 		"2a02:cf40:add:4002:91f2:a9b2:e09a:6fc6.1234":    {"2a02:cf40:add:4002:91f2:a9b2:e09a:6fc6", "1234"},
 		"2a02:cf40:add:4002:91f2:a9b2:e09a:6fc6 port 80": {"2a02:cf40:add:4002:91f2:a9b2:e09a:6fc6", "80"},
+		"1.2.3.4:0080": {"1.2.3.4", "80"}, // written as a JSON number is
+		"0::#00000":    {"0::", "0"},
 	} {
 		ip, port, ok := splitHostPort(in)
 		if !ok || ip != want[0] || port != want[1] {
