@@ -659,7 +659,7 @@ func trustMonitorECS(x *elastic) {
 	if h := p.Hostname(); h != "" {
 		d.put("url.domain", d.str([]byte(h)))
 	}
-	if port := p.Port(); port != "" {
+	if port, ok := portOf(p.Port()); ok {
 		d.put("url.port", d.lit([]byte(port)))
 	}
 	if p.Path != "" {

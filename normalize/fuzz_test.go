@@ -117,6 +117,8 @@ func FuzzNormalize(f *testing.F) {
 		`{"eventtype":"auth_log","txid":{"a":1},"user":{"name":{"x":1},"key":[1],"groups":[{"g":1},"x"]},"access_device":{"ip":{},"location":{"city":[]}}}`,
 		`{"eventtype":"admin_log","action":{"a":"b"},"username":1,"object":true,"description":"{\"ip_address\":{},\"email\":[\"x\"]}"}`,
 		`{"eventtype":"telephony_log","context":{},"type":[],"phone":7}`,
+		// The elastic mapping writes ports as numbers: never with leading zeros.
+		`{"eventtype":"trust_monitor_event","triage_event_uri":"https://x.example:0080/a"}`,
 	} {
 		f.Add([]byte(s))
 	}
