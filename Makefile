@@ -13,7 +13,7 @@ BENCHTIME ?= 1s
 all: build
 
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/duo-connector ./cmd/duo-connector
+	$(GO) build -buildvcs=auto -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/duo-connector ./cmd/duo-connector
 	$(GO) build -trimpath -o $(BIN)/duo-sandbox ./cmd/duo-sandbox
 
 # The first command to try: a fake Duo and a Kafka broker on loopback, the

@@ -11,6 +11,8 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/duo-connector/duo-connector/connector/metrics"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -62,7 +64,11 @@ func dispatch(args []string, e env) int {
 	case "config":
 		return runConfig(args[1:], e)
 	case "version", "--version", "-version":
-		fmt.Fprintf(stdout, "duo-connector %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		b := metrics.BuildOf(version)
+		fmt.Fprintf(stdout, "duo-connector %s (%s, %s/%s)\n", b.Version, b.GoVersion, runtime.GOOS, runtime.GOARCH)
+		if b.Revision != "" {
+			fmt.Fprintf(stdout, "commit %s, %s\n", b.Revision, b.Time)
+		}
 		return exitOK
 	case "help", "-h", "-help", "--help":
 		usage(stdout)

@@ -82,6 +82,7 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (*Service, erro
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{cfg: cfg, opts: opts, logger: opts.Logger, metrics: metrics.New(), notifier: sdnotify.New(opts.Environ)}
+	s.metrics.SetBuild(metrics.BuildOf(opts.Version))
 	if s.cluster() {
 		// The brokers' health is served while Kafka is awaited at start.
 		pub, err := publish.New(cfg.PublishConfig(s.logger))
