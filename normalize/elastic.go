@@ -701,13 +701,8 @@ func (n *Normalizer) appendElastic(dst, raw, id []byte, st *state) ([]byte, Meta
 	if x.d.nodes == nil {
 		x.d.nodes = make([]enode, 1, 64)
 	}
-	clear(x.vals[:])
-	x.d.reset()
 	x.descJSON = false
 	d := &x.d
-	d.put("ecs.version", []byte(elasticECSVersion))
-	d.put("event.kind", elEvent)
-	d.put("event.original", nil) // set below: its place among the fields
 	x.sc.Reset(raw)
 	if err := notObject(&x.sc); err != nil {
 		return x.failed(dst, raw, err)
@@ -718,6 +713,10 @@ func (n *Normalizer) appendElastic(dst, raw, id []byte, st *state) ([]byte, Meta
 	// after: a record whose eventtype was elsewhere is walked again.
 	ds := datasetOf(guessEventType(raw))
 	for range 2 {
+		d.reset()
+		d.put("ecs.version", []byte(elasticECSVersion))
+		d.put("event.kind", elEvent)
+		d.put("event.original", nil) // set below: its place among the fields
 		x.ds, x.base = ds, "cisco_duo."+ds.name+"."
 		clear(x.vals[:])
 		x.path = x.path[:0]
@@ -729,15 +728,11 @@ func (n *Normalizer) appendElastic(dst, raw, id []byte, st *state) ([]byte, Meta
 		if err := x.sc.End(); err != nil {
 			return x.failed(dst, raw, err)
 		}
-		if real := datasetOf(string(x.text("eventtype"))); real != ds && real.name != "telephony" || real.name == "telephony" && ds.name != "telephony" && ds.name != "telephony_v2" {
-			ds = real
-			x.d.reset()
-			d.put("ecs.version", []byte(elasticECSVersion))
-			d.put("event.kind", elEvent)
-			d.put("event.original", nil)
-			continue
+		real := datasetOf(string(x.text("eventtype")))
+		if real == ds {
+			break
 		}
-		break
+		ds = real
 	}
 	if ds.name == "telephony" && (x.kept("telephony_id").Present() || x.kept("ts").Present()) && !x.kept("timestamp").Present() {
 		ds = datasets["telephony_v2"]
@@ -754,7 +749,7 @@ func (n *Normalizer) appendElastic(dst, raw, id []byte, st *state) ([]byte, Meta
 	}
 	d.put("observer.vendor", litDuo)
 	d.put("observer.product", litDuoSecurity)
-	meta := x.timestamp(st)
+	meta := x.timestamp()
 	ds.ecs(x)
 	meta.Unidentified = ds.name == "unidentified"
 	switch {
@@ -856,7 +851,7 @@ func (x *elastic) keepInside(obj []byte) {
 // timestamp puts @timestamp: isotimestamp (or ts), to the microsecond,
 // else timestamp (seconds), else surfaced_timestamp (ms); and returns the
 // record's Meta time.
-func (x *elastic) timestamp(st *state) Meta {
+func (x *elastic) timestamp() Meta {
 	var m Meta
 	for _, f := range []string{"isotimestamp", "ts"} {
 		if v := x.kept(f); v.Kind == jsonscan.String {
