@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/duo-connector/duo-connector/normalize/geoip"
 	"github.com/duo-connector/duo-connector/normalize/jsonscan"
 )
 
@@ -257,6 +258,8 @@ type elastic struct {
 	scratch []byte
 	// descJSON: the description was a JSON object (kept parsed).
 	descJSON bool
+	// geo looks addresses up (nil: no GeoIP).
+	geo *geoip.DB
 }
 
 // kept is the record's value at path (the path in the record, before any
@@ -407,9 +410,62 @@ func authECS(x *elastic) {
 		}
 	}
 	authIP, _ := x.address("auth_device.ip")
+	x.locate(unquoteIP(ip), "source")
+	x.locate(unquoteIP(authIP), "cisco_duo.auth.auth_device")
 	d.put("related.ip", d.list(ip, authIP))
 	d.put("related.user", d.list(d.get("source.user.name")))
 	d.put("related.hosts", d.list(d.get("source.address"), host))
+}
+
+// unquoteIP is the text of an address address() made (a JSON string with
+// nothing escaped), or nil.
+func unquoteIP(ip []byte) []byte {
+	if len(ip) < 2 {
+		return nil
+	}
+	return ip[1 : len(ip)-1]
+}
+
+// locate puts the GeoIP database's answers for the address ip under
+// each of the prefixes: prefix.geo.* as Elasticsearch's geoip processor
+// writes them with its default properties, and prefix.as.number and
+// prefix.as.organization.name.
+func (x *elastic) locate(ip []byte, prefixes ...string) {
+	if x.geo == nil || ip == nil {
+		return
+	}
+	addr, err := parseIP(string(ip))
+	if err != nil {
+		return
+	}
+	d := &x.d
+	if loc, ok := x.geo.City(addr); ok {
+		for _, p := range prefixes {
+			for _, f := range [...]struct {
+				name string
+				val  string
+			}{{"city_name", loc.CityName}, {"continent_name", loc.ContinentName}, {"country_iso_code", loc.CountryISOCode},
+				{"country_name", loc.CountryName}, {"region_iso_code", loc.RegionISOCode}, {"region_name", loc.RegionName}} {
+				if f.val != "" {
+					d.put(p+".geo."+f.name, d.str([]byte(f.val)))
+				}
+			}
+			if loc.HasPoint {
+				d.put(p+".geo.location.lat", d.lit(strconv.AppendFloat(x.scratch[:0], loc.Lat, 'f', -1, 64)))
+				d.put(p+".geo.location.lon", d.lit(strconv.AppendFloat(x.scratch[:0], loc.Lon, 'f', -1, 64)))
+			}
+		}
+	}
+	if as, ok := x.geo.ASN(addr); ok {
+		for _, p := range prefixes {
+			if as.Number != 0 {
+				d.put(p+".as.number", d.lit(strconv.AppendUint(x.scratch[:0], uint64(as.Number), 10)))
+			}
+			if as.Organization != "" {
+				d.put(p+".as.organization.name", d.str([]byte(as.Organization)))
+			}
+		}
+	}
 }
 
 // address is the IP address (a JSON string) and port (a JSON number) of
@@ -617,6 +673,7 @@ func activityECS(x *elastic) {
 	if ip := x.text("access_device.ip.address"); ip != nil {
 		if _, err := parseIP(string(ip)); err == nil {
 			d.put("source.ip", x.raw("access_device.ip.address"))
+			x.locate(ip, "cisco_duo.activity.access_device", "source")
 		}
 	}
 	if jsonscan.Equal(x.kept("actor.type"), "user") {
@@ -702,6 +759,7 @@ func (n *Normalizer) appendElastic(dst, raw, id []byte, st *state) ([]byte, Meta
 		x.d.nodes = make([]enode, 1, 64)
 	}
 	x.descJSON = false
+	x.geo = n.geo
 	d := &x.d
 	x.sc.Reset(raw)
 	if err := notObject(&x.sc); err != nil {

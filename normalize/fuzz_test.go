@@ -122,14 +122,21 @@ func FuzzNormalize(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	f.Add([]byte(`{"eventtype":"auth_log","access_device":{"ip":"[::ffff:89.160.20.113]:1"},"auth_device":{"ip":"216.160.83.56 port 9"}}`))
+	f.Add([]byte(`{"eventtype":"activity_log","access_device":{"ip":{"address":"2a02:cf40::"}}}`))
 	v1, v2, el := mustNew(f, V1), mustNew(f, V2), mustNew(f, Elastic)
+	// The elastic mapping with GeoIP databases: every address the fuzzer
+	// makes is looked up.
+	geo := newGeoNormalizer(f)
 	f.Fuzz(func(t *testing.T, input []byte) {
 		for _, n := range []*Normalizer{v1, v2} {
 			doc, err := n.Normalize(input)
 			checkDocument(t, input, doc, err)
 		}
-		doc, err := el.Normalize(input)
-		checkElastic(t, input, doc, err)
+		for _, n := range []*Normalizer{el, geo} {
+			doc, err := n.Normalize(input)
+			checkElastic(t, input, doc, err)
+		}
 	})
 }
 
@@ -210,6 +217,13 @@ func checkElastic(t *testing.T, input, doc []byte, recErr error) {
 		}
 	}
 	if src, ok := d["source"].(map[string]any); ok {
+		// A location is only ever of an address the document has.
+		if _, ok := src["geo"]; ok && src["ip"] == nil {
+			t.Fatalf("source.geo without source.ip: %s", doc)
+		}
+		if _, ok := src["as"]; ok && src["ip"] == nil {
+			t.Fatalf("source.as without source.ip: %s", doc)
+		}
 		if ip, ok := src["ip"]; ok {
 			if s, ok := ip.(string); !ok || net.ParseIP(s) == nil {
 				t.Fatalf("source.ip %v is not an IP: %s", ip, doc)

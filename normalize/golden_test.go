@@ -9,6 +9,9 @@ import (
 	"reflect"
 	"sort"
 	"testing"
+
+	"github.com/duo-connector/duo-connector/normalize/geoip"
+	"github.com/duo-connector/duo-connector/normalize/geoip/geoiptest"
 )
 
 // compareDocs compares two ECS documents the way the reference harness
@@ -123,6 +126,9 @@ func mustNew(t testing.TB, m Mapping) *Normalizer {
 // case directory holds input.json and one expected.<mapping>.json per
 // mapping it covers.
 func TestGolden(t *testing.T) {
+	// expected.elastic-geoip.json: the elastic mapping with GeoIP
+	// databases holding geoiptest's networks.
+	geoNormalizer = newGeoNormalizer(t)
 	dirs, err := filepath.Glob("../testdata/normalize/*/*/input.json")
 	if err != nil || len(dirs) == 0 {
 		t.Fatalf("no golden cases found: %v", err)
@@ -134,7 +140,7 @@ func TestGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range []Mapping{V1, V2, Elastic} {
+		for _, m := range []Mapping{V1, V2, Elastic, elasticGeoIP} {
 			want, err := os.ReadFile(filepath.Join(dir, "expected."+string(m)+".json"))
 			if os.IsNotExist(err) {
 				continue
@@ -144,8 +150,12 @@ func TestGolden(t *testing.T) {
 			seen[m]++
 			name := filepath.Base(filepath.Dir(dir)) + "/" + filepath.Base(dir) + "/" + string(m)
 			t.Run(name, func(t *testing.T) {
-				got, recErr := mustNew(t, m).Normalize(input)
-				if m == Elastic {
+				n := geoNormalizer
+				if m != elasticGeoIP {
+					n = mustNew(t, m)
+				}
+				got, recErr := n.Normalize(input)
+				if n.elastic {
 					checkOriginal(t, got, input)
 				} else {
 					checkMessage(t, got, input)
@@ -161,10 +171,38 @@ func TestGolden(t *testing.T) {
 	if n := len(must(filepath.Glob("../testdata/normalize/reference/*/expected.v1.json"))); n != 7 {
 		t.Errorf("reference samples: %d, want the reference document's 7", n)
 	}
+	if seen[elasticGeoIP] < 3 {
+		t.Errorf("elastic GeoIP golden cases: %d, want at least 3", seen[elasticGeoIP])
+	}
 	if seen[Elastic] < 12 {
 		t.Errorf("elastic golden cases: %d, want at least 12 (every dataset)", seen[Elastic])
 	}
 	t.Logf("golden cases: v1 %d, v2 %d, elastic %d", seen[V1], seen[V2], seen[Elastic])
+}
+
+// elasticGeoIP names the golden files of the elastic mapping with GeoIP.
+const elasticGeoIP Mapping = "elastic-geoip"
+
+var geoNormalizer *Normalizer
+
+// newGeoNormalizer is an elastic Normalizer whose GeoIP databases hold
+// geoiptest.Known and geoiptest.KnownASN.
+func newGeoNormalizer(t testing.TB) *Normalizer {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := geoip.Config{CityDB: filepath.Join(dir, "city.mmdb"), ASNDB: filepath.Join(dir, "asn.mmdb")}
+	if err := geoiptest.WriteCity(cfg.CityDB, "GeoLite2-City", geoiptest.Known); err != nil {
+		t.Fatal(err)
+	}
+	if err := geoiptest.WriteASN(cfg.ASNDB, "GeoLite2-ASN", geoiptest.KnownASN); err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(Options{Mapping: Elastic, GeoIP: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
 }
 
 func must[T any](v T, err error) T {

@@ -2,7 +2,9 @@
 // document the connector publishes, following the field-by-field mapping
 // rules of MAPPING.md in this package (revisions v1 and v2).
 //
-// It is pure: no I/O, no clock. A Normalizer is safe for concurrent use.
+// It is pure: no I/O, no clock, but the lookups of the optional GeoIP
+// databases (package geoip), which are memory-mapped. A Normalizer is safe
+// for concurrent use.
 package normalize
 
 import (
@@ -13,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/duo-connector/duo-connector/normalize/geoip"
 	"github.com/duo-connector/duo-connector/normalize/jsonscan"
 )
 
@@ -50,6 +53,9 @@ type Options struct {
 	// UACacheSize is how many parsed user-agent strings are kept
 	// (default 1024).
 	UACacheSize int
+	// GeoIP names the databases the elastic mapping finds locations and
+	// networks in (none by default). New opens them; Close closes them.
+	GeoIP geoip.Config
 }
 
 // Normalizer converts raw records to ECS documents.
@@ -57,6 +63,7 @@ type Normalizer struct {
 	v2      bool
 	elastic bool
 	ua      *uaCache
+	geo     *geoip.DB
 	states  sync.Pool
 }
 
@@ -71,7 +78,21 @@ func New(opts Options) (*Normalizer, error) {
 	}
 	n := &Normalizer{v2: m == V2, elastic: m == Elastic, ua: newUACache(opts.UACacheSize)}
 	n.states.New = func() any { return new(state) }
+	if opts.GeoIP.Enabled() {
+		if m != Elastic {
+			return nil, fmt.Errorf("geoip: only the elastic mapping uses GeoIP databases (the mapping is %s)", m)
+		}
+		if n.geo, err = geoip.Open(opts.GeoIP); err != nil {
+			return nil, fmt.Errorf("geoip: %w", err)
+		}
+	}
 	return n, nil
+}
+
+// Close releases the GeoIP databases. A Normalizer without them needs no
+// Close.
+func (n *Normalizer) Close() error {
+	return n.geo.Close()
 }
 
 // Mapping returns the mapping revision n applies.

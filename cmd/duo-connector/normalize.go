@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/duo-connector/duo-connector/normalize"
+	"github.com/duo-connector/duo-connector/normalize/geoip"
 )
 
 // maxReportedErrors caps the per-line error messages on stderr; the summary
@@ -19,9 +21,12 @@ func runNormalize(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	fs := flag.NewFlagSet("normalize", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	mapping := fs.String("mapping", "v1", "mapping: v1, v2 or elastic")
+	cityDB := fs.String("geoip-city-db", "", "MaxMind-format City `database` (elastic mapping: source.geo)")
+	asnDB := fs.String("geoip-asn-db", "", "MaxMind-format ASN `database` (elastic mapping: source.as)")
 	maxLine := fs.Int("max-line-bytes", 16<<20, "longest line read; a longer one is reported malformed without being read whole")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: duo-connector normalize [--mapping v1|v2|elastic] [FILE...]
+		fmt.Fprint(stderr, `Usage: duo-connector normalize [--mapping v1|v2|elastic] [--geoip-city-db FILE]
+                              [--geoip-asn-db FILE] [FILE...]
 
 Reads raw Duo log records, one JSON object per line, from the files (or
 stdin when none, or "-") and writes one ECS JSON document per non-blank
@@ -63,11 +68,16 @@ Flags:
 		fmt.Fprintf(stderr, "duo-connector normalize: --mapping: %v\n", err)
 		return exitUsage
 	}
-	n, err := normalize.New(normalize.Options{Mapping: m})
+	n, err := normalize.New(normalize.Options{Mapping: m, GeoIP: geoip.Config{CityDB: *cityDB, ASNDB: *asnDB}})
 	if err != nil {
+		var fe *geoip.FileError
+		if errors.As(err, &fe) { // name the flag, not the configuration key
+			err = fmt.Errorf("--geoip-%s: %s: %w", strings.ReplaceAll(fe.Key, "_", "-"), fe.Path, fe.Err)
+		}
 		fmt.Fprintf(stderr, "duo-connector normalize: %v\n", err)
 		return exitUsage
 	}
+	defer n.Close()
 
 	// Open every file first, so a typo fails before any output.
 	type input struct {

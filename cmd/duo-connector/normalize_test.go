@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/duo-connector/duo-connector/normalize/geoip/geoiptest"
 )
 
 func runCLI(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
@@ -184,5 +186,53 @@ func TestNormalizeCLILongLines(t *testing.T) {
 	}
 	if !strings.Contains(errb.String(), "1 malformed") || !strings.Contains(errb.String(), ":2:") {
 		t.Fatalf("summary: %s", errb.String())
+	}
+}
+
+// TestNormalizeCLIGeoIP: --geoip-city-db and --geoip-asn-db enrich the
+// elastic mapping's documents; a bad database names its flag.
+func TestNormalizeCLIGeoIP(t *testing.T) {
+	dir := t.TempDir()
+	city, asn := filepath.Join(dir, "city.mmdb"), filepath.Join(dir, "asn.mmdb")
+	if err := geoiptest.WriteCity(city, "GeoLite2-City", geoiptest.Known); err != nil {
+		t.Fatal(err)
+	}
+	if err := geoiptest.WriteASN(asn, "GeoLite2-ASN", geoiptest.KnownASN); err != nil {
+		t.Fatal(err)
+	}
+	rec := `{"eventtype":"auth_log","access_device":{"ip":"89.160.20.115"},"result":"success","txid":"t1","timestamp":1627024774}` + "\n"
+	out, errOut, code := runCLI(t, rec, "normalize", "--mapping", "elastic", "--geoip-city-db", city, "--geoip-asn-db", asn)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var d struct {
+		Source struct {
+			Geo struct {
+				CityName string `json:"city_name"`
+			} `json:"geo"`
+			AS struct {
+				Number int `json:"number"`
+			} `json:"as"`
+		} `json:"source"`
+	}
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Source.Geo.CityName != "Linköping" || d.Source.AS.Number != 29518 {
+		t.Errorf("source.geo.city_name %q, source.as.number %d; want Linköping, 29518:\n%s", d.Source.Geo.CityName, d.Source.AS.Number, out)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--mapping", "elastic", "--geoip-asn-db", city}, "--geoip-asn-db: " + city + ": it is a location database"},
+		{[]string{"--mapping", "elastic", "--geoip-city-db", dir + "/none.mmdb"}, "--geoip-city-db: " + dir + "/none.mmdb"},
+		{[]string{"--geoip-city-db", city}, "only the elastic mapping uses GeoIP databases"},
+	} {
+		_, errOut, code := runCLI(t, rec, append([]string{"normalize"}, tc.args...)...)
+		if code != exitUsage || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tc.args, code, errOut, exitUsage, tc.want)
+		}
 	}
 }

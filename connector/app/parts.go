@@ -22,7 +22,7 @@ func NewRunner(ctx context.Context, cfg config.Config, logger *slog.Logger, stor
 	var p runner.Parts
 	var err error
 	fail := func(err error) (*runner.Runner, error) { p.Close(); return nil, err }
-	if p.Normalizer, err = normalize.New(normalize.Options{Mapping: normalize.Mapping(cfg.Normalize.Mapping)}); err != nil {
+	if p.Normalizer, err = normalize.New(cfg.NormalizeOptions(logger)); err != nil {
 		return nil, err
 	}
 	var observer duo.Observer

@@ -27,6 +27,7 @@ import (
 	"github.com/duo-connector/duo-connector/connector/internal/redact"
 	"github.com/duo-connector/duo-connector/connector/publish"
 	"github.com/duo-connector/duo-connector/normalize"
+	"github.com/duo-connector/duo-connector/normalize/geoip"
 )
 
 // EnvPrefix starts every environment variable that overrides a key:
@@ -102,9 +103,19 @@ type Account struct {
 	RequestsPerSecond float64       `yaml:"requests_per_second"`
 }
 
-// Normalize selects the mapping.
+// Normalize selects the mapping, and the GeoIP databases the elastic
+// mapping enriches addresses from.
 type Normalize struct {
-	Mapping string `yaml:"mapping"`
+	Mapping string       `yaml:"mapping"`
+	GeoIP   geoip.Config `yaml:"geoip"`
+}
+
+// NormalizeOptions are the normalizer's options; GeoIP reloads are
+// logged to logger.
+func (c Config) NormalizeOptions(logger *slog.Logger) normalize.Options {
+	opts := normalize.Options{Mapping: normalize.Mapping(c.Normalize.Mapping), GeoIP: c.Normalize.GeoIP}
+	opts.GeoIP.Logger = logger
+	return opts
 }
 
 // Kafka is the kafka section: the publisher's own configuration (decoded
@@ -635,8 +646,18 @@ func (c Config) validateLogs() error {
 		}
 		seen[l] = true
 	}
-	if _, err := normalize.ParseMapping(c.Normalize.Mapping); err != nil {
+	m, err := normalize.ParseMapping(c.Normalize.Mapping)
+	if err != nil {
 		errs = append(errs, fmt.Errorf("normalize.mapping: %v", err))
+	}
+	if g := c.Normalize.GeoIP; g.Enabled() {
+		if err == nil && m != normalize.Elastic {
+			errs = append(errs, fmt.Errorf("normalize.geoip: only the elastic mapping adds locations (the mapping is %s): set normalize.mapping: elastic, or remove normalize.geoip", m))
+		} else {
+			// Opened here, so that a missing or corrupt database stops
+			// the start (and config check) with its key named.
+			errs = append(errs, prefixed("normalize.geoip", geoip.Check(g))...)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/duo-connector/duo-connector/connector/config"
+	"github.com/duo-connector/duo-connector/normalize/geoip/geoiptest"
 )
 
 const example = "../../configs/duo-connector.example.yaml"
@@ -342,5 +343,59 @@ func TestYAMLMistakesInWords(t *testing.T) {
 	}
 	if _, err := config.Load(t.TempDir(), nil); err == nil || !strings.Contains(err.Error(), "is a directory: give the configuration file") {
 		t.Errorf("a directory: %v", err)
+	}
+}
+
+// TestGeoIPDatabases: normalize.geoip's databases are opened when the
+// configuration is loaded; a missing, corrupt or mixed-up database, or
+// one the mapping would not use, is a configuration error naming its key.
+func TestGeoIPDatabases(t *testing.T) {
+	dir := t.TempDir()
+	city, asn := filepath.Join(dir, "city.mmdb"), filepath.Join(dir, "asn.mmdb")
+	if err := geoiptest.WriteCity(city, "GeoLite2-City", geoiptest.Known); err != nil {
+		t.Fatal(err)
+	}
+	if err := geoiptest.WriteASN(asn, "GeoLite2-ASN", geoiptest.KnownASN); err != nil {
+		t.Fatal(err)
+	}
+	garbage := filepath.Join(dir, "garbage.mmdb")
+	os.WriteFile(garbage, []byte("<html>rate limited</html>"), 0o644)
+	for _, tc := range []struct {
+		name, yaml string
+		want       []string // empty: loads
+	}{
+		{"both", fmt.Sprintf("normalize: {mapping: elastic, geoip: {city_db: %s, asn_db: %s}}", city, asn), nil},
+		{"city only", fmt.Sprintf("normalize: {mapping: elastic, geoip: {city_db: %s}}", city), nil},
+		{"missing", fmt.Sprintf("normalize: {mapping: elastic, geoip: {city_db: %s/nope.mmdb}}", dir),
+			[]string{"normalize.geoip.city_db: " + dir + "/nope.mmdb", "no such file"}},
+		{"corrupt", fmt.Sprintf("normalize: {mapping: elastic, geoip: {asn_db: %s}}", garbage),
+			[]string{"normalize.geoip.asn_db: " + garbage + ": not a MaxMind database"}},
+		{"swapped", fmt.Sprintf("normalize: {mapping: elastic, geoip: {city_db: %s, asn_db: %s}}", asn, city),
+			[]string{"normalize.geoip.city_db: ", "name it in asn_db", "normalize.geoip.asn_db: ", "name it in city_db"}},
+		{"not elastic", fmt.Sprintf("normalize: {mapping: v2, geoip: {city_db: %s}}", city),
+			[]string{"normalize.geoip: only the elastic mapping adds locations (the mapping is v2): set normalize.mapping: elastic"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := config.Load(write(t, minimal+"\n"+tc.yaml+"\n"), nil)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if cfg.Normalize.GeoIP.CityDB != city {
+					t.Errorf("city_db = %q, want %q", cfg.Normalize.GeoIP.CityDB, city)
+				}
+				return
+			}
+			for _, w := range tc.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("lacks %q: %v", w, err)
+				}
+			}
+		})
+	}
+	// The environment names them too.
+	cfg, err := config.Load(write(t, minimal+"\nnormalize: {mapping: elastic}\n"), []string{"DUO_CONNECTOR_NORMALIZE_GEOIP_ASN_DB=" + asn})
+	if err != nil || cfg.Normalize.GeoIP.ASNDB != asn {
+		t.Errorf("DUO_CONNECTOR_NORMALIZE_GEOIP_ASN_DB: asn_db %q, %v", cfg.Normalize.GeoIP.ASNDB, err)
 	}
 }

@@ -40,6 +40,8 @@ var docs = map[string]string{
 	"duo.retry.max_backoff":          "Longest wait between retries.",
 	"duo.retry.max_attempts":         "Tries per request before the poll gives up until the next tick.",
 	"normalize.mapping":              "ECS mapping: `v1` (the reference mapping), `v2`, or `elastic` (the fields of Elastic's Cisco Duo integration, every Duo field kept under `cisco_duo.*`).",
+	"normalize.geoip.city_db":        "MaxMind-format City database (GeoLite2/GeoIP2 City): the `elastic` mapping adds `source.geo.*` (and the devices' `geo`). Reopened when the file is replaced.",
+	"normalize.geoip.asn_db":         "MaxMind-format ASN database (GeoLite2 ASN): the `elastic` mapping adds `source.as.*` (and the devices' `as`). Reopened when the file is replaced.",
 	"kafka.brokers":                  "Bootstrap brokers, `host:port`. Required.",
 	"kafka.topic":                    "Topic, or template with `{dataset}` / `{log}`.",
 	"kafka.required_acks":            "`all`, `one` or `none`.",

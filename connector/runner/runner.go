@@ -86,6 +86,9 @@ func (p Parts) Close() error {
 	if p.Publisher != nil {
 		errs = append(errs, p.Publisher.Close())
 	}
+	if p.Normalizer != nil {
+		errs = append(errs, p.Normalizer.Close())
+	}
 	if p.Files != nil {
 		errs = append(errs, p.Files.Close())
 	}
