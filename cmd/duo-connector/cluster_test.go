@@ -24,7 +24,7 @@ import (
 )
 
 // clusterRun starts n connector processes in one connector group over six
-// MSP children (24 units on a 12-partition state topic), each child with
+// MSP children (30 units on a 12-partition state topic), each child with
 // perLog records of every log (auth: ten times as many), read at rps
 // requests per second per child.
 type clusterRun struct {
@@ -378,7 +378,7 @@ func TestClusterSharesTheWork(t *testing.T) {
 	}
 	// Once the group is stable, the processes own every partition and
 	// every unit between them, each once, and are ready.
-	c.waitOwnership(12, 24)
+	c.waitOwnership(12, 30)
 	for i, addr := range c.http {
 		if code, body := httpGet(addr, "/readyz"); code != 200 {
 			t.Errorf("process %d not ready: %d %s", i, code, body)
@@ -430,14 +430,14 @@ func TestClusterFailover(t *testing.T) {
 	t.Logf("backlog complete %s after the kill", time.Since(killed).Round(time.Millisecond))
 	dups := c.repeated()
 	// At most a page (1000 records) per unit the killed process owned:
-	// a third of the 24 units.
+	// a third of the 30 units.
 	if dups > 8*1000 {
 		t.Errorf("%d records repeated after the failover", dups)
 	}
 	t.Logf("%d records repeated after the failover", dups)
 	// The two survivors own everything between them (the killed
 	// process answers no scrape).
-	c.waitOwnership(12, 24)
+	c.waitOwnership(12, 30)
 }
 
 // TestClusterZombie: a process frozen (SIGSTOP) past the session timeout
@@ -461,7 +461,7 @@ func TestClusterZombie(t *testing.T) {
 		t.Fatal("the zombie never took part")
 	}
 	// Back in the group, the three own everything between them again.
-	c.waitOwnership(12, 24)
+	c.waitOwnership(12, 30)
 }
 
 // TestClusterMigrate: a single-process installation moves to cluster mode
@@ -507,10 +507,10 @@ shutdown_timeout: 2s
 	if out, err := run("config", "check", "--config", clusterCfg); err != nil || !strings.Contains(out, "checkpoint: ok: state topic duo-connector-state is compacted and writable, 12 partitions, 0 cursors") {
 		t.Fatalf("config check in cluster mode: %v\n%s", err, out)
 	}
-	if out, err := run("checkpoint", "migrate", "--to", "kafka", "--config", clusterCfg); err != nil || !strings.Contains(out, "12 cursors copied") {
+	if out, err := run("checkpoint", "migrate", "--to", "kafka", "--config", clusterCfg); err != nil || !strings.Contains(out, "15 cursors copied") {
 		t.Fatalf("migrate: %v\n%s", err, out)
 	}
-	if out, err := run("checkpoint", "migrate", "--to", "kafka", "--config", clusterCfg); err == nil || !strings.Contains(out, "already holds 12 cursors") {
+	if out, err := run("checkpoint", "migrate", "--to", "kafka", "--config", clusterCfg); err == nil || !strings.Contains(out, "already holds 15 cursors") {
 		t.Fatalf("migrate twice: %v\n%s", err, out)
 	}
 
@@ -521,7 +521,7 @@ shutdown_timeout: 2s
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	waitFor(t, func() bool { return strings.Count(stderr.String(), "poll finished") >= 24 }) // every unit twice
+	waitFor(t, func() bool { return strings.Count(stderr.String(), "poll finished") >= 30 }) // every unit twice
 	if after := published(); after != before {
 		t.Fatalf("the cluster published %d messages again after the migration", after-before)
 	}
@@ -531,14 +531,14 @@ shutdown_timeout: 2s
 	cmd.Process.Signal(os.Interrupt)
 	cmd.Wait()
 	out, err := run("checkpoint", "show", "--config", clusterCfg)
-	if err != nil || strings.Count(out, "/DA") != 12 {
+	if err != nil || strings.Count(out, "/DA") != 3*len(duo.DefaultLogTypes) {
 		t.Fatalf("show on the state topic: %v\n%s", err, out)
 	}
 	waitFor(t, func() bool {
 		out, err := run("checkpoint", "reset", "--config", clusterCfg, "--logs", "auth", "--account", "DA1", "--yes")
 		return err == nil && strings.Contains(out, "DA1")
 	})
-	if out, _ := run("checkpoint", "show", "--config", clusterCfg); strings.Count(out, "/DA") != 11 {
+	if out, _ := run("checkpoint", "show", "--config", clusterCfg); strings.Count(out, "/DA") != 3*len(duo.DefaultLogTypes)-1 {
 		t.Fatalf("after reset:\n%s", out)
 	}
 }

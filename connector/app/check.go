@@ -24,8 +24,8 @@ type Finding struct {
 	// log auth, account NAME, kafka, checkpoint.
 	Subject string
 	// Status is "ok", "FAILED", "NOT AVAILABLE" (a log the account
-	// lacks) or "WARNING" (a setting that works but is risky: not a
-	// failure).
+	// lacks: skipped by the connector, not a failure) or "WARNING" (a
+	// setting that works but is risky: not a failure).
 	Status string
 	// Detail is what was proven, or what is wrong and its fix.
 	Detail string
@@ -41,7 +41,7 @@ func (f Finding) OK() bool {
 			return false
 		}
 	}
-	return f.Status == "ok" || f.Status == "WARNING" || f.Status == "" && len(f.Parts) > 0
+	return f.Status == "ok" || f.Status == "WARNING" || f.Status == "NOT AVAILABLE" || f.Status == "" && len(f.Parts) > 0
 }
 
 func (f Finding) String() string {
@@ -163,9 +163,14 @@ func checkAccount(ctx context.Context, client *duo.Client, a accounts.Account, c
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := duolog.CheckLog(cctx, client, lt, cfg.Duo.TelephonyV1)
 		cancel()
-		if err != nil {
-			out = append(out, Finding{Subject: "log " + string(lt), Status: "NOT AVAILABLE", Detail: err.Error()})
-		} else {
+		_, unavailable := duo.Unavailable(err)
+		switch {
+		case unavailable:
+			out = append(out, Finding{Subject: "log " + string(lt), Status: "NOT AVAILABLE",
+				Detail: err.Error() + " (the connector skips this log for this account and asks again hourly; not a failure)"})
+		case err != nil:
+			out = append(out, failed("log "+string(lt), err))
+		default:
 			out = append(out, Finding{Subject: "log " + string(lt), Status: "ok"})
 		}
 	}

@@ -222,7 +222,7 @@ func Default() Config {
 			Config:        duo.DefaultConfig(),
 			ChildAccounts: ChildAccounts{Refresh: Duration(15 * time.Minute)},
 		},
-		Logs:            []string{"auth", "admin", "offline", "telephony"},
+		Logs:            []string{"auth", "admin", "offline", "telephony", "activity"},
 		InitialLookback: Duration(24 * time.Hour),
 		Lag:             Duration(duolog.DefaultLag),
 		Schedule:        "@every 1m",
@@ -635,7 +635,7 @@ func (c Config) validateAccountList() []error {
 func (c Config) validateLogs() error {
 	var errs []error
 	if len(c.Logs) == 0 {
-		errs = append(errs, errors.New("logs is empty: list some of auth, admin, offline, telephony"))
+		errs = append(errs, errors.New("logs is empty: list some of auth, admin, offline, telephony, activity, trust_monitor"))
 	}
 	seen := map[string]bool{}
 	for _, l := range c.Logs {

@@ -3,7 +3,7 @@ package config
 // docs says what each key is for, in the words of the README's
 // configuration table (which a test checks against Keys).
 var docs = map[string]string{
-	"logs":                           "Log types to collect: `auth`, `admin`, `offline`, `telephony`, and the opt-in `activity` (Duo's activity log, in preview) and `trust_monitor` (Trust Monitor events; Premier and Advantage editions).",
+	"logs":                           "Log types to collect: `auth`, `admin`, `offline`, `telephony`, `activity` (Duo's activity log; an account without it is skipped for that log, not failed), and the opt-in `trust_monitor` (Trust Monitor events; Premier and Advantage editions).",
 	"initial_lookback":               "Where a log without a cursor starts (at most `179d`).",
 	"lag":                            "Reads stay this far behind Duo's now; never below Duo's `2m` delay. The 30 s margin covers what cannot be measured (a clock stepped since the last request, Duo indexing late).",
 	"schedule":                       "Cron spec or `@every <duration>`.",

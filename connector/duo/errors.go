@@ -2,6 +2,7 @@ package duo
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -60,6 +61,20 @@ func (e *APIError) Fault() fault.Kind {
 		return fault.Transient
 	}
 	return fault.Permanent
+}
+
+// Unavailable reports a log the account does not have: Duo refuses the
+// endpoint of a log that depends on the edition or on a preview (the
+// activity log, Trust Monitor) with a 403 or a 404. The connector skips
+// such a log for the account, checks it again now and then, and does not
+// count it as a failure.
+func Unavailable(err error) (*APIError, bool) {
+	var e *APIError
+	if !errors.As(err, &e) {
+		return nil, false
+	}
+	optional := e.Path == PathActivity || e.Path == PathTrustMonitor
+	return e, optional && (e.StatusCode == http.StatusForbidden || e.StatusCode == http.StatusNotFound)
 }
 
 // HorizonExceeded reports a 400 for a mintime older than Duo keeps logs.

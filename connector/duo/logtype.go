@@ -26,8 +26,8 @@ const (
 var LogTypes = []LogType{Auth, Admin, Offline, Telephony, Activity, TrustMonitor}
 
 // DefaultLogTypes are the logs collected unless the configuration says
-// otherwise: the two newer ones are opt-in.
-var DefaultLogTypes = []LogType{Auth, Admin, Offline, Telephony}
+// otherwise: Trust Monitor (an edition few accounts have) is opt-in.
+var DefaultLogTypes = []LogType{Auth, Admin, Offline, Telephony, Activity}
 
 // Admin API log endpoints.
 const (

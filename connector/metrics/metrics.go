@@ -85,6 +85,9 @@ type LogState struct {
 	// retried after (a 429, a 5xx, the network): the reason an unready
 	// log gives before its first poll finishes.
 	Retrying string
+	// Unavailable, when set, is why the account does not have the log
+	// (Duo refuses it: edition, preview): skipped, not a failure.
+	Unavailable string
 }
 
 // New returns empty Metrics; the runner tracks each account's logs.
@@ -154,6 +157,8 @@ var (
 		"Cluster mode: the state topic partitions this process owns.", nil, nil)
 	stalledDesc = prometheus.NewDesc("duo_connector_unit_stalled",
 		"1 while a log gets answers from Duo but neither its cursor moves nor Duo confirms it caught up (see stall_turns).", []string{"account", "log"}, nil)
+	unavailableDesc = prometheus.NewDesc("duo_connector_log_unavailable",
+		"1 while Duo refuses a log to the account (an edition or preview it lacks: the activity log, Trust Monitor); skipped and asked for again hourly, not a failure.", []string{"account", "log"}, nil)
 	unitsDesc = prometheus.NewDesc("duo_connector_cluster_units_owned",
 		"Cluster mode: the (account, log) units this process polls.", nil, nil)
 )
@@ -167,6 +172,7 @@ func (c unitCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- cursorDesc
 	ch <- lastSuccessDesc
 	ch <- stalledDesc
+	ch <- unavailableDesc
 	ch <- accountsDesc
 	ch <- generationDesc
 	ch <- partitionsDesc
@@ -202,6 +208,11 @@ func (c unitCollector) Collect(ch chan<- prometheus.Metric) {
 			stalled = 1
 		}
 		ch <- prometheus.MustNewConstMetric(stalledDesc, prometheus.GaugeValue, stalled, u.Account, string(u.Log))
+		unavailable := 0.0
+		if st.Unavailable != "" {
+			unavailable = 1
+		}
+		ch <- prometheus.MustNewConstMetric(unavailableDesc, prometheus.GaugeValue, unavailable, u.Account, string(u.Log))
 		failing[u.Account] = failing[u.Account] || st.LastError != "" || st.Unready != "" || st.Stalled != ""
 	}
 	ok, bad := 0, 0
@@ -321,10 +332,26 @@ func (m *Metrics) PollFinished(account string, lt duo.LogType, err error) {
 		st.LastError = err.Error()
 	} else {
 		st.LastSuccess = m.now()
-		st.LastError, st.Unready = "", ""
+		st.LastError, st.Unready, st.Unavailable = "", "", ""
 	}
 	m.mu.Unlock()
 	m.polls.WithLabelValues(account, string(lt), result).Inc()
+}
+
+// Unavailable records that the account does not have the log (reason:
+// Duo's refusal), or that it has it now (""): an unavailable log is not
+// counted as failing, and readiness says why.
+func (m *Metrics) Unavailable(account string, lt duo.LogType, reason string) {
+	m.mu.Lock()
+	st := m.state(account, lt)
+	st.Unavailable = reason
+	if reason != "" {
+		st.LastError, st.Retrying = "", ""
+	}
+	m.mu.Unlock()
+	if reason != "" {
+		m.polls.WithLabelValues(account, string(lt), "unavailable").Inc()
+	}
 }
 
 // Retrying records the failure a log's poll in progress is retried after
@@ -406,6 +433,9 @@ func (m *Metrics) Log(lt duo.LogType) LogState {
 		if out.LastError == "" && st.LastError != "" {
 			out.LastError = u.Account + ": " + st.LastError
 		}
+		if out.Unavailable == "" && st.Unavailable != "" {
+			out.Unavailable = u.Account + ": " + st.Unavailable
+		}
 	}
 	return out
 }
@@ -463,6 +493,8 @@ type logReport struct {
 	Ready       bool      `json:"ready"`
 	LastSuccess time.Time `json:"last_successful_poll,omitzero"`
 	LastError   string    `json:"last_error,omitempty"`
+	// Unavailable: the account does not have the log (not a failure).
+	Unavailable string `json:"unavailable,omitempty"`
 }
 
 // accountReport is one account's readiness.
@@ -498,7 +530,8 @@ func (m *Metrics) readiness(window time.Duration) readinessReport {
 	accts := map[string]accountReport{}
 	local := false
 	for u, st := range m.units {
-		ok := !st.LastSuccess.IsZero() && now.Sub(st.LastSuccess) <= window && st.Unready == "" && st.Stalled == ""
+		ok := !st.LastSuccess.IsZero() && now.Sub(st.LastSuccess) <= window && st.Unready == "" && st.Stalled == "" ||
+			st.Unavailable != ""
 		local = local || st.Unready != ""
 		a, seen := accts[u.Account]
 		if !seen {
@@ -514,7 +547,10 @@ func (m *Metrics) readiness(window time.Duration) readinessReport {
 		case st.LastSuccess.IsZero():
 			lastErr = "its first poll has not finished yet"
 		}
-		a.Logs[string(u.Log)] = logReport{Ready: ok, LastSuccess: st.LastSuccess, LastError: lastErr}
+		if st.Unavailable != "" {
+			lastErr = ""
+		}
+		a.Logs[string(u.Log)] = logReport{Ready: ok, LastSuccess: st.LastSuccess, LastError: lastErr, Unavailable: st.Unavailable}
 		a.Ready = a.Ready && ok
 		accts[u.Account] = a
 	}

@@ -57,6 +57,11 @@ type Options struct {
 	// polls: in cluster mode, those of the state partitions it was
 	// assigned.
 	Owns func(account, log string) bool
+	// UnavailableRecheck is how often a log the account does not have is
+	// asked for again (default an hour: an MSP may have thousands of such
+	// accounts); UnavailableRemind, how often its absence is logged again
+	// (default a day).
+	UnavailableRecheck, UnavailableRemind time.Duration
 }
 
 // Parts are what a Runner reads with and writes to, built by the
@@ -159,7 +164,27 @@ type unit struct {
 	// poll counts the poll in progress over its turns (a worker's at a
 	// time).
 	poll pollStats
+	// unavailableSaid is when the log's absence from the account was
+	// last logged (zero: it is available, or not yet known absent).
+	unavailableSaid time.Time
+	// skipped: the account does not have the log (Once).
+	skipped bool
 }
+
+// UnavailableError is a log the account does not have (duo.Unavailable):
+// it is skipped, checked again after RecheckAfter, and not a failure.
+type UnavailableError struct {
+	Account, Log string
+	Err          error
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("%s %s: not available for this account: %v", e.Account, e.Log, e.Err)
+}
+
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+
 
 // pollStats is what one poll of a unit did so far.
 type pollStats struct {
@@ -181,6 +206,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, parts Part
 	}
 	if opts.StallAfter <= 0 {
 		opts.StallAfter = DefaultStallAfter
+	}
+	if opts.UnavailableRecheck <= 0 {
+		opts.UnavailableRecheck = time.Hour
+	}
+	if opts.UnavailableRemind <= 0 {
+		opts.UnavailableRemind = 24 * time.Hour
 	}
 	static := cfg.Accounts()
 	parent, filter, discover := cfg.Discovery()
@@ -517,7 +548,10 @@ func (r *Runner) Once(ctx context.Context) error {
 	r.queue.closeWhenIdle()
 	r.work(ctx, func(u *unit, err error, more bool) {
 		var later *duo.RetryLaterError
+		var unavailable *UnavailableError
 		switch {
+		case errors.As(err, &unavailable):
+			u.skipped = true // said as a warning by poll; not a failure
 		case errors.As(err, &later):
 			r.queue.push(u, r.opts.Now().Add(later.Wait))
 		case more && err == nil:
@@ -535,7 +569,7 @@ func (r *Runner) Once(ctx context.Context) error {
 	for _, u := range units {
 		if u.err != nil {
 			errs = append(errs, u.err)
-		} else if ctx.Err() == nil {
+		} else if ctx.Err() == nil && !u.skipped {
 			done = append(done, u)
 		}
 	}
@@ -620,6 +654,16 @@ func (r *Runner) poll(ctx context.Context, u *unit) (more bool, err error) {
 			return false, stall
 		}
 	}
+	if _, ok := duo.Unavailable(err); ok {
+		return false, r.unavailable(u, err)
+	}
+	if err == nil && !u.unavailableSaid.IsZero() {
+		u.unavailableSaid = time.Time{}
+		r.logger.Info("log available for this account now: reading it", "account", label, "log", string(lt))
+		if m := r.opts.Metrics; m != nil {
+			m.Unavailable(label, lt, "")
+		}
+	}
 	if errors.As(err, &later) {
 		// The account's budget or backoff: another unit's turn meanwhile.
 		if m := r.opts.Metrics; m != nil {
@@ -668,6 +712,24 @@ func (r *Runner) poll(ctx context.Context, u *unit) (more bool, err error) {
 		return false, fmt.Errorf("%s %s: %w", label, lt, err)
 	}
 	return more, nil
+}
+
+// unavailable records that u's account does not have its log: logged
+// when first seen and once a day after, reported by the metrics and
+// readiness, never counted as the account failing.
+func (r *Runner) unavailable(u *unit, err error) error {
+	label, lt := u.acct.acct.Label(), u.lt
+	u.poll.start = time.Time{}
+	now := r.opts.Now()
+	if u.unavailableSaid.IsZero() || now.Sub(u.unavailableSaid) >= r.opts.UnavailableRemind {
+		u.unavailableSaid = now
+		r.logger.Warn("log not available for this account: skipped (not a failure); asked for again every hour, said again daily",
+			"account", label, "log", string(lt), "reason", err)
+	}
+	if m := r.opts.Metrics; m != nil {
+		m.Unavailable(label, lt, err.Error())
+	}
+	return &UnavailableError{Account: label, Log: string(lt), Err: err}
 }
 
 // StalledError is a log that Duo answers but that does not move: its
@@ -740,8 +802,12 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	r.work(ctx, func(u *unit, err error, more bool) {
 		var later *duo.RetryLaterError
+		var unavailable *UnavailableError
 		switch {
 		case u.acct.removed.Load():
+			return
+		case errors.As(err, &unavailable):
+			r.queue.push(u, r.opts.Now().Add(r.opts.UnavailableRecheck))
 			return
 		case errors.As(err, &later):
 			r.queue.push(u, r.opts.Now().Add(later.Wait))

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -210,20 +212,140 @@ func TestAliveMeansProgress(t *testing.T) {
 }
 
 // TestUnlicensedLogDoesNotStopOthers: an account without Trust Monitor
-// answers its endpoint with a refusal; the log says what is missing at
-// each poll, and the other logs deliver as usual.
+// answers its endpoint with a refusal; the log is skipped with what is
+// missing, and the other logs deliver as usual.
 func TestUnlicensedLogDoesNotStopOthers(t *testing.T) {
 	srv, cfg := setup(t, "@every 1s", 10)
 	cfg.Logs = []string{"auth", "trust_monitor"}
 	srv.SetLicensed(duo.PathTrustMonitor, false)
 	d := start(t, cfg)
 	waitFor(t, func() bool { return d.m.Log(duo.Auth).Records == 10 })
-	waitFor(t, func() bool { return strings.Contains(d.m.Log(duo.TrustMonitor).LastError, "Premier") })
+	waitFor(t, func() bool { return strings.Contains(d.m.Log(duo.TrustMonitor).Unavailable, "Premier") })
 	if d.stopped() {
 		t.Fatalf("the daemon stopped: %v", d.err)
 	}
 	if err := d.stop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestUnavailableLog: the activity log (a default log) refused to an
+// account is said once at start and then once per remind interval, not
+// at each poll; it is asked for again at the recheck interval, not at
+// every tick; it makes neither the account failing nor /readyz unready,
+// which says why; and once Duo grants it, it is read (issue 22).
+func TestUnavailableLog(t *testing.T) {
+	srv, cfg := setup(t, "@every 1s", 10)
+	now := time.Now()
+	srv.Add(duotest.NewGenerator(2).Fill(duo.Activity, now.Add(-3*time.Hour), now.Add(-time.Hour), 5)...)
+	cfg.Logs = []string{"auth", "activity"}
+	srv.SetLicensed(duo.PathActivity, false)
+
+	var logs syncBuffer
+	m := metrics.New()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r, err := app.NewRunner(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil)), nil,
+		runner.Options{Metrics: m, UnavailableRecheck: 700 * time.Millisecond, UnavailableRemind: 2 * time.Second}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx); r.Close() }()
+
+	waitFor(t, func() bool { return m.Log(duo.Auth).Records == 10 && m.State(cfg.Duo.APIHost, duo.Activity).Unavailable != "" })
+	begin := time.Now()
+	time.Sleep(4500 * time.Millisecond)
+	elapsed := time.Since(begin)
+
+	st := m.State(cfg.Duo.APIHost, duo.Activity)
+	if !strings.Contains(st.Unavailable, "activity log") || st.LastError != "" {
+		t.Errorf("activity state: unavailable %q, last error %q; want the reason as unavailable, no error", st.Unavailable, st.LastError)
+	}
+	var asked int
+	for _, req := range srv.Requests() {
+		if req.Path == duo.PathActivity {
+			asked++
+		}
+	}
+	// At most one request per recheck interval (plus the first), where
+	// the schedule would make one a second... and at least one recheck.
+	if limit := int(elapsed/(700*time.Millisecond)) + 2; asked > limit || asked < 2 {
+		t.Errorf("activity asked for %d times in %s; want 2 to %d", asked, elapsed.Round(time.Millisecond), limit)
+	}
+	said := strings.Count(logs.String(), "log not available for this account")
+	if said < 1 || said > int(elapsed/(2*time.Second))+2 || said >= asked {
+		t.Errorf("said %d times for %d requests in %s; want once, then once per remind interval:\n%s", said, asked, elapsed, logs.String())
+	}
+	if strings.Contains(logs.String(), "poll failed") {
+		t.Errorf("an unavailable log is logged as a failure:\n%s", logs.String())
+	}
+
+	_, exposition := get(t, m, "/metrics")
+	for _, want := range []string{`duo_connector_accounts{state="failing"} 0`, `duo_connector_accounts{state="ok"} 1`,
+		`duo_connector_log_unavailable{account="` + cfg.Duo.APIHost + `",log="activity"} 1`} {
+		if !strings.Contains(exposition, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	code, body := get(t, m, "/readyz")
+	if ready := code == http.StatusOK; !ready || !strings.Contains(body, `"unavailable"`) {
+		t.Errorf("readyz: ready %v, want ready, saying the log is unavailable: %s", ready, body)
+	}
+
+	// Granted: read at the next recheck, and said.
+	srv.SetLicensed(duo.PathActivity, true)
+	waitFor(t, func() bool { return m.Log(duo.Activity).Records == 5 })
+	waitFor(t, func() bool { return m.State(cfg.Duo.APIHost, duo.Activity).Unavailable == "" })
+	waitFor(t, func() bool { return strings.Contains(logs.String(), "log available for this account now") })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// get is m's answer to a GET of path.
+func get(t *testing.T, m *metrics.Metrics, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	m.Handler(metrics.Health{Interval: time.Minute}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec.Code, rec.Body.String()
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestUnavailableLogOnce: run --once skips a log the account does not
+// have without failing the run.
+func TestUnavailableLogOnce(t *testing.T) {
+	srv, cfg := setup(t, "@every 1s", 10)
+	cfg.Logs = []string{"auth", "activity"}
+	srv.SetLicensed(duo.PathActivity, false)
+	m := metrics.New()
+	r, err := app.NewRunner(t.Context(), cfg, slog.New(slog.DiscardHandler), nil, runner.Options{Metrics: m}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Once(t.Context()); err != nil {
+		t.Fatalf("Once failed for a log the account does not have: %v", err)
+	}
+	if m.Log(duo.Auth).Records != 10 {
+		t.Errorf("auth: %d records, want 10", m.Log(duo.Auth).Records)
 	}
 }
 
