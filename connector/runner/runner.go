@@ -184,8 +184,6 @@ func (e *UnavailableError) Error() string {
 
 func (e *UnavailableError) Unwrap() error { return e.Err }
 
-
-
 // pollStats is what one poll of a unit did so far.
 type pollStats struct {
 	pipeline.Stats

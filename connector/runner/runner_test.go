@@ -253,7 +253,9 @@ func TestUnavailableLog(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx); r.Close() }()
 
-	waitFor(t, func() bool { return m.Log(duo.Auth).Records == 10 && m.State(cfg.Duo.APIHost, duo.Activity).Unavailable != "" })
+	waitFor(t, func() bool {
+		return m.Log(duo.Auth).Records == 10 && m.State(cfg.Duo.APIHost, duo.Activity).Unavailable != ""
+	})
 	begin := time.Now()
 	time.Sleep(4500 * time.Millisecond)
 	elapsed := time.Since(begin)
