@@ -381,10 +381,8 @@ func authECS(x *elastic) {
 		d.put("event.reason", v)
 	}
 	ip, port := x.address("access_device.ip")
-	if v := x.raw("access_device.ip"); v != nil {
-		d.put("source.address", v)
-	}
-	// Duo sends the string "null" for a hostname it does not know.
+	// source.address is the access device's name: Duo sends the string
+	// "null" for a hostname it does not know.
 	host := x.raw("access_device.hostname")
 	if jsonscan.Equal(x.kept("access_device.hostname"), "null") {
 		host = nil
@@ -410,11 +408,18 @@ func authECS(x *elastic) {
 		}
 	}
 	authIP, _ := x.address("auth_device.ip")
-	x.locate(unquoteIP(ip), "source")
+	x.locate(unquoteIP(ip), "source", "cisco_duo.auth.access_device")
 	x.locate(unquoteIP(authIP), "cisco_duo.auth.auth_device")
+	// Elastic keeps the auth record's isotimestamp (a date field): the
+	// time, written as @timestamp is, when it can be read.
+	if v := x.kept("isotimestamp"); v.Kind == jsonscan.String {
+		if t, ok := parseTimestamp(v.Text(x.scratch[:0])); ok {
+			d.put("cisco_duo.auth.isotimestamp", d.lit([]byte{'"'}, appendTime(x.scratch[:0], t), []byte{'"'}))
+		}
+	}
 	d.put("related.ip", d.list(ip, authIP))
 	d.put("related.user", d.list(d.get("source.user.name")))
-	d.put("related.hosts", d.list(d.get("source.address"), host))
+	d.put("related.hosts", d.list(host))
 }
 
 // unquoteIP is the text of an address address() made (a JSON string with
