@@ -27,9 +27,10 @@ const elasticECSVersion = `"8.11.0"`
 // enode is one member of the document being built: a JSON value, or an
 // object whose members are kids.
 type enode struct {
-	key  []byte // in edoc.keys
-	val  []byte // nil: an object
-	kids []int32
+	key    []byte // in edoc.keys
+	val    []byte // nil: an object
+	kids   []int32
+	parent int32 // -1: detached (its parent became a value)
 }
 
 // edoc is the document being built, members in the order first set.
@@ -38,6 +39,10 @@ type edoc struct {
 	buf   []byte // backing for values made here (not slices of the record)
 	keys  []byte // backing for member names
 	path  []byte // scratch: a path being put
+	// index finds a node by its parent and key: open addressing, the
+	// node's index + 1 (0: empty); its length is a power of two, at least
+	// twice the nodes.
+	index []int32
 }
 
 func (d *edoc) reset() {
@@ -45,18 +50,48 @@ func (d *edoc) reset() {
 		d.nodes[i].kids = d.nodes[i].kids[:0]
 	}
 	d.nodes = d.nodes[:1]
-	d.nodes[0] = enode{kids: d.nodes[0].kids[:0]}
+	d.nodes[0] = enode{kids: d.nodes[0].kids[:0], parent: -1}
 	d.buf = d.buf[:0]
 	d.keys = d.keys[:0]
+	if d.index == nil {
+		d.index = make([]int32, 256)
+	}
+	clear(d.index)
+}
+
+// hashKey hashes the parent, the key's length and three of its bytes:
+// enough to spread a document's few hundred keys (find compares the keys).
+func hashKey[T []byte | string](parent int32, key T) uint32 {
+	h := uint32(parent)*0x9E3779B1 ^ uint32(len(key))*0x85EBCA77
+	if n := len(key); n > 0 {
+		h ^= uint32(key[0]) | uint32(key[n/2])<<8 | uint32(key[n-1])<<16
+	}
+	h ^= h >> 15
+	h *= 0x2C1B3C6D
+	return h ^ h>>13
+}
+
+// find is the slot of parent's member key in the index: the slot holding
+// it, or the empty slot where it goes.
+func find[T []byte | string](d *edoc, parent int32, key T) int {
+	mask := len(d.index) - 1
+	for i := int(hashKey(parent, key)) & mask; ; i = (i + 1) & mask {
+		n := d.index[i]
+		if n == 0 {
+			return i
+		}
+		if nd := &d.nodes[n-1]; nd.parent == parent && string(nd.key) == string(key) {
+			return i
+		}
+	}
 }
 
 // child is the index of parent's member key, created (as an object) when
 // missing.
 func (d *edoc) child(parent int32, key []byte) int32 {
-	for _, k := range d.nodes[parent].kids {
-		if bytes.Equal(d.nodes[k].key, key) {
-			return k
-		}
+	slot := find(d, parent, key)
+	if n := d.index[slot]; n != 0 {
+		return n - 1
 	}
 	start := len(d.keys)
 	d.keys = append(d.keys, key...)
@@ -65,12 +100,43 @@ func (d *edoc) child(parent int32, key []byte) int32 {
 	if len(d.nodes) < cap(d.nodes) {
 		d.nodes = d.nodes[:i+1]
 		kids := d.nodes[i].kids[:0]
-		d.nodes[i] = enode{key: key, kids: kids}
+		d.nodes[i] = enode{key: key, kids: kids, parent: parent}
 	} else {
-		d.nodes = append(d.nodes, enode{key: key})
+		d.nodes = append(d.nodes, enode{key: key, parent: parent})
 	}
 	d.nodes[parent].kids = append(d.nodes[parent].kids, i)
+	d.index[slot] = i + 1
+	if 2*len(d.nodes) > len(d.index) {
+		d.reindex(2 * len(d.index))
+	}
 	return i
+}
+
+// reindex rebuilds the index with size slots.
+func (d *edoc) reindex(size int) {
+	if size > len(d.index) {
+		d.index = make([]int32, size)
+	} else {
+		clear(d.index)
+	}
+	for i := 1; i < len(d.nodes); i++ {
+		if nd := &d.nodes[i]; nd.parent >= 0 {
+			d.index[find(d, nd.parent, nd.key)] = int32(i) + 1
+		}
+	}
+}
+
+// setValue makes node at a value; the members it had are detached.
+func (d *edoc) setValue(at int32, val []byte) {
+	n := &d.nodes[at]
+	for _, k := range n.kids {
+		d.nodes[k].parent = -1
+	}
+	if len(n.kids) > 0 {
+		n.kids = n.kids[:0]
+		d.reindex(len(d.index))
+	}
+	n.val = val
 }
 
 // put sets the value at a dotted path (from the root).
@@ -92,8 +158,7 @@ func (d *edoc) putPath(path []byte, val []byte) {
 		key, rest, more := bytes.Cut(path, dot)
 		at = d.child(at, key)
 		if !more {
-			d.nodes[at].val = val
-			d.nodes[at].kids = d.nodes[at].kids[:0]
+			d.setValue(at, val)
 			return
 		}
 		path = rest
@@ -129,12 +194,7 @@ func (d *edoc) lookup(path string) int32 {
 	at := int32(0)
 	for {
 		key, rest, more := strings.Cut(path, ".")
-		found := int32(-1)
-		for _, k := range d.nodes[at].kids {
-			if string(d.nodes[k].key) == key {
-				found = k
-			}
-		}
+		found := d.index[find(d, at, key)] - 1
 		if found < 0 || !more {
 			return found
 		}
@@ -745,12 +805,19 @@ var ecsFields = strings.Fields("result reason email user.key user.name user.grou
 // numECSFields is len(ecsFields) (checked by a test).
 const numECSFields = 33
 
+// ecsIndex is the index of each of ecsFields.
+var ecsIndex = func() map[string]int {
+	m := make(map[string]int, len(ecsFields))
+	for i, f := range ecsFields {
+		m[f] = i
+	}
+	return m
+}()
+
 // ecsField is the index of path in ecsFields, or -1.
 func ecsField(path []byte) int {
-	for i, f := range ecsFields {
-		if len(f) == len(path) && f == string(path) {
-			return i
-		}
+	if i, ok := ecsIndex[string(path)]; ok {
+		return i
 	}
 	return -1
 }
@@ -884,6 +951,7 @@ func (d *edoc) rename(path, to string) {
 		start := len(d.keys)
 		d.keys = append(d.keys, to...)
 		d.nodes[i].key = d.keys[start:len(d.keys):len(d.keys)]
+		d.reindex(len(d.index))
 	}
 }
 
@@ -977,7 +1045,7 @@ func (x *elastic) walk(s *jsonscan.Scanner, at int32) error {
 		if what == keep && to == "" {
 			if c := x.clean(v); c != nil {
 				k := x.d.child(at, key)
-				x.d.nodes[k].val = c
+				x.d.setValue(k, c)
 			}
 			return nil
 		}
@@ -1193,7 +1261,11 @@ func isString(v []byte) bool { return len(v) > 2 && v[0] == '"' }
 // paths cannot hold): empty, or with an empty part between dots. Such
 // members are dropped.
 func badName(key []byte) bool {
-	return len(key) == 0 || key[0] == '.' || key[len(key)-1] == '.' || bytes.Contains(key, []byte(".."))
+	if len(key) == 0 {
+		return true
+	}
+	i := bytes.IndexByte(key, '.')
+	return i >= 0 && (key[0] == '.' || key[len(key)-1] == '.' || bytes.Contains(key[i:], []byte("..")))
 }
 
 // parseIP parses an IP address an ip-typed field takes: no IPv6 zone.
