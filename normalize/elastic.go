@@ -21,8 +21,8 @@ import (
 // an ECS field instead), and the ECS fields are written from the values
 // kept on the way.
 
-// elasticECSVersion is the ECS version Elastic's integration declares.
-const elasticECSVersion = `"8.11.0"`
+// litECSVersion is the ECS version Elastic's integration declares.
+var litECSVersion = []byte(`"8.11.0"`)
 
 // enode is one member of the document being built: a JSON value, or an
 // object whose members are kids.
@@ -145,15 +145,8 @@ func (d *edoc) put(path string, val []byte) {
 	d.putPath(d.path, val)
 }
 
-// put2 is put of the path a + b, without making the string.
-func (d *edoc) put2(a string, b []byte, val []byte) {
-	d.path = append(append(d.path[:0], a...), b...)
-	d.putPath(d.path, val)
-}
-
-// putPath sets the value at a dotted path.
-func (d *edoc) putPath(path []byte, val []byte) {
-	at := int32(0)
+// putAt sets the value at a dotted path under node at.
+func (d *edoc) putAt(at int32, path []byte, val []byte) {
 	for {
 		key, rest, more := bytes.Cut(path, dot)
 		at = d.child(at, key)
@@ -164,6 +157,15 @@ func (d *edoc) putPath(path []byte, val []byte) {
 		path = rest
 	}
 }
+
+// put2 is put of the path a + b, without making the string.
+func (d *edoc) put2(a string, b []byte, val []byte) {
+	d.path = append(append(d.path[:0], a...), b...)
+	d.putPath(d.path, val)
+}
+
+// putPath sets the value at a dotted path.
+func (d *edoc) putPath(path []byte, val []byte) { d.putAt(0, path, val) }
 
 var dot = []byte{'.'}
 
@@ -206,6 +208,15 @@ func (d *edoc) lookup(path string) int32 {
 func (d *edoc) str(s []byte) []byte {
 	start := len(d.buf)
 	d.buf = appendQuoted(d.buf, s)
+	return d.buf[start:len(d.buf):len(d.buf)]
+}
+
+// time stores t as a JSON string, written as @timestamp is.
+func (d *edoc) time(t time.Time) []byte {
+	start := len(d.buf)
+	d.buf = append(d.buf, '"')
+	d.buf = appendTime(d.buf, t)
+	d.buf = append(d.buf, '"')
 	return d.buf[start:len(d.buf):len(d.buf)]
 }
 
@@ -283,6 +294,7 @@ func (d *edoc) appendNode(dst []byte, i int32) ([]byte, bool) {
 // dataset is what the elastic mapping does with one log's records.
 type dataset struct {
 	name string // cisco_duo.<name>
+	base string // "cisco_duo.<name>."
 	// rule says what becomes of the record's member at path (dotted):
 	// to, when set, is where it goes instead.
 	rule func(path []byte) (what rule, to string)
@@ -314,6 +326,7 @@ type elastic struct {
 	// their index in ecsFields. None: -1 (never set).
 	vals    [numECSFields]jsonscan.Value
 	path    []byte
+	vals2   [][]byte // scratch: a list's values
 	sc      jsonscan.Scanner
 	scratch []byte
 	// descJSON: the description was a JSON object (kept parsed).
@@ -375,7 +388,7 @@ func (x *elastic) strings(path string) []byte {
 	}
 	var s jsonscan.Scanner
 	s.Reset(v.Raw)
-	var vals [][]byte
+	vals := x.vals2[:0]
 	s.Elements(func() error {
 		e, err := s.Value()
 		if e.Kind == jsonscan.String && len(e.Raw) > 2 {
@@ -383,18 +396,19 @@ func (x *elastic) strings(path string) []byte {
 		}
 		return err
 	})
+	x.vals2 = vals[:0]
 	return x.d.list(vals...)
 }
 
 var datasets = map[string]*dataset{
-	"auth_log":            {name: "auth", rule: authRule, ecs: authECS},
-	"admin_log":           {name: "admin", rule: adminRule, ecs: adminECS},
-	"offline_log":         {name: "offline_enrollment", rule: offlineRule, ecs: offlineECS},
-	"telephony_log":       {name: "telephony", rule: telephonyRule, ecs: telephonyECS},
-	"telephony_v2":        {name: "telephony_v2", rule: telephonyRule, ecs: telephonyECS},
-	"activity_log":        {name: "activity", rule: activityRule, ecs: activityECS},
-	"trust_monitor_event": {name: "trust_monitor", rule: trustMonitorRule, ecs: trustMonitorECS},
-	"":                    {name: "unidentified", rule: unidentifiedRule, ecs: func(*elastic) {}},
+	"auth_log":            {name: "auth", base: "cisco_duo.auth.", rule: authRule, ecs: authECS},
+	"admin_log":           {name: "admin", base: "cisco_duo.admin.", rule: adminRule, ecs: adminECS},
+	"offline_log":         {name: "offline_enrollment", base: "cisco_duo.offline_enrollment.", rule: offlineRule, ecs: offlineECS},
+	"telephony_log":       {name: "telephony", base: "cisco_duo.telephony.", rule: telephonyRule, ecs: telephonyECS},
+	"telephony_v2":        {name: "telephony_v2", base: "cisco_duo.telephony_v2.", rule: telephonyRule, ecs: telephonyECS},
+	"activity_log":        {name: "activity", base: "cisco_duo.activity.", rule: activityRule, ecs: activityECS},
+	"trust_monitor_event": {name: "trust_monitor", base: "cisco_duo.trust_monitor.", rule: trustMonitorRule, ecs: trustMonitorECS},
+	"":                    {name: "unidentified", base: "cisco_duo.unidentified.", rule: unidentifiedRule, ecs: func(*elastic) {}},
 }
 
 // common members: the connector's marks and the record's times.
@@ -474,7 +488,7 @@ func authECS(x *elastic) {
 	// time, written as @timestamp is, when it can be read.
 	if v := x.kept("isotimestamp"); v.Kind == jsonscan.String {
 		if t, ok := parseTimestamp(v.Text(x.scratch[:0])); ok {
-			d.put("cisco_duo.auth.isotimestamp", d.lit([]byte{'"'}, appendTime(x.scratch[:0], t), []byte{'"'}))
+			d.put("cisco_duo.auth.isotimestamp", d.time(t))
 		}
 	}
 	d.put("related.ip", d.list(ip, authIP))
@@ -599,17 +613,18 @@ func words(s string) map[string]bool {
 
 func adminECS(x *elastic) {
 	d := &x.d
-	action := string(x.text("action"))
+	action := x.text("action")
 	d.put("event.outcome", litSuccess)
-	if adminFail[action] {
+	if adminFail[string(action)] {
 		d.put("event.outcome", litFailure)
 	}
-	if adminIAM[action] {
+	if adminIAM[string(action)] {
 		d.put("event.category", litIAM)
 	}
-	var types [][]byte
+	var typeBuf [len(adminType) + 3][]byte
+	types := typeBuf[:0]
 	for _, t := range adminType {
-		if t.actions[action] {
+		if t.actions[string(action)] {
 			types = append(types, t.typ)
 		}
 	}
@@ -617,7 +632,7 @@ func adminECS(x *elastic) {
 		word string
 		typ  []byte
 	}{{"create", elCreation}, {"update", elChange}, {"delete", elDeletion}} {
-		if strings.Contains(action, t.word) {
+		if strings.Contains(string(action), t.word) {
 			types = append(types, t.typ)
 		}
 	}
@@ -632,7 +647,7 @@ func adminECS(x *elastic) {
 	if v := x.raw("object"); v != nil {
 		d.put("user.target.name", v)
 	}
-	flat := x.base + "flattened."
+	const flat = "cisco_duo.admin.flattened."
 	switch {
 	case !x.descJSON:
 		// Free text (not JSON): the reason, as Elastic's message.
@@ -642,17 +657,17 @@ func adminECS(x *elastic) {
 		}
 	default:
 		if v := d.get(flat + "Errors"); v != nil {
-			d.put(x.base+"errors", v)
+			d.put("cisco_duo.admin.errors", v)
 		}
 		if v := d.get(flat + "status"); v != nil {
-			d.put(x.base+"status", v)
+			d.put("cisco_duo.admin.status", v)
 		}
-		if action == "admin_self_activate" {
+		if string(action) == "admin_self_activate" {
 			if v := d.get(flat + "email"); isString(v) {
 				d.put("user.email", v)
 			}
 		}
-		if action == "user_update" {
+		if string(action) == "user_update" {
 			if v := d.get(flat + "realname"); isString(v) {
 				d.put("user.changes.name", v)
 			}
@@ -685,7 +700,7 @@ func offlineECS(x *elastic) {
 	if v := x.raw("action"); v != nil {
 		d.put("event.action", v)
 	}
-	d.put("related.hosts", d.list(d.get(x.base+"description.hostname")))
+	d.put("related.hosts", d.list(d.get("cisco_duo.offline_enrollment.description.hostname")))
 }
 
 func telephonyRule(path []byte) (rule, string) {
@@ -844,10 +859,10 @@ func (n *Normalizer) appendElastic(dst, raw, id []byte, st *state) ([]byte, Meta
 	ds := datasetOf(guessEventType(raw))
 	for range 2 {
 		d.reset()
-		d.put("ecs.version", []byte(elasticECSVersion))
+		d.put("ecs.version", litECSVersion)
 		d.put("event.kind", elEvent)
 		d.put("event.original", nil) // set below: its place among the fields
-		x.ds, x.base = ds, "cisco_duo."+ds.name+"."
+		x.ds, x.base = ds, ds.base
 		clear(x.vals[:])
 		x.path = x.path[:0]
 		x.sc.Reset(raw)
@@ -858,7 +873,7 @@ func (n *Normalizer) appendElastic(dst, raw, id []byte, st *state) ([]byte, Meta
 		if err := x.sc.End(); err != nil {
 			return x.failed(dst, raw, err)
 		}
-		real := datasetOf(string(x.text("eventtype")))
+		real := datasetOf(x.text("eventtype"))
 		if real == ds {
 			break
 		}
@@ -906,7 +921,7 @@ func (n *Normalizer) appendElastic(dst, raw, id []byte, st *state) ([]byte, Meta
 func (x *elastic) failed(dst, raw []byte, err error) ([]byte, Meta, error) {
 	d := &x.d
 	d.reset()
-	d.put("ecs.version", []byte(elasticECSVersion))
+	d.put("ecs.version", litECSVersion)
 	d.put("event.kind", []byte(`"pipeline_error"`))
 	d.put("event.original", d.str(raw))
 	d.put("error.message", d.str([]byte(err.Error())))
@@ -916,16 +931,16 @@ func (x *elastic) failed(dst, raw []byte, err error) ([]byte, Meta, error) {
 }
 
 // datasetOf is the dataset of an eventtype (unidentified when unknown).
-func datasetOf(eventtype string) *dataset {
-	if ds := datasets[eventtype]; ds != nil && eventtype != "telephony_v2" {
+func datasetOf(eventtype []byte) *dataset {
+	if ds := datasets[string(eventtype)]; ds != nil && string(eventtype) != "telephony_v2" {
 		return ds
 	}
 	return datasets[""]
 }
 
 // guessEventType reads the value of the last "eventtype" member in raw
-// (the connector appends it), without scanning; "" when there is none.
-func guessEventType(raw []byte) string {
+// (the connector appends it), without scanning; nil when there is none.
+func guessEventType(raw []byte) []byte {
 	const member = `"eventtype":"`
 	// The connector's mark is in the last hundred bytes; elsewhere (a
 	// record given to the normalize command), the first will do.
@@ -936,13 +951,13 @@ func guessEventType(raw []byte) string {
 	} else if i := bytes.Index(raw, []byte(member)); i >= 0 {
 		rest = raw[i+len(member):]
 	} else {
-		return ""
+		return nil
 	}
 	j := bytes.IndexByte(rest, '"')
 	if j < 0 {
-		return ""
+		return nil
 	}
-	return string(rest[:j])
+	return rest[:j]
 }
 
 // rename renames the member at a dotted path.
@@ -1005,7 +1020,7 @@ func (x *elastic) timestamp() Meta {
 		}
 	}
 	if !m.Time.IsZero() {
-		x.d.put("@timestamp", x.d.lit([]byte{'"'}, appendTime(nil, m.Time), []byte{'"'}))
+		x.d.put("@timestamp", x.d.time(m.Time))
 	}
 	return m
 }
@@ -1027,7 +1042,7 @@ func (x *elastic) walk(s *jsonscan.Scanner, at int32) error {
 		x.path = append(x.path, key...)
 		defer func() { x.path = x.path[:n] }()
 		what, to := x.ds.rule(x.path)
-		if what == keep && s.Peek() == '{' && len(x.path) < 256 {
+		if what == keep && s.Peek() == '{' && walkInto(x.path) {
 			return x.walk(s, x.d.child(at, key))
 		}
 		v, err := s.Value()
@@ -1052,6 +1067,17 @@ func (x *elastic) walk(s *jsonscan.Scanner, at int32) error {
 		x.member(x.path, what, to, v)
 		return nil
 	})
+}
+
+// walkInto reports an object with rules or ECS values inside: it is
+// walked member by member; any other object is kept whole (cleaned), as
+// one value.
+func walkInto(path []byte) bool {
+	switch string(path) {
+	case "user", "access_device", "access_device.ip", "auth_device", "action", "outcome", "actor", "target", "old_target":
+		return true
+	}
+	return false
 }
 
 // member puts one member's value, as its rule says.
@@ -1127,13 +1153,18 @@ func (x *elastic) member(path []byte, what rule, toName string, v jsonscan.Value
 func (x *elastic) putObject(path string, obj []byte) {
 	var s jsonscan.Scanner
 	s.Reset(obj)
+	at := int32(-1)
 	s.Members(func(key []byte, esc bool) error {
 		v, err := s.Value()
 		if err != nil {
 			return err
 		}
-		if c := x.clean(v); c != nil && !badName(jsonscan.Key(key, esc)) {
-			x.d.put(path+"."+string(jsonscan.Key(key, esc)), c)
+		key = jsonscan.Key(key, esc)
+		if c := x.clean(v); c != nil && !badName(key) {
+			if at < 0 {
+				at = x.d.node(path)
+			}
+			x.d.putAt(at, key, c)
 		}
 		return nil
 	})
@@ -1171,69 +1202,83 @@ func (x *elastic) clean(v jsonscan.Value) []byte {
 // "" values and the objects and lists that leave empty; false when the
 // whole value goes.
 func appendClean(dst, raw []byte) ([]byte, bool) {
-	var s jsonscan.Scanner
-	s.Reset(raw)
+	c := cleaner{dst: dst}
+	c.s.Reset(raw)
 	start := len(dst)
-	var put func() (bool, error)
-	// container writes an object or a list whose items each puts, each
-	// item after its head (a member's name); items and the container
-	// left empty are rolled back.
-	container := func(open, close byte, each func(item func(head []byte) error) error) (bool, error) {
-		mark := len(dst)
-		dst = append(dst, open)
-		n := 0
-		err := each(func(head []byte) error {
-			at := len(dst)
-			if n > 0 {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, head...)
-			kept, err := put()
-			if kept {
-				n++
-			} else {
-				dst = dst[:at]
-			}
-			return err
-		})
-		if n == 0 {
-			dst = dst[:mark]
-			return false, err
-		}
-		dst = append(dst, close)
-		return true, err
-	}
-	var head []byte
-	put = func() (bool, error) {
-		switch s.Peek() {
-		case '{':
-			return container('{', '}', func(item func([]byte) error) error {
-				return s.Members(func(key []byte, esc bool) error {
-					if badName(jsonscan.Key(key, esc)) { // no index takes it
-						_, err := s.Value()
-						return err
-					}
-					head = append(append(append(head[:0], '"'), key...), '"', ':')
-					return item(head)
-				})
-			})
-		case '[':
-			return container('[', ']', func(item func([]byte) error) error {
-				return s.Elements(func() error { return item(nil) })
-			})
-		}
-		v, err := s.Value()
-		if err != nil || v.Kind == jsonscan.Null || v.Kind == jsonscan.String && len(v.Raw) <= 2 {
-			return false, err
-		}
-		dst = appendNumberSafe(dst, v)
-		return true, nil
-	}
-	kept, err := put()
+	kept, err := c.put()
 	if err != nil || !kept {
-		return dst[:start], false
+		return c.dst[:start], false
 	}
-	return dst, true
+	return c.dst, true
+}
+
+// cleaner is appendClean's state: methods, not closures, so that nothing
+// escapes to the heap.
+type cleaner struct {
+	s   jsonscan.Scanner
+	dst []byte
+}
+
+// put appends the next value, cleaned; false when nothing is left of it.
+func (c *cleaner) put() (bool, error) {
+	switch c.s.Peek() {
+	case '{':
+		mark, n := len(c.dst), 0
+		c.dst = append(c.dst, '{')
+		err := c.s.Members(func(key []byte, esc bool) error {
+			if badName(jsonscan.Key(key, esc)) { // no index takes it
+				_, err := c.s.Value()
+				return err
+			}
+			at := len(c.dst)
+			if n > 0 {
+				c.dst = append(c.dst, ',')
+			}
+			c.dst = append(append(append(c.dst, '"'), key...), '"', ':')
+			return c.item(at, &n)
+		})
+		return c.close(mark, n, '}', err)
+	case '[':
+		mark, n := len(c.dst), 0
+		c.dst = append(c.dst, '[')
+		err := c.s.Elements(func() error {
+			at := len(c.dst)
+			if n > 0 {
+				c.dst = append(c.dst, ',')
+			}
+			return c.item(at, &n)
+		})
+		return c.close(mark, n, ']', err)
+	}
+	v, err := c.s.Value()
+	if err != nil || v.Kind == jsonscan.Null || v.Kind == jsonscan.String && len(v.Raw) <= 2 {
+		return false, err
+	}
+	c.dst = appendNumberSafe(c.dst, v)
+	return true, nil
+}
+
+// item puts a member's or an element's value after its head (written
+// from at); a value left empty takes its head back.
+func (c *cleaner) item(at int, n *int) error {
+	kept, err := c.put()
+	if kept {
+		*n++
+	} else {
+		c.dst = c.dst[:at]
+	}
+	return err
+}
+
+// close ends a container of n items begun at mark; an empty one is taken
+// back.
+func (c *cleaner) close(mark, n int, end byte, err error) (bool, error) {
+	if n == 0 {
+		c.dst = c.dst[:mark]
+		return false, err
+	}
+	c.dst = append(c.dst, end)
+	return true, err
 }
 
 // fitsFloat reports a JSON number an index can hold (a float64): 1E700
