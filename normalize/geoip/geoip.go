@@ -158,7 +158,7 @@ func (db *DB) ASN(addr netip.Addr) (Network, bool) {
 	if !db.asn.lookup(addr, &rec) {
 		return Network{}, false
 	}
-	n := Network{Number: rec.Number, Organization: rec.Organization}
+	n := Network(rec)
 	return n, n != Network{}
 }
 
