@@ -4,10 +4,21 @@ import (
 	"testing"
 )
 
-// TestECSFieldsCount: numECSFields sizes the slots of ecsFields.
+// TestECSFieldsCount: numECSFields sizes the slots of ecsFields, and
+// ecsField finds each at its index.
 func TestECSFieldsCount(t *testing.T) {
 	if len(ecsFields) != numECSFields {
 		t.Fatalf("ecsFields has %d paths, numECSFields is %d", len(ecsFields), numECSFields)
+	}
+	for i, f := range ecsFields {
+		if got := ecsField([]byte(f)); got != i {
+			t.Errorf("ecsField(%q) = %d, want %d", f, got, i)
+		}
+	}
+	for _, f := range []string{"", "user", "resul", "results", "access_device.ip.addres"} {
+		if got := ecsField([]byte(f)); got != -1 {
+			t.Errorf("ecsField(%q) = %d, want -1", f, got)
+		}
 	}
 }
 
