@@ -157,6 +157,8 @@ var (
 		"Cluster mode: the state topic partitions this process owns.", nil, nil)
 	stalledDesc = prometheus.NewDesc("duo_connector_unit_stalled",
 		"1 while a log gets answers from Duo but neither its cursor moves nor Duo confirms it caught up (see stall_turns).", []string{"account", "log"}, nil)
+	notSavedDesc = prometheus.NewDesc("duo_connector_cursor_not_saved",
+		"1 while the log's cursor cannot be saved: its pages reach Kafka but are read again at every poll (duplicates) until the state directory or topic takes writes again.", []string{"account", "log"}, nil)
 	unavailableDesc = prometheus.NewDesc("duo_connector_log_unavailable",
 		"1 while Duo refuses a log to the account (an edition or preview it lacks: the activity log, Trust Monitor); skipped and asked for again hourly, not a failure.", []string{"account", "log"}, nil)
 	unitsDesc = prometheus.NewDesc("duo_connector_cluster_units_owned",
@@ -173,6 +175,7 @@ func (c unitCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- lastSuccessDesc
 	ch <- stalledDesc
 	ch <- unavailableDesc
+	ch <- notSavedDesc
 	ch <- accountsDesc
 	ch <- generationDesc
 	ch <- partitionsDesc
@@ -213,6 +216,11 @@ func (c unitCollector) Collect(ch chan<- prometheus.Metric) {
 			unavailable = 1
 		}
 		ch <- prometheus.MustNewConstMetric(unavailableDesc, prometheus.GaugeValue, unavailable, u.Account, string(u.Log))
+		notSaved := 0.0
+		if st.Unready != "" {
+			notSaved = 1
+		}
+		ch <- prometheus.MustNewConstMetric(notSavedDesc, prometheus.GaugeValue, notSaved, u.Account, string(u.Log))
 		failing[u.Account] = failing[u.Account] || st.LastError != "" || st.Unready != "" || st.Stalled != ""
 	}
 	ok, bad := 0, 0
