@@ -44,7 +44,7 @@ func TestProgressBars(t *testing.T) {
 	logs := []duo.LogType{duo.Auth, duo.Admin}
 	m := metrics.New()
 	for _, lt := range logs {
-		m.Track("api-x", lt)
+		m.Track("api-x", lt, lt.Path(false))
 	}
 	m.PagePublished("api-x", duo.Auth, 5000, 0, 0, time.Millisecond, since.Add(5*24*time.Hour))
 	var out lockedBuffer

@@ -58,6 +58,29 @@ func (t LogType) EventType() string {
 	return string(t) + "_log"
 }
 
+// Path is the Admin API endpoint the log is read from (telephony from its
+// legacy v1 endpoint when telephonyV1).
+func (t LogType) Path(telephonyV1 bool) string {
+	switch t {
+	case Auth:
+		return PathAuthV2
+	case Admin:
+		return PathAdmin
+	case Offline:
+		return PathOffline
+	case Telephony:
+		if telephonyV1 {
+			return PathTelephonyV1
+		}
+		return PathTelephonyV2
+	case Activity:
+		return PathActivity
+	case TrustMonitor:
+		return PathTrustMonitor
+	}
+	return ""
+}
+
 // ParseLogTypes parses a comma-separated list of log types.
 func ParseLogTypes(s string) ([]LogType, error) {
 	var out []LogType

@@ -159,23 +159,7 @@ type nextWindow struct {
 func NewReader(client *duo.Client, t duo.LogType, cur *Cursor, opts Options) *Reader {
 	opts.setDefaults()
 	r := &Reader{client: client, typ: t, opts: opts, v1: IsV1(t, opts.TelephonyV1)}
-	switch t {
-	case duo.Auth:
-		r.path = duo.PathAuthV2
-	case duo.Admin:
-		r.path = duo.PathAdmin
-	case duo.Offline:
-		r.path = duo.PathOffline
-	case duo.Telephony:
-		r.path = duo.PathTelephonyV2
-		if opts.TelephonyV1 {
-			r.path = duo.PathTelephonyV1
-		}
-	case duo.Activity:
-		r.path = duo.PathActivity
-	case duo.TrustMonitor:
-		r.path = duo.PathTrustMonitor
-	}
+	r.path = t.Path(opts.TelephonyV1)
 	r.ep = windowed[r.path]
 	if cur != nil {
 		r.cur = cur.clone()

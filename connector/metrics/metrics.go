@@ -248,13 +248,26 @@ func (m *Metrics) ClusterGeneration(generation int, partitions []int) {
 	m.cluster = &clusterState{generation: generation, partitions: partitions}
 }
 
-// Track starts reporting one log of an account (before its first poll).
-func (m *Metrics) Track(account string, lt duo.LogType) {
+// Track starts reporting one log of an account (before its first poll),
+// read from the Duo endpoint path.
+func (m *Metrics) Track(account string, lt duo.LogType, path string) {
 	m.mu.Lock()
 	m.state(account, lt)
 	m.mu.Unlock()
+	// Every series an alert or a dashboard selects exists from the first
+	// scrape, at zero: a query never silently matches nothing.
 	for _, c := range []*prometheus.CounterVec{m.recordsRead, m.recordsPublished, m.recordsMalformed, m.recordsOversized} {
 		c.WithLabelValues(string(lt))
+	}
+	m.writeLatency.WithLabelValues(string(lt))
+	for _, result := range []string{"ok", "error", "unavailable"} {
+		m.polls.WithLabelValues(account, string(lt), result)
+	}
+	if path != "" {
+		m.requests.WithLabelValues(path, "200")
+		m.requestDuration.WithLabelValues(path)
+		m.rateLimited.WithLabelValues(path)
+		m.retries.WithLabelValues(path)
 	}
 }
 

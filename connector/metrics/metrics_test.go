@@ -130,7 +130,7 @@ func TestUnreadyWhenCursorNotSaved(t *testing.T) {
 func newMetrics(account string, logs []duo.LogType) *metrics.Metrics {
 	m := metrics.New()
 	for _, lt := range logs {
-		m.Track(account, lt)
+		m.Track(account, lt, lt.Path(false))
 	}
 	return m
 }
@@ -143,8 +143,8 @@ func TestReadinessManyAccounts(t *testing.T) {
 	m := metrics.New()
 	h := m.Handler(metrics.Health{Interval: time.Minute})
 	for _, a := range []string{"acme", "beta", "gamma"} {
-		m.Track(a, duo.Auth)
-		m.Track(a, duo.Admin)
+		m.Track(a, duo.Auth, duo.PathAuthV2)
+		m.Track(a, duo.Admin, duo.PathAdmin)
 	}
 	if code, _ := get(t, h, "/readyz"); code != 503 {
 		t.Fatalf("ready before any poll: %d", code)

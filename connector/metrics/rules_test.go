@@ -2,10 +2,13 @@ package metrics_test
 
 import (
 	"bufio"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -86,13 +89,73 @@ func TestAlertRulesUseExportedMetrics(t *testing.T) {
 	}
 }
 
-// scrapeNames are the metric names of a connector's first scrape: one
-// account's log tracked, in cluster mode (whose gauges single-process
-// mode leaves out).
+// TestDashboard: every query of the Grafana dashboard parses as PromQL
+// (promtool checks them as recording rules, the dashboard's variables
+// given values) and uses only metrics a connector exports from its
+// first scrape.
+func TestDashboard(t *testing.T) {
+	data, err := os.ReadFile("../../configs/grafana/duo-connector.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Title  string `json:"title"`
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(data, &dash); err != nil {
+		t.Fatalf("the dashboard is not JSON: %v", err)
+	}
+	exported := scrapeNames(t)
+	names := regexp.MustCompile(`\b(duo_connector_[a-z_]+)`)
+	vars := strings.NewReplacer("$job", "duo-connector", "$__rate_interval", "5m")
+	type recording struct {
+		Record string `yaml:"record"`
+		Expr   string `yaml:"expr"`
+	}
+	var rules []recording
+	for _, p := range dash.Panels {
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q has no query", p.Title)
+		}
+		for _, q := range p.Targets {
+			for _, name := range names.FindAllString(q.Expr, -1) {
+				if !exported[name] {
+					t.Errorf("panel %q uses %s, which a connector does not export", p.Title, name)
+				}
+			}
+			rules = append(rules, recording{Record: fmt.Sprintf("dashboard:query%d", len(rules)), Expr: vars.Replace(q.Expr)})
+		}
+	}
+	if len(rules) < 15 {
+		t.Fatalf("only %d queries in the dashboard: is it read right?", len(rules))
+	}
+	bin := promtool(t)
+	out, err := yaml.Marshal(map[string]any{"groups": []any{map[string]any{"name": "dashboard", "rules": rules}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "dashboard.rules.yml")
+	if err := os.WriteFile(file, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := exec.Command(bin, "check", "rules", file).CombinedOutput(); err != nil {
+		t.Errorf("a dashboard query does not parse: %v\n%s", err, msg)
+	}
+}
+
+// scrapeNames are the metric names of a connector's first scrape (as
+// app.Build and the runner set them up): one account's log tracked, in
+// cluster mode (whose gauges single-process mode leaves out).
 func scrapeNames(t *testing.T) map[string]bool {
 	t.Helper()
 	m := metrics.New()
-	m.Track("acme", duo.Auth)
+	m.SetBuild(metrics.BuildOf("test"))
+	m.Track("acme", duo.Auth, duo.PathAuthV2)
 	m.ClusterGeneration(1, []int{0})
 	rec := httptest.NewRecorder()
 	m.Handler(metrics.Health{Interval: time.Minute}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))

@@ -435,7 +435,7 @@ func (r *Runner) newAccount(ctx context.Context, a accounts.Account) (*account, 
 		}
 		acct.units = append(acct.units, &unit{acct: acct, lt: lt, p: p})
 		if m := r.opts.Metrics; m != nil {
-			m.Track(a.Label(), lt)
+			m.Track(a.Label(), lt, lt.Path(r.cfg.Duo.TelephonyV1))
 			m.CursorAt(a.Label(), lt, p.CursorTime(), p.CheckedThrough())
 		}
 	}
