@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/duotest"
@@ -625,5 +628,76 @@ checkpoint: {store: kafka, partitions: 4, session_timeout: 6s}
 	}
 	if !strings.Contains(out, "cannot poll this generation's units yet; retrying") {
 		t.Fatalf("the listing did not fail as injected:\n%s", tail(out, 3000))
+	}
+}
+
+// TestOneShotOnStateTopic: run --once with checkpoint.store: kafka needs no
+// state directory (a Kubernetes CronJob, a serverless job): its cursors
+// are the state topic's, so a second run reads nothing again; while a
+// cluster of the same group runs, a one-shot run is refused, never run
+// beside it (issue 23).
+func TestOneShotOnStateTopic(t *testing.T) {
+	bin := binary(t)
+	srv := duotest.New(t, duotest.WithoutRequestLog())
+	broker := kafkatest.NewBroker(t, 2, topics...)
+	want := map[string]map[string]bool{}
+	for i := range 2 {
+		id := fmt.Sprintf("DA%d", i)
+		srv.AddChild(id, "Customer "+id)
+		want[id] = childRecords(srv, id, uint64(700+i), 50)
+	}
+	cfg := mspConfig(t, srv, broker.Addr, 1000, `
+  child_accounts: {enabled: true}
+schedule: "@every 1s"
+jitter: 0s
+shutdown_timeout: 2s
+checkpoint: {store: kafka, partitions: 4, session_timeout: 6s}
+`)
+	// No state directory: one that cannot be created.
+	data, _ := os.ReadFile(cfg)
+	data = regexp.MustCompile(`(?m)^state_dir: .*$`).ReplaceAll(data, []byte("state_dir: /proc/duo-connector-no-state"))
+	os.WriteFile(cfg, data, 0o600)
+	run := func(args ...string) (string, error) {
+		out, err := exec.Command(bin, args...).CombinedOutput()
+		return string(out), err
+	}
+	read := func() []*kgo.Record {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		recs, err := kafkatest.ReadAll(ctx, broker.Addr, topics...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return recs
+	}
+	if out, err := run("run", "--once", "--config", cfg); err != nil {
+		t.Fatalf("run --once on the state topic: %v\n%s", err, out)
+	}
+	recs := read()
+	got := byAccount(t, recs, nil)
+	for id, ids := range want {
+		exactlyOnce(t, id, got[id], ids)
+	}
+	if out, err := run("run", "--once", "--config", cfg); err != nil {
+		t.Fatalf("second run --once: %v\n%s", err, out)
+	}
+	if again := read(); len(again) != len(recs) {
+		t.Fatalf("the second run published %d messages again: its cursors were not the first run's", len(again)-len(recs))
+	}
+	if out, err := run("checkpoint", "show", "--config", cfg); err != nil || strings.Count(out, "/DA") != 2*len(duo.DefaultLogTypes) {
+		t.Fatalf("checkpoint show on the state topic: %v\n%s", err, out)
+	}
+
+	daemon := exec.Command(bin, "run", "--config", cfg)
+	var stderr syncBuffer
+	daemon.Stderr = &stderr
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { daemon.Process.Kill(); daemon.Wait() })
+	waitFor(t, func() bool { return strings.Contains(stderr.String(), "connector group generation") })
+	out, err := run("run", "--once", "--config", cfg)
+	if err == nil || !strings.Contains(out, "running processes") || !strings.Contains(out, "run --once with checkpoint.store: kafka") {
+		t.Fatalf("run --once beside a running cluster: %v\n%s", err, out)
 	}
 }

@@ -53,10 +53,6 @@ Flags:
 		return exitUsage
 	}
 	opts.OneShot = *once
-	if *once && cfg.Checkpoint.Store == "kafka" {
-		fmt.Fprintln(e.stderr, "duo-connector run: --once reads every unit in one process, which cluster mode (checkpoint.store: kafka) shares out: run the daemon, or use checkpoint.store: file for one-shot runs")
-		return exitUsage
-	}
 	return execute(cfg, e, opts)
 }
 

@@ -93,11 +93,28 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (*Service, erro
 		s.close = append(s.close, pub.Close)
 		return s, nil
 	}
-	if err := checkpoint.CheckDir(cfg.StateDir); err != nil {
+	var store checkpoint.Store
+	if s.oneShotOnTopic() {
+		// Stateless: the cursors are the state topic's, no state
+		// directory is needed (a Kubernetes CronJob, a serverless job).
+		// A running cluster holds them and would write them back: the
+		// run is refused while it runs.
+		st, _, err := openState(ctx, cfg, true)
+		if err != nil {
+			return nil, fmt.Errorf("run --once with checkpoint.store: kafka: %w", err)
+		}
+		if err := st.Restore(ctx, nil); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("run --once with checkpoint.store: kafka: %w", err)
+		}
+		s.close = append(s.close, st.Close)
+		store = st
+	} else if err := checkpoint.CheckDir(cfg.StateDir); err != nil {
 		return nil, &fault.ConfigError{Err: err}
 	}
-	r, err := NewRunner(ctx, cfg, s.logger, nil, s.runnerOptions(), s.giveUpAfter())
+	r, err := NewRunner(ctx, cfg, s.logger, store, s.runnerOptions(), s.giveUpAfter())
 	if err != nil {
+		s.Close()
 		return nil, err
 	}
 	s.runner = r
@@ -111,7 +128,14 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (*Service, erro
 // cluster reports cluster mode: the daemon shares the work with the
 // other processes of its group (backfills are always single-process).
 func (s *Service) cluster() bool {
-	return s.cfg.Checkpoint.Store == "kafka" && s.opts.Backfill == nil
+	return s.cfg.Checkpoint.Store == "kafka" && s.opts.Backfill == nil && !s.opts.OneShot
+}
+
+// oneShotOnTopic reports a one-shot run (run --once) whose cursors are the
+// state topic's: it reads every unit in this process, with no state
+// directory.
+func (s *Service) oneShotOnTopic() bool {
+	return s.cfg.Checkpoint.Store == "kafka" && s.opts.Backfill == nil && s.opts.OneShot
 }
 
 func (s *Service) runnerOptions() runner.Options {
@@ -152,7 +176,7 @@ func (s *Service) Check(ctx context.Context) error {
 // the backfill's end) and returns the logs' errors.
 func (s *Service) Once(ctx context.Context) error {
 	if s.runner == nil {
-		return errors.New("--once reads every unit in one process, which cluster mode (checkpoint.store: kafka) shares out: run the daemon, or use checkpoint.store: file for one-shot runs")
+		return errors.New("cluster mode reads no logs by itself: run the daemon")
 	}
 	if err := s.Check(ctx); err != nil {
 		return &CheckError{err}
@@ -241,8 +265,8 @@ func (s *Service) listen() (*http.Server, error) {
 // Close releases the runner (its state directory lock, its connections).
 func (s *Service) Close() error {
 	var errs []error
-	for _, c := range s.close {
-		errs = append(errs, c())
+	for i := len(s.close) - 1; i >= 0; i-- { // last opened, first closed
+		errs = append(errs, s.close[i]())
 	}
 	return errors.Join(errs...)
 }
