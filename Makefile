@@ -8,13 +8,35 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHTIME ?= 1s
 
-.PHONY: all build test bench lint fuzz soak clean install demo sandbox
+.PHONY: all build test bench lint fuzz soak clean install demo sandbox image
 
 all: build
 
 build:
 	$(GO) build -buildvcs=auto -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/duo-connector ./cmd/duo-connector
 	$(GO) build -trimpath -o $(BIN)/duo-sandbox ./cmd/duo-sandbox
+
+# The container image: linux/amd64 and linux/arm64 in one manifest, as
+# $(BIN)/duo-connector-image.tar (an OCI archive) and in the local
+# container store as $(IMAGE). Needs buildah (Debian's package) and root.
+IMAGE        ?= duo-connector:$(VERSION)
+BUILDAH      ?= buildah $(BUILDAH_FLAGS)
+BUILDAH_FLAGS ?= --storage-driver vfs
+REVISION     ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+IMAGE_CTX    := $(BIN)/image-context
+image:
+	rm -rf $(IMAGE_CTX) && mkdir -p $(IMAGE_CTX)/state
+	for arch in amd64 arm64; do \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -buildvcs=auto -trimpath -ldflags '$(LDFLAGS)' \
+			-o $(IMAGE_CTX)/bin/linux-$$arch/duo-connector ./cmd/duo-connector || exit 1; \
+	done
+	cp /etc/ssl/certs/ca-certificates.crt configs/container/Containerfile configs/container/passwd configs/container/group $(IMAGE_CTX)/
+	-$(BUILDAH) manifest rm $(IMAGE) >/dev/null 2>&1
+	$(BUILDAH) bud --quiet --isolation chroot --manifest $(IMAGE) --platform linux/amd64,linux/arm64 \
+		--build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) -f Containerfile $(IMAGE_CTX)
+	rm -f $(BIN)/duo-connector-image.tar
+	$(BUILDAH) manifest push --quiet --all $(IMAGE) oci-archive:$(BIN)/duo-connector-image.tar
+	@echo "image $(IMAGE): $(BIN)/duo-connector-image.tar"
 
 # The first command to try: a fake Duo and a Kafka broker on loopback, the
 # connector draining a day of records into it, and what came out.
