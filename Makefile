@@ -8,7 +8,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHTIME ?= 1s
 
-.PHONY: all build test bench lint fuzz soak clean install demo sandbox image
+.PHONY: all build test bench lint fuzz soak clean install demo sandbox image package
 
 all: build
 
@@ -37,6 +37,29 @@ image:
 	rm -f $(BIN)/duo-connector-image.tar
 	$(BUILDAH) manifest push --quiet --all $(IMAGE) oci-archive:$(BIN)/duo-connector-image.tar
 	@echo "image $(IMAGE): $(BIN)/duo-connector-image.tar"
+
+# .deb and .rpm packages for linux/amd64 and linux/arm64, in $(BIN): the
+# binary, the systemd units, the system user, the example configuration
+# (kept across upgrades). nfpm is a Go tool of configs/packaging's module.
+PKG_ARCHES  ?= amd64 arm64
+# Package versions start with a digit and hold no '-'.
+PKG_VERSION ?= $(shell configs/packaging/pkg-version '$(VERSION)')
+PKG_ROOT    := $(abspath $(BIN))/pkgroot
+package:
+	@for arch in $(PKG_ARCHES); do \
+		root=$(PKG_ROOT)/$$arch; rm -rf $$root $(PKG_ROOT)/bin-$$arch; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -buildvcs=auto -trimpath -ldflags '$(LDFLAGS)' \
+			-o $(PKG_ROOT)/bin-$$arch/duo-connector ./cmd/duo-connector || exit 1; \
+		$(MAKE) --no-print-directory install BIN=$(PKG_ROOT)/bin-$$arch DESTDIR=$$root PREFIX=/usr \
+			SYSTEMD_UNIT_DIR=/usr/lib/systemd/system SYSUSERS_DIR=/usr/lib/sysusers.d >/dev/null || exit 1; \
+		install -D -m 0644 LICENSE $$root/usr/share/doc/duo-connector/LICENSE; \
+		sed -e "s|@ARCH@|$$arch|; s|@VERSION@|$(PKG_VERSION)|; s|@ROOT@|$$root|; s|@SCRIPTS@|$(abspath configs/packaging)|" \
+			configs/packaging/nfpm.yaml > $$root.nfpm.yaml; \
+		for fmt in deb rpm; do \
+			(cd configs/packaging && $(GO) tool nfpm package --config $$root.nfpm.yaml --packager $$fmt --target $(abspath $(BIN))/) || exit 1; \
+		done; \
+	done
+	@ls -1 $(BIN)/*.deb $(BIN)/*.rpm
 
 # The first command to try: a fake Duo and a Kafka broker on loopback, the
 # connector draining a day of records into it, and what came out.
