@@ -8,7 +8,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHTIME ?= 1s
 
-.PHONY: all build test bench lint fuzz soak clean install demo sandbox image package
+.PHONY: all build test bench lint fuzz soak clean install demo sandbox image package dist
 
 all: build
 
@@ -60,6 +60,30 @@ package:
 		done; \
 	done
 	@ls -1 $(BIN)/*.deb $(BIN)/*.rpm
+
+# Release archives for linux/amd64 and linux/arm64 (the binary, the units,
+# the example configuration, the docs), a CycloneDX SBOM of the Go
+# modules and SHA256SUMS, in $(DIST). Reproducible: the same commit gives
+# byte-identical files (times are the commit's, owners and order fixed).
+DIST              ?= dist
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+dist:
+	@rm -rf $(DIST) && mkdir -p $(DIST)
+	@for arch in amd64 arm64; do \
+		name=duo-connector_$(PKG_VERSION)_linux_$$arch; d=$(DIST)/$$name; mkdir -p $$d; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -buildvcs=auto -trimpath -ldflags '$(LDFLAGS)' \
+			-o $$d/duo-connector ./cmd/duo-connector || exit 1; \
+		cp LICENSE README.md CHANGELOG.md configs/duo-connector.example.yaml configs/duo-connector.service \
+			configs/duo-connector@.service configs/duo-connector.sysusers.conf $$d/; \
+		chmod 0644 $$d/*; chmod 0755 $$d/duo-connector; \
+		tar --sort=name --mtime=@$(SOURCE_DATE_EPOCH) --owner=0 --group=0 --numeric-owner \
+			-C $(DIST) -cf - $$name | gzip -9n > $$d.tar.gz; \
+		rm -rf $$d; \
+	done
+	@cd configs/packaging && $(GO) tool cyclonedx-gomod mod -json -noserial -notimestamp \
+		-output $(abspath $(DIST))/duo-connector_$(PKG_VERSION).cdx.json ../..
+	@cd $(DIST) && sha256sum *.tar.gz *.cdx.json > SHA256SUMS
+	@ls -1 $(DIST)
 
 # The first command to try: a fake Duo and a Kafka broker on loopback, the
 # connector draining a day of records into it, and what came out.
