@@ -189,12 +189,9 @@ var geoNormalizer *Normalizer
 // geoiptest.Known and geoiptest.KnownASN.
 func newGeoNormalizer(t testing.TB) *Normalizer {
 	t.Helper()
-	dir := t.TempDir()
-	cfg := geoip.Config{CityDB: filepath.Join(dir, "city.mmdb"), ASNDB: filepath.Join(dir, "asn.mmdb")}
-	if err := geoiptest.WriteCity(cfg.CityDB, "GeoLite2-City", geoiptest.Known); err != nil {
-		t.Fatal(err)
-	}
-	if err := geoiptest.WriteASN(cfg.ASNDB, "GeoLite2-ASN", geoiptest.KnownASN); err != nil {
+	var cfg geoip.Config
+	var err error
+	if cfg.CityDB, cfg.ASNDB, err = geoiptest.WriteKnown(t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
 	n, err := New(Options{Mapping: Elastic, GeoIP: cfg})

@@ -193,11 +193,8 @@ func TestNormalizeCLILongLines(t *testing.T) {
 // elastic mapping's documents; a bad database names its flag.
 func TestNormalizeCLIGeoIP(t *testing.T) {
 	dir := t.TempDir()
-	city, asn := filepath.Join(dir, "city.mmdb"), filepath.Join(dir, "asn.mmdb")
-	if err := geoiptest.WriteCity(city, "GeoLite2-City", geoiptest.Known); err != nil {
-		t.Fatal(err)
-	}
-	if err := geoiptest.WriteASN(asn, "GeoLite2-ASN", geoiptest.KnownASN); err != nil {
+	city, asn, err := geoiptest.WriteKnown(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
 	rec := `{"eventtype":"auth_log","access_device":{"ip":"89.160.20.115"},"result":"success","txid":"t1","timestamp":1627024774}` + "\n"

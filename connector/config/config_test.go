@@ -351,11 +351,8 @@ func TestYAMLMistakesInWords(t *testing.T) {
 // one the mapping would not use, is a configuration error naming its key.
 func TestGeoIPDatabases(t *testing.T) {
 	dir := t.TempDir()
-	city, asn := filepath.Join(dir, "city.mmdb"), filepath.Join(dir, "asn.mmdb")
-	if err := geoiptest.WriteCity(city, "GeoLite2-City", geoiptest.Known); err != nil {
-		t.Fatal(err)
-	}
-	if err := geoiptest.WriteASN(asn, "GeoLite2-ASN", geoiptest.KnownASN); err != nil {
+	city, asn, err := geoiptest.WriteKnown(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
 	garbage := filepath.Join(dir, "garbage.mmdb")

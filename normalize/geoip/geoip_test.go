@@ -19,12 +19,8 @@ import (
 
 func writeDBs(t *testing.T) (city, asn string) {
 	t.Helper()
-	dir := t.TempDir()
-	city, asn = filepath.Join(dir, "city.mmdb"), filepath.Join(dir, "asn.mmdb")
-	if err := geoiptest.WriteCity(city, "GeoLite2-City", geoiptest.Known); err != nil {
-		t.Fatal(err)
-	}
-	if err := geoiptest.WriteASN(asn, "GeoLite2-ASN", geoiptest.KnownASN); err != nil {
+	city, asn, err := geoiptest.WriteKnown(t.TempDir())
+	if err != nil {
 		t.Fatal(err)
 	}
 	return city, asn

@@ -45,6 +45,19 @@ var KnownASN = []ASN{
 	{Network: "216.160.83.56/29", Number: 209, Organization: "CenturyLink"},
 }
 
+// WriteKnown writes a City database of Known and an ASN database of
+// KnownASN into dir, and returns their paths (city.mmdb, asn.mmdb).
+func WriteKnown(dir string) (city, asn string, err error) {
+	city, asn = filepath.Join(dir, "city.mmdb"), filepath.Join(dir, "asn.mmdb")
+	if err := WriteCity(city, "GeoLite2-City", Known); err != nil {
+		return "", "", err
+	}
+	if err := WriteASN(asn, "GeoLite2-ASN", KnownASN); err != nil {
+		return "", "", err
+	}
+	return city, asn, nil
+}
+
 // WriteCity writes a City database of recs to path (dbType, e.g.
 // "GeoLite2-City", is its metadata's database_type).
 func WriteCity(path, dbType string, recs []City) error {
