@@ -26,10 +26,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
+
 	"github.com/duo-connector/duo-connector/connector/duo"
 	"github.com/duo-connector/duo-connector/connector/duotest"
 	"github.com/duo-connector/duo-connector/connector/kafkatest"
-	"github.com/twmb/franz-go/pkg/kfake"
 )
 
 func main() {
