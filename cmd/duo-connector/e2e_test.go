@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -564,6 +565,13 @@ func TestDaemonOperations(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	// What the alert rules and the dashboard use is on the running
+	// connector's /metrics (cluster mode's gauges but in cluster mode).
+	for _, name := range monitoredMetrics(t) {
+		if !strings.HasPrefix(name, "duo_connector_cluster_") && !strings.Contains(body, "\n"+name) {
+			t.Errorf("/metrics of the running connector lacks %s, which the alerts or the dashboard use", name)
+		}
+	}
 	// SIGHUP does not kill it: it says it is ignored and how to reload.
 	cmd.Process.Signal(syscall.SIGHUP)
 	waitFor(t, func() bool { return strings.Contains(stderr.String(), "SIGHUP ignored") })
@@ -649,6 +657,30 @@ func TestConfigCheck(t *testing.T) {
 	if out, code := check(bad); code != exitUsage || !strings.Contains(out, "duo.ikey") {
 		t.Fatalf("invalid configuration: %d\n%s", code, out)
 	}
+}
+
+// monitoredMetrics are the metric names the alert rules and the Grafana
+// dashboard use.
+func monitoredMetrics(t *testing.T) []string {
+	t.Helper()
+	seen := map[string]bool{}
+	var out []string
+	for _, f := range []string{"../../configs/prometheus/duo-connector.rules.yml", "../../configs/grafana/duo-connector.json"} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range regexp.MustCompile(`\bduo_connector_[a-z_]+`).FindAllString(string(data), -1) {
+			if !seen[name] {
+				seen[name] = true
+				out = append(out, name)
+			}
+		}
+	}
+	if len(out) < 10 {
+		t.Fatalf("only %d metric names in the rules and the dashboard", len(out))
+	}
+	return out
 }
 
 var updateReadme = flag.Bool("update-readme", false, "rewrite the README's configuration table from config.Keys")
