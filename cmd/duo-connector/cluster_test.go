@@ -386,6 +386,15 @@ func TestClusterSharesTheWork(t *testing.T) {
 		if code, body := httpGet(addr, "/readyz"); code != 200 {
 			t.Errorf("process %d not ready: %d %s", i, code, body)
 		}
+		// The cluster gauges the alerts and the dashboard use are on
+		// every process's /metrics.
+		exported := map[string]bool{}
+		forEachMetric(addr, func(name, _ string, _ float64) { exported[name] = true })
+		for _, name := range monitoredMetrics(t) {
+			if strings.HasPrefix(name, "duo_connector_cluster_") && !exported[name] {
+				t.Errorf("process %d: /metrics lacks %s, which the alerts or the dashboard use", i, name)
+			}
+		}
 	}
 	// Every log of an account is polled by one process, within the one
 	// request budget Duo holds the account to (issue 19, item 9: the
