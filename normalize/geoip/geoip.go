@@ -18,6 +18,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oschwald/maxminddb-golang/v2"
@@ -65,9 +66,45 @@ type Network struct {
 // DB looks addresses up. It is safe for concurrent use.
 type DB struct {
 	city, asn *file
+	// Answers are kept per address: a few gateways and VPNs make most
+	// of an account's logins, and a lookup decodes a record (~0.7 µs).
+	cities    answers[Location]
+	networks  answers[Network]
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
+}
+
+// maxAnswers bounds each answer cache; past it, the cache starts over.
+const maxAnswers = 8192
+
+// answers caches one database's answers for the generation of the
+// database they were read from (a reload makes them stale).
+type answers[T comparable] struct {
+	mu  sync.Mutex
+	gen uint64
+	m   map[netip.Addr]T
+}
+
+// get is the cached answer for addr from database generation gen.
+func (a *answers[T]) get(addr netip.Addr, gen uint64) (T, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	v, ok := a.m[addr]
+	if a.gen != gen {
+		var zero T
+		return zero, false
+	}
+	return v, ok
+}
+
+func (a *answers[T]) put(addr netip.Addr, gen uint64, v T) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.gen != gen || len(a.m) >= maxAnswers || a.m == nil {
+		a.gen, a.m = gen, make(map[netip.Addr]T)
+	}
+	a.m[addr] = v
 }
 
 // FileError is a database that cannot be used; Key is its configuration
@@ -125,9 +162,19 @@ func (db *DB) City(addr netip.Addr) (Location, bool) {
 	if db == nil || db.city == nil {
 		return Location{}, false
 	}
+	gen := db.city.gen.Load()
+	if loc, ok := db.cities.get(addr, gen); ok {
+		return loc, loc != Location{}
+	}
+	loc := db.lookupCity(addr)
+	db.cities.put(addr, gen, loc)
+	return loc, loc != Location{}
+}
+
+func (db *DB) lookupCity(addr netip.Addr) Location {
 	var rec cityRecord
 	if !db.city.lookup(addr, &rec) {
-		return Location{}, false
+		return Location{}
 	}
 	loc := Location{
 		CityName:       rec.City.Names.En,
@@ -145,7 +192,7 @@ func (db *DB) City(addr netip.Addr) (Location, bool) {
 	if rec.Location.Latitude != nil && rec.Location.Longitude != nil {
 		loc.Lat, loc.Lon, loc.HasPoint = *rec.Location.Latitude, *rec.Location.Longitude, true
 	}
-	return loc, loc != Location{}
+	return loc
 }
 
 // ASN is the network that announces addr; false when the ASN database has
@@ -154,11 +201,14 @@ func (db *DB) ASN(addr netip.Addr) (Network, bool) {
 	if db == nil || db.asn == nil {
 		return Network{}, false
 	}
-	var rec asnRecord
-	if !db.asn.lookup(addr, &rec) {
-		return Network{}, false
+	gen := db.asn.gen.Load()
+	if n, ok := db.networks.get(addr, gen); ok {
+		return n, n != Network{}
 	}
+	var rec asnRecord
+	db.asn.lookup(addr, &rec) // not found: the zero Network
 	n := Network(rec)
+	db.networks.put(addr, gen, n)
 	return n, n != Network{}
 }
 
@@ -257,6 +307,9 @@ type file struct {
 	mu   sync.RWMutex
 	r    *maxminddb.Reader
 	info fs.FileInfo
+	// gen counts the databases read from the file: a reload makes the
+	// answers cached of the previous one stale.
+	gen atomic.Uint64
 	// reloading serializes reloads; refused is the replacement last
 	// refused, so that it is reported once.
 	reloading sync.Mutex
@@ -339,6 +392,7 @@ func (f *file) reload() {
 	f.mu.Lock()
 	old := f.r
 	f.r, f.info, f.refused = r, info, nil
+	f.gen.Add(1)
 	f.mu.Unlock()
 	old.Close()
 	f.logger.Info("GeoIP database reloaded", "key", f.key, "path", f.path, "type", r.Metadata.DatabaseType,

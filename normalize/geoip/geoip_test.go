@@ -17,7 +17,7 @@ import (
 	"github.com/duo-connector/duo-connector/normalize/geoip/geoiptest"
 )
 
-func writeDBs(t *testing.T) (city, asn string) {
+func writeDBs(t testing.TB) (city, asn string) {
 	t.Helper()
 	city, asn, err := geoiptest.WriteKnown(t.TempDir())
 	if err != nil {
