@@ -245,3 +245,29 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestAnswersBounded: past its bound the answer cache starts over, and
+// answers stay right.
+func TestAnswersBounded(t *testing.T) {
+	city, asn := writeDBs(t)
+	db, err := geoip.Open(geoip.Config{CityDB: city, ASNDB: asn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	known := netip.MustParseAddr("89.160.20.112")
+	for i := range 20000 {
+		addr := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		if _, ok := db.City(addr); ok {
+			t.Fatalf("%s found", addr)
+		}
+		if i%5000 == 0 {
+			if loc, ok := db.City(known); !ok || loc.CityName != "Linköping" {
+				t.Fatalf("after %d other addresses: %+v, %v", i, loc, ok)
+			}
+			if n, ok := db.ASN(known); !ok || n.Number != 29518 {
+				t.Fatalf("after %d other addresses: %+v, %v", i, n, ok)
+			}
+		}
+	}
+}
