@@ -112,49 +112,42 @@ func TestImage(t *testing.T) {
 	}
 }
 
-// checkArchive: the OCI archive's index holds a linux/amd64 and a
-// linux/arm64 image.
+// checkArchive: the OCI archive's index holds one list, of a linux/amd64
+// and a linux/arm64 image.
 func checkArchive(t *testing.T, path string) {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
+	var index struct {
+		Manifests []struct {
+			Digest string `json:"digest"`
+		} `json:"manifests"`
+	}
+	if err := json.Unmarshal(tarEntry(t, path, "index.json"), &index); err != nil || len(index.Manifests) != 1 {
+		t.Fatalf("index.json: %v, %d manifests, want one list", err, len(index.Manifests))
+	}
+	var list struct {
+		Manifests []struct {
+			Platform struct {
+				OS           string `json:"os"`
+				Architecture string `json:"architecture"`
+			} `json:"platform"`
+		} `json:"manifests"`
+	}
+	blob := "blobs/sha256/" + strings.TrimPrefix(index.Manifests[0].Digest, "sha256:")
+	if err := json.Unmarshal(tarEntry(t, path, blob), &list); err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			t.Fatalf("%s has no index.json", path)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if h.Name != "index.json" {
-			continue
-		}
-		var index struct {
-			Manifests []struct {
-				MediaType string `json:"mediaType"`
-				Digest    string `json:"digest"`
-			} `json:"manifests"`
-		}
-		if err := json.NewDecoder(tr).Decode(&index); err != nil {
-			t.Fatal(err)
-		}
-		if len(index.Manifests) != 1 {
-			t.Fatalf("index.json: %d manifests, want one list", len(index.Manifests))
-		}
-		platforms := listPlatforms(t, path, strings.TrimPrefix(index.Manifests[0].Digest, "sha256:"))
-		if strings.Join(platforms, " ") != "linux/amd64 linux/arm64" {
-			t.Errorf("the image's platforms are %v, want linux/amd64 and linux/arm64", platforms)
-		}
-		return
+	var platforms []string
+	for _, m := range list.Manifests {
+		platforms = append(platforms, m.Platform.OS+"/"+m.Platform.Architecture)
+	}
+	slices.Sort(platforms)
+	if strings.Join(platforms, " ") != "linux/amd64 linux/arm64" {
+		t.Errorf("the image's platforms are %v, want linux/amd64 and linux/arm64", platforms)
 	}
 }
 
-// listPlatforms reads the manifest list blob of the archive.
-func listPlatforms(t *testing.T, path, digest string) []string {
+// tarEntry is the content of the tar archive's entry name.
+func tarEntry(t *testing.T, path, name string) []byte {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -165,27 +158,14 @@ func listPlatforms(t *testing.T, path, digest string) []string {
 	for {
 		h, err := tr.Next()
 		if err != nil {
-			t.Fatalf("blob %s not in the archive: %v", digest, err)
+			t.Fatalf("%s: no %s: %v", path, name, err)
 		}
-		if h.Name != "blobs/sha256/"+digest {
-			continue
+		if h.Name == name {
+			data, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return data
 		}
-		var list struct {
-			Manifests []struct {
-				Platform struct {
-					OS           string `json:"os"`
-					Architecture string `json:"architecture"`
-				} `json:"platform"`
-			} `json:"manifests"`
-		}
-		if err := json.NewDecoder(tr).Decode(&list); err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, m := range list.Manifests {
-			out = append(out, m.Platform.OS+"/"+m.Platform.Architecture)
-		}
-		slices.Sort(out)
-		return out
 	}
 }
