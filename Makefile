@@ -7,6 +7,9 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHTIME ?= 1s
+# The release build of one Linux architecture (GOARCH set by the caller):
+# static, paths trimmed, version and commit recorded.
+XBUILD   = CGO_ENABLED=0 GOOS=linux $(GO) build -buildvcs=auto -trimpath -ldflags '$(LDFLAGS)'
 
 .PHONY: all build test bench lint fuzz soak clean install demo sandbox image package dist
 
@@ -27,7 +30,7 @@ IMAGE_CTX    := $(BIN)/image-context
 image:
 	rm -rf $(IMAGE_CTX) && mkdir -p $(IMAGE_CTX)/state
 	for arch in amd64 arm64; do \
-		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -buildvcs=auto -trimpath -ldflags '$(LDFLAGS)' \
+		GOARCH=$$arch $(XBUILD) \
 			-o $(IMAGE_CTX)/bin/linux-$$arch/duo-connector ./cmd/duo-connector || exit 1; \
 	done
 	cp /etc/ssl/certs/ca-certificates.crt configs/container/Containerfile configs/container/passwd configs/container/group $(IMAGE_CTX)/
@@ -48,7 +51,7 @@ PKG_ROOT    := $(abspath $(BIN))/pkgroot
 package:
 	@for arch in $(PKG_ARCHES); do \
 		root=$(PKG_ROOT)/$$arch; rm -rf $$root $(PKG_ROOT)/bin-$$arch; \
-		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -buildvcs=auto -trimpath -ldflags '$(LDFLAGS)' \
+		GOARCH=$$arch $(XBUILD) \
 			-o $(PKG_ROOT)/bin-$$arch/duo-connector ./cmd/duo-connector || exit 1; \
 		$(MAKE) --no-print-directory install BIN=$(PKG_ROOT)/bin-$$arch DESTDIR=$$root PREFIX=/usr \
 			SYSTEMD_UNIT_DIR=/usr/lib/systemd/system SYSUSERS_DIR=/usr/lib/sysusers.d >/dev/null || exit 1; \
@@ -71,7 +74,7 @@ dist:
 	@rm -rf $(DIST) && mkdir -p $(DIST)
 	@for arch in amd64 arm64; do \
 		name=duo-connector_$(PKG_VERSION)_linux_$$arch; d=$(DIST)/$$name; mkdir -p $$d; \
-		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -buildvcs=auto -trimpath -ldflags '$(LDFLAGS)' \
+		GOARCH=$$arch $(XBUILD) \
 			-o $$d/duo-connector ./cmd/duo-connector || exit 1; \
 		cp LICENSE README.md CHANGELOG.md configs/duo-connector.example.yaml configs/duo-connector.service \
 			configs/duo-connector@.service configs/duo-connector.sysusers.conf $$d/; \
