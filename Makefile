@@ -21,7 +21,8 @@ build:
 
 # The container image: linux/amd64 and linux/arm64 in one manifest, as
 # $(BIN)/duo-connector-image.tar (an OCI archive) and in the local
-# container store as $(IMAGE). Needs buildah (Debian's package) and root.
+# container stores (buildah's; podman's and docker's when present) as
+# $(IMAGE). Needs buildah (Debian's package) and root.
 IMAGE        ?= duo-connector:$(VERSION)
 BUILDAH      ?= buildah $(BUILDAH_FLAGS)
 BUILDAH_FLAGS ?= --storage-driver vfs
@@ -38,8 +39,9 @@ image:
 	$(BUILDAH) bud --quiet --isolation chroot --manifest $(IMAGE) --platform linux/amd64,linux/arm64 \
 		--build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) -f Containerfile $(IMAGE_CTX)
 	rm -f $(BIN)/duo-connector-image.tar
-	$(BUILDAH) manifest push --quiet --all $(IMAGE) oci-archive:$(BIN)/duo-connector-image.tar
-	@echo "image $(IMAGE): $(BIN)/duo-connector-image.tar"
+	$(BUILDAH) manifest push --quiet --all $(IMAGE) oci-archive:$(BIN)/duo-connector-image.tar:$(IMAGE)
+	@echo "image $(IMAGE): $(BIN)/duo-connector-image.tar, and in buildah's store"
+	configs/container/load-image $(BIN)/duo-connector-image.tar $(IMAGE)
 
 # .deb and .rpm packages for linux/amd64 and linux/arm64, in $(BIN): the
 # binary, the systemd units, the system user, the example configuration

@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +35,51 @@ type Backfill struct {
 	Finished map[string]time.Time `json:"finished,omitempty"`
 }
 
+// BackfillStore keeps backfills' descriptions beside their cursors: the
+// state directory (FileStore) or, for stateless one-shot runs, the state
+// topic (kafkastore.Store).
+type BackfillStore interface {
+	Store
+	// LoadBackfill returns the backfill named name; ok is false when
+	// there is none.
+	LoadBackfill(ctx context.Context, name string) (b Backfill, ok bool, err error)
+	// SaveBackfill writes b, durably.
+	SaveBackfill(ctx context.Context, b Backfill) error
+	// DeleteBackfill removes a backfill: its description and its cursors.
+	DeleteBackfill(ctx context.Context, name string) error
+	// BackfillExists reports whether the backfill named name has cursors,
+	// a description, or both.
+	BackfillExists(ctx context.Context, name string) (bool, error)
+	// Backfills returns every backfill, oldest first; one without a
+	// description (made by an older version) by name alone.
+	Backfills(ctx context.Context) ([]Backfill, error)
+}
+
+// DecodeBackfill reads the description of the backfill named name, kept
+// at where: anything else is a *CorruptError.
+func DecodeBackfill(data []byte, name, where string) (Backfill, error) {
+	var b Backfill
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil || b.Name != name || b.Since.IsZero() || !b.Since.Before(b.Until) {
+		if err == nil {
+			err = errors.New("name or range missing")
+		}
+		return Backfill{}, &CorruptError{Path: where, Key: Key{Scope: name}, Reason: fmt.Errorf("not a backfill description: %w", err)}
+	}
+	return b, nil
+}
+
+// SortBackfills orders backfills oldest first (by name when as old).
+func SortBackfills(bs []Backfill) {
+	sort.Slice(bs, func(i, j int) bool {
+		if !bs[i].Created.Equal(bs[j].Created) {
+			return bs[i].Created.Before(bs[j].Created)
+		}
+		return bs[i].Name < bs[j].Name
+	})
+}
+
 // backfillFile is the file, in a backfill's directory, that describes it.
 // Its name does not end in .json, so it is never taken for a cursor.
 const backfillFile = "backfill.manifest"
@@ -44,7 +90,7 @@ func (s *FileStore) backfillDir(name string) string {
 
 // LoadBackfill returns the backfill named name; ok is false when there is
 // none.
-func (s *FileStore) LoadBackfill(name string) (Backfill, bool, error) {
+func (s *FileStore) LoadBackfill(_ context.Context, name string) (Backfill, bool, error) {
 	path := filepath.Join(s.backfillDir(name), backfillFile)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -53,20 +99,12 @@ func (s *FileStore) LoadBackfill(name string) (Backfill, bool, error) {
 	if err != nil {
 		return Backfill{}, false, fmt.Errorf("backfill %s: %w", name, err)
 	}
-	var b Backfill
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&b); err != nil || b.Name != name || b.Since.IsZero() || !b.Since.Before(b.Until) {
-		if err == nil {
-			err = errors.New("name or range missing")
-		}
-		return Backfill{}, false, &CorruptError{Path: path, Key: Key{Scope: name}, Reason: fmt.Errorf("not a backfill description: %w", err)}
-	}
-	return b, true, nil
+	b, err := DecodeBackfill(data, name, path)
+	return b, err == nil, err
 }
 
 // SaveBackfill writes b, atomically and durably.
-func (s *FileStore) SaveBackfill(b Backfill) error {
+func (s *FileStore) SaveBackfill(_ context.Context, b Backfill) error {
 	if s.readOnly {
 		return errReadOnly
 	}
@@ -82,13 +120,16 @@ func (s *FileStore) SaveBackfill(b Backfill) error {
 
 // BackfillExists reports whether the backfill named name has a directory
 // (cursors, a description, or both).
-func (s *FileStore) BackfillExists(name string) bool {
+func (s *FileStore) BackfillExists(_ context.Context, name string) (bool, error) {
 	fi, err := os.Stat(s.backfillDir(name))
-	return err == nil && fi.IsDir()
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil && fi.IsDir(), err
 }
 
 // DeleteBackfill removes a backfill: its description and its cursors.
-func (s *FileStore) DeleteBackfill(name string) error {
+func (s *FileStore) DeleteBackfill(_ context.Context, name string) error {
 	if s.readOnly {
 		return errReadOnly
 	}
@@ -102,7 +143,7 @@ func (s *FileStore) DeleteBackfill(name string) error {
 // Backfills returns every backfill in the state directory, oldest first.
 // A backfill directory without a description (made by an older version)
 // is listed by name alone.
-func (s *FileStore) Backfills() ([]Backfill, error) {
+func (s *FileStore) Backfills(ctx context.Context) ([]Backfill, error) {
 	dirs, _ := filepath.Glob(filepath.Join(s.dir, "backfill", "*"))
 	var out []Backfill
 	var errs []error
@@ -111,7 +152,7 @@ func (s *FileStore) Backfills() ([]Backfill, error) {
 			continue
 		}
 		name := filepath.Base(d)
-		b, ok, err := s.LoadBackfill(name)
+		b, ok, err := s.LoadBackfill(ctx, name)
 		switch {
 		case err != nil:
 			errs = append(errs, err)
@@ -121,11 +162,6 @@ func (s *FileStore) Backfills() ([]Backfill, error) {
 		}
 		out = append(out, b)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].Created.Equal(out[j].Created) {
-			return out[i].Created.Before(out[j].Created)
-		}
-		return out[i].Name < out[j].Name
-	})
+	SortBackfills(out)
 	return out, errors.Join(errs...)
 }

@@ -452,18 +452,28 @@ func (s *Store) Delete(ctx context.Context, key checkpoint.Key) error {
 	return nil
 }
 
-// List restores every partition and returns every cursor of the group,
-// and the errors of those that cannot be read.
-func (s *Store) List(ctx context.Context) ([]checkpoint.Entry, error) {
+// List restores every partition and returns every cursor of the group
+// (the daemon's and, with backfills, the backfills'), and the errors of
+// those that cannot be read.
+func (s *Store) List(ctx context.Context, backfills bool) ([]checkpoint.Entry, error) {
 	if err := s.Restore(ctx, nil); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := slices.SortedFunc(maps.Values(s.cursors), func(a, b checkpoint.Entry) int { return strings.Compare(a.Key.String(), b.Key.String()) })
+	listed := func(k checkpoint.Key) bool { return !isDescription(k) && (backfills || k.Scope == "") }
+	var out []checkpoint.Entry
+	for k, e := range s.cursors {
+		if listed(k) {
+			out = append(out, e)
+		}
+	}
+	slices.SortFunc(out, func(a, b checkpoint.Entry) int { return strings.Compare(a.Key.String(), b.Key.String()) })
 	var errs []error
-	for _, err := range s.bad {
-		errs = append(errs, err)
+	for k, err := range s.bad {
+		if listed(k) {
+			errs = append(errs, err)
+		}
 	}
 	return out, errors.Join(errs...)
 }

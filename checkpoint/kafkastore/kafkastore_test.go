@@ -83,7 +83,7 @@ func TestStoreRoundTrip(t *testing.T) {
 	if err := again.CheckWritable(ctx); err != nil {
 		t.Fatal(err)
 	}
-	all, err := again.List(ctx)
+	all, err := again.List(ctx, true)
 	if err != nil || len(all) != 2 {
 		t.Fatalf("List (after a probe): %+v %v", all, err)
 	}
@@ -307,7 +307,7 @@ func TestPartitionsAdded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fresh.Close()
-	all, err := fresh.List(ctx)
+	all, err := fresh.List(ctx, true)
 	if err != nil || len(all) != len(keys) {
 		t.Fatalf("List: %d cursors, %v", len(all), err)
 	}
@@ -317,7 +317,7 @@ func TestPartitionsAdded(t *testing.T) {
 	if err := fresh.Delete(ctx, moved); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fresh.List(ctx); err != nil {
+	if _, err := fresh.List(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	if got, ok, _ := fresh.Load(ctx, moved); ok {

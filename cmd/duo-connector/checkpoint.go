@@ -32,9 +32,9 @@ must be stopped (the state directory is locked). With several accounts,
 --account names the one (its name, child account id or API host).
 
 With checkpoint.store: kafka (cluster mode), show and reset act on the state
-topic (reset writes tombstones, and refuses while processes of the group
-are running unless --force); backfills keep their cursors in the state
-directory. migrate copies the state directory's cursors into the state
+topic, where backfills keep their cursors too (reset writes tombstones, and
+refuses to reset the daemon's cursors while processes of the group are
+running unless --force). migrate copies the state directory's cursors into the state
 topic, so that an installation moves to cluster mode without reading
 anything twice.
 `
@@ -99,16 +99,16 @@ func runCheckpoint(args []string, e env) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cursors, files, err := app.OpenCursors(ctx, cfg, f.backfill != "" || f.backfills, sub == "reset", f.force)
+	cursors, backfills, err := app.OpenCursors(ctx, cfg, f.backfill != "" || f.backfills, sub == "reset", f.force)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "duo-connector checkpoint: %v\n", err)
 		return exitFailure
 	}
 	defer cursors.Close()
 	if sub == "reset" {
-		return f.reset(ctx, cursors, files, e)
+		return f.reset(ctx, cursors, backfills, e)
 	}
-	return f.show(ctx, cursors, files, e)
+	return f.show(ctx, cursors, backfills, e)
 }
 
 // migrate copies the state directory's daemon cursors into the state
@@ -157,8 +157,8 @@ func orAll(logs string) string {
 
 // reset deletes the daemon's cursors of the logs named, or a backfill's
 // (the named logs' cursors, or the whole backfill).
-func (f *checkpointFlags) reset(ctx context.Context, cursors app.Cursors, files *checkpoint.FileStore, e env) int {
-	err := app.Reset(ctx, f.cfg, cursors, files, app.Selection{Logs: f.logs, Account: f.account, Backfill: f.backfill}, func(what, where string) {
+func (f *checkpointFlags) reset(ctx context.Context, cursors app.Cursors, backfills checkpoint.BackfillStore, e env) int {
+	err := app.Reset(ctx, f.cfg, cursors, backfills, app.Selection{Logs: f.logs, Account: f.account, Backfill: f.backfill}, func(what, where string) {
 		fmt.Fprintf(e.stdout, "reset %s (%s)\n", what, where)
 	})
 	if err != nil {
@@ -169,11 +169,11 @@ func (f *checkpointFlags) reset(ctx context.Context, cursors app.Cursors, files 
 }
 
 // show prints the cursors (and backfills).
-func (f *checkpointFlags) show(ctx context.Context, cursors app.Cursors, files *checkpoint.FileStore, e env) int {
+func (f *checkpointFlags) show(ctx context.Context, cursors app.Cursors, backfills checkpoint.BackfillStore, e env) int {
 	if !f.backfills {
-		files = nil
+		backfills = nil
 	}
-	st, err := app.Show(ctx, f.cfg, cursors, files, app.Selection{Logs: f.logs, Account: f.account}, time.Now())
+	st, err := app.Show(ctx, f.cfg, cursors, backfills, app.Selection{Logs: f.logs, Account: f.account}, time.Now())
 	if fault.Of(err) == fault.Config {
 		fmt.Fprintf(e.stderr, "duo-connector checkpoint show: %v\n", err)
 		return exitUsage

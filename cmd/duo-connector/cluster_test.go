@@ -644,7 +644,8 @@ checkpoint: {store: kafka, partitions: 4, session_timeout: 6s}
 // state directory (a Kubernetes CronJob, a serverless job): its cursors
 // are the state topic's, so a second run reads nothing again; while a
 // cluster of the same group runs, a one-shot run is refused, never run
-// beside it (issue 23).
+// beside it; a backfill, whose cursors are its own, runs beside it, with
+// no state directory either (issue 23).
 func TestOneShotOnStateTopic(t *testing.T) {
 	bin := binary(t)
 	srv := duotest.New(t, duotest.WithoutRequestLog())
@@ -708,5 +709,49 @@ checkpoint: {store: kafka, partitions: 4, session_timeout: 6s}
 	out, err := run("run", "--once", "--config", cfg)
 	if err == nil || !strings.Contains(out, "running processes") || !strings.Contains(out, "run --once with checkpoint.store: kafka") {
 		t.Fatalf("run --once beside a running cluster: %v\n%s", err, out)
+	}
+
+	// A backfill's cursors and description are its own, on the state
+	// topic too: it runs beside the cluster, and is continued (here: not
+	// repeated) by the next run of the same command.
+	if out, err := run("backfill", "--since", "1d", "--config", cfg, "--http-listen", "off"); err != nil {
+		t.Fatalf("backfill on the state topic beside a running cluster: %v\n%s", err, out)
+	}
+	got = byAccount(t, read(), nil)
+	for id, ids := range want {
+		twice := 0
+		for e := range ids {
+			if got[id][e] == 2 {
+				twice++
+			}
+		}
+		if twice != len(ids) {
+			t.Errorf("%s: %d of %d records published once by run --once and once by the backfill", id, twice, len(ids))
+		}
+	}
+	if out, err := run("backfill", "--since", "1d", "--config", cfg, "--http-listen", "off"); err != nil || !strings.Contains(out, "already finished") {
+		t.Fatalf("the same backfill again: %v\n%s", err, out)
+	}
+	out, err = run("checkpoint", "show", "--backfills", "--json", "--config", cfg)
+	var shown struct {
+		Cursors []struct {
+			Scope string `json:"scope"`
+		} `json:"cursors"`
+		Backfills []struct {
+			Name string `json:"name"`
+			Done bool   `json:"done"`
+		} `json:"backfills"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &shown) != nil || len(shown.Backfills) != 1 || shown.Backfills[0].Name != "1d_ago-now" || !shown.Backfills[0].Done {
+		t.Fatalf("checkpoint show --backfills on the state topic: %v\n%s", err, out)
+	}
+	if n := len(shown.Cursors); n != 4*len(duo.DefaultLogTypes) {
+		t.Errorf("checkpoint show --backfills lists %d cursors, want the daemon's and the backfill's (%d)\n%s", n, 4*len(duo.DefaultLogTypes), out)
+	}
+	if out, err := run("checkpoint", "reset", "--backfill", "1d_ago-now", "--yes", "--config", cfg); err != nil {
+		t.Fatalf("checkpoint reset --backfill beside a running cluster: %v\n%s", err, out)
+	}
+	if out, err := run("checkpoint", "show", "--backfills", "--config", cfg); err != nil || !strings.Contains(out, "(no backfills)") || strings.Count(out, "/DA") != 2*len(duo.DefaultLogTypes) {
+		t.Fatalf("checkpoint show after the backfill's reset: %v\n%s", err, out)
 	}
 }

@@ -42,12 +42,29 @@ func TestImage(t *testing.T) {
 	bin := t.TempDir()
 	image := fmt.Sprintf("duo-connector:test-%d", time.Now().UnixNano())
 	const version = "v9.9.9-imagetest"
+	// podman and docker stand-ins that say how they were called: make
+	// image loads the archive into the stores of those present.
+	fakes, calls := t.TempDir(), filepath.Join(t.TempDir(), "calls")
+	for _, tool := range []string{"podman", "docker"} {
+		script := fmt.Sprintf("#!/bin/sh\necho %s \"$@\" >>%s\n", tool, calls)
+		if err := os.WriteFile(filepath.Join(fakes, tool), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	make := exec.Command("make", "-C", "../..", "image", "BIN="+bin, "IMAGE="+image, "VERSION="+version)
+	make.Env = append(os.Environ(), "PATH="+fakes+string(os.PathListSeparator)+os.Getenv("PATH"))
 	if out, err := make.CombinedOutput(); err != nil {
 		t.Fatalf("make image: %v\n%s", err, out)
 	}
 	t.Cleanup(func() { b("manifest", "rm", image) })
-	checkArchive(t, filepath.Join(bin, "duo-connector-image.tar"))
+	archive := filepath.Join(bin, "duo-connector-image.tar")
+	checkArchive(t, archive, image)
+	called, _ := os.ReadFile(calls)
+	for _, want := range []string{"podman load --quiet --input " + archive, "docker info", "docker load --quiet --input " + archive} {
+		if !strings.Contains(string(called), want+"\n") {
+			t.Errorf("make image did not run %q; it ran:\n%s", want, called)
+		}
+	}
 
 	ctr := fmt.Sprintf("duo-connector-test-%d", time.Now().UnixNano())
 	if out, err := b("from", "--arch", "amd64", "--name", ctr, image); err != nil {
@@ -112,17 +129,22 @@ func TestImage(t *testing.T) {
 	}
 }
 
-// checkArchive: the OCI archive's index holds one list, of a linux/amd64
-// and a linux/arm64 image.
-func checkArchive(t *testing.T, path string) {
+// checkArchive: the OCI archive's index holds one list, named image (the
+// name podman load and docker load give it), of a linux/amd64 and a
+// linux/arm64 image.
+func checkArchive(t *testing.T, path, image string) {
 	t.Helper()
 	var index struct {
 		Manifests []struct {
-			Digest string `json:"digest"`
+			Digest      string            `json:"digest"`
+			Annotations map[string]string `json:"annotations"`
 		} `json:"manifests"`
 	}
 	if err := json.Unmarshal(tarEntry(t, path, "index.json"), &index); err != nil || len(index.Manifests) != 1 {
 		t.Fatalf("index.json: %v, %d manifests, want one list", err, len(index.Manifests))
+	}
+	if name := index.Manifests[0].Annotations["org.opencontainers.image.ref.name"]; name != image {
+		t.Errorf("the archive names its image %q, want %q", name, image)
 	}
 	var list struct {
 		Manifests []struct {

@@ -97,15 +97,20 @@ func Build(ctx context.Context, cfg config.Config, opts Options) (*Service, erro
 	if s.oneShotOnTopic() {
 		// Stateless: the cursors are the state topic's, no state
 		// directory is needed (a Kubernetes CronJob, a serverless job).
-		// A running cluster holds them and would write them back: the
-		// run is refused while it runs.
-		st, _, err := openState(ctx, cfg, true)
+		// A running cluster holds the daemon's and would write them
+		// back: run --once is refused while it runs. A backfill's
+		// cursors are its own: it runs beside the cluster.
+		what := "run --once"
+		if opts.Backfill != nil {
+			what = "backfill"
+		}
+		st, _, err := openState(ctx, cfg, opts.Backfill == nil)
 		if err != nil {
-			return nil, fmt.Errorf("run --once with checkpoint.store: kafka: %w", err)
+			return nil, fmt.Errorf("%s with checkpoint.store: kafka: %w", what, err)
 		}
 		if err := st.Restore(ctx, nil); err != nil {
 			st.Close()
-			return nil, fmt.Errorf("run --once with checkpoint.store: kafka: %w", err)
+			return nil, fmt.Errorf("%s with checkpoint.store: kafka: %w", what, err)
 		}
 		s.close = append(s.close, st.Close)
 		store = st
@@ -131,11 +136,11 @@ func (s *Service) cluster() bool {
 	return s.cfg.Checkpoint.Store == "kafka" && s.opts.Backfill == nil && !s.opts.OneShot
 }
 
-// oneShotOnTopic reports a one-shot run (run --once) whose cursors are the
-// state topic's: it reads every unit in this process, with no state
-// directory.
+// oneShotOnTopic reports a one-shot run (run --once, backfill) whose
+// cursors are the state topic's: it reads every unit in this process,
+// with no state directory.
 func (s *Service) oneShotOnTopic() bool {
-	return s.cfg.Checkpoint.Store == "kafka" && s.opts.Backfill == nil && s.opts.OneShot
+	return s.cfg.Checkpoint.Store == "kafka" && (s.opts.Backfill != nil || s.opts.OneShot)
 }
 
 func (s *Service) runnerOptions() runner.Options {

@@ -63,18 +63,18 @@ type State struct {
 
 // Show reads the cursors sel chooses: how far each log delivered and how
 // far behind it is (a backfill's behind its own end, not now); with
-// files, the backfills too. err holds what could not be listed.
-func Show(ctx context.Context, cfg config.Config, cursors Cursors, files *checkpoint.FileStore, sel Selection, now time.Time) (State, error) {
+// backfills, the backfills too. err holds what could not be listed.
+func Show(ctx context.Context, cfg config.Config, cursors Cursors, backfills checkpoint.BackfillStore, sel Selection, now time.Time) (State, error) {
 	var st State
 	entries, err := cursors.List(ctx)
-	var backfills []checkpoint.Backfill
-	if files != nil {
+	var described []checkpoint.Backfill
+	if backfills != nil {
 		var bfErr error
-		backfills, bfErr = files.Backfills()
+		described, bfErr = backfills.Backfills(ctx)
 		err = errors.Join(err, bfErr)
 	}
 	byName := map[string]checkpoint.Backfill{}
-	for _, b := range backfills {
+	for _, b := range described {
 		byName[b.Name] = b
 	}
 	if sel.Account != "" {
@@ -115,7 +115,7 @@ func Show(ctx context.Context, cfg config.Config, cursors Cursors, files *checkp
 		row.Behind = config.FormatDuration(max(end.Sub(row.Delivered), 0).Round(time.Second))
 		st.Cursors = append(st.Cursors, row)
 	}
-	for _, b := range backfills {
+	for _, b := range described {
 		delivered := map[string]time.Time{}
 		for _, row := range st.Cursors {
 			if row.Scope == b.Name && !row.Delivered.IsZero() {
@@ -133,22 +133,29 @@ func Show(ctx context.Context, cfg config.Config, cursors Cursors, files *checkp
 // ago; with sel.Backfill, that backfill's cursors of the logs (no longer
 // finished), or the whole backfill when no log is named. reset is told
 // each deletion and where it was made.
-func Reset(ctx context.Context, cfg config.Config, cursors Cursors, files *checkpoint.FileStore, sel Selection, reset func(what, where string)) error {
+func Reset(ctx context.Context, cfg config.Config, cursors Cursors, backfills checkpoint.BackfillStore, sel Selection, reset func(what, where string)) error {
 	var b checkpoint.Backfill
 	var described bool
 	if sel.Backfill != "" {
-		if files == nil || !files.BackfillExists(sel.Backfill) {
+		exists := false
+		if backfills != nil {
+			var err error
+			if exists, err = backfills.BackfillExists(ctx, sel.Backfill); err != nil {
+				return err
+			}
+		}
+		if !exists {
 			return fault.Configf("no backfill named %q: 'checkpoint show --backfills' lists them", sel.Backfill)
 		}
 		if len(sel.Logs) == 0 { // a damaged description too goes with the rest
-			if err := files.DeleteBackfill(sel.Backfill); err != nil {
+			if err := backfills.DeleteBackfill(ctx, sel.Backfill); err != nil {
 				return err
 			}
 			reset("backfill "+sel.Backfill, "all its cursors")
 			return nil
 		}
 		var err error
-		if b, described, err = files.LoadBackfill(sel.Backfill); err != nil {
+		if b, described, err = backfills.LoadBackfill(ctx, sel.Backfill); err != nil {
 			return err
 		}
 	}
@@ -173,7 +180,7 @@ func Reset(ctx context.Context, cfg config.Config, cursors Cursors, files *check
 		reset(key.String(), cursors.Where(key))
 	}
 	if described {
-		return files.SaveBackfill(b)
+		return backfills.SaveBackfill(ctx, b)
 	}
 	return nil
 }

@@ -11,10 +11,10 @@ import (
 	"github.com/duo-connector/duo-connector/connector/config"
 )
 
-// Cursors are the daemon's saved cursors as the checkpoint commands see
-// them: the state directory's files, or in cluster mode the state topic.
-// A backfill's cursors and record are always the state directory's
-// (checkpoint.FileStore).
+// Cursors are the saved cursors as the checkpoint commands see them: the
+// state directory's files, or with checkpoint.store: kafka the state
+// topic. A backfill's cursors and description are kept beside the
+// daemon's (checkpoint.BackfillStore).
 type Cursors interface {
 	List(ctx context.Context) ([]checkpoint.Entry, error)
 	Delete(ctx context.Context, key checkpoint.Key) error
@@ -35,25 +35,29 @@ func (f fileCursors) List(context.Context) ([]checkpoint.Entry, error) {
 }
 func (f fileCursors) Where(key checkpoint.Key) string { return f.Path(key) }
 
-// topicCursors is cluster mode's state topic as Cursors.
+// topicCursors is the state topic as Cursors.
 type topicCursors struct {
 	*kafkastore.Store
-	topic string
+	topic     string
+	backfills bool
 }
 
+func (t topicCursors) List(ctx context.Context) ([]checkpoint.Entry, error) {
+	return t.Store.List(ctx, t.backfills)
+}
 func (t topicCursors) Where(checkpoint.Key) string { return t.topic }
 
 // OpenCursors opens the saved cursors where the configuration keeps them,
-// and the state directory when they are there or backfills are asked for
-// (backfills keep their record and cursors there in cluster mode too, and
-// are then listed with the cursors). To read, the state directory is
+// with the backfills' when backfills (listed with the cursors) and the
+// store of the backfills' descriptions. To read, the state directory is
 // opened without its lock: it can be read while the daemon runs. To write,
-// it is locked (the daemon must be stopped), and the state topic is
-// refused while processes of the connector group run, unless force: they
-// hold the cursors in memory and would write them back. Closing the
-// Cursors closes files.
-func OpenCursors(ctx context.Context, cfg config.Config, backfills, write, force bool) (Cursors, *checkpoint.FileStore, error) {
-	if cfg.Checkpoint.Store != "kafka" || backfills {
+// it is locked (the daemon must be stopped), and the daemon's cursors on
+// the state topic are refused while processes of the connector group run,
+// unless force: they hold the cursors in memory and would write them
+// back (a backfill's are not theirs). Closing the Cursors closes the
+// store.
+func OpenCursors(ctx context.Context, cfg config.Config, backfills, write, force bool) (Cursors, checkpoint.BackfillStore, error) {
+	if cfg.Checkpoint.Store != "kafka" {
 		open := checkpoint.OpenReadOnly
 		if write {
 			open = checkpoint.OpenExisting
@@ -64,11 +68,11 @@ func OpenCursors(ctx context.Context, cfg config.Config, backfills, write, force
 		}
 		return fileCursors{files, backfills}, files, nil
 	}
-	s, topic, err := openState(ctx, cfg, write && !force)
+	s, topic, err := openState(ctx, cfg, write && !force && !backfills)
 	if err != nil {
 		return nil, nil, err
 	}
-	return topicCursors{s, topic}, nil, nil
+	return topicCursors{s, topic, backfills}, s, nil
 }
 
 func openState(ctx context.Context, cfg config.Config, exclusive bool) (*kafkastore.Store, string, error) {
@@ -121,7 +125,7 @@ func Migrate(ctx context.Context, cfg config.Config, force bool, copied func(che
 		return 0, err
 	}
 	defer state.Close()
-	existing, err := state.List(ctx)
+	existing, err := state.List(ctx, false)
 	if err != nil {
 		return 0, err
 	}
@@ -148,7 +152,7 @@ func checkState(ctx context.Context, cfg config.Config) (string, error) {
 	defer state.Close()
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	cursors, err := state.List(ctx)
+	cursors, err := state.List(ctx, false)
 	if err != nil {
 		return "", err
 	}

@@ -1,12 +1,13 @@
 // Package backfill is a one-shot read of a closed time range: its name and
 // range from the command line's --since and --until, the range's bounds
-// (Duo's horizon, the future), and its record in the state directory (the
+// (Duo's horizon, the future), and its description beside its cursors (the
 // range it was begun with, the logs that finished it), so that the same
 // command continues an interrupted backfill and does not repeat a
 // finished one.
 package backfill
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"time"
@@ -135,9 +136,9 @@ func (e *FinishedError) Error() string {
 		e.Backfill.Name, e.Backfill.Since.UTC().Format(time.RFC3339), e.Backfill.Until.UTC().Format(time.RFC3339))
 }
 
-// Run is a backfill under way: its record in the state directory.
+// Run is a backfill under way: its description where its cursors are.
 type Run struct {
-	files    *checkpoint.FileStore
+	store    checkpoint.BackfillStore
 	record   checkpoint.Backfill
 	finished map[string]bool
 	resumed  bool
@@ -145,23 +146,23 @@ type Run struct {
 
 // Begin continues the backfill s names, with the range it was begun with
 // (s's range is replaced), or records it as new (again when s.Again).
-func Begin(files *checkpoint.FileStore, s *Spec, now time.Time) (*Run, error) {
-	rec, ok, err := files.LoadBackfill(s.Name)
+func Begin(ctx context.Context, store checkpoint.BackfillStore, s *Spec, now time.Time) (*Run, error) {
+	rec, ok, err := store.LoadBackfill(ctx, s.Name)
 	if err != nil {
 		return nil, err
 	}
 	if ok && s.Again {
-		if err := files.DeleteBackfill(s.Name); err != nil {
+		if err := store.DeleteBackfill(ctx, s.Name); err != nil {
 			return nil, err
 		}
 		ok = false
 	}
 	if !ok {
 		rec = checkpoint.Backfill{Name: s.Name, Range: s.Range, Since: s.Since, Until: s.Until, Created: now.UTC()}
-		return &Run{files: files, record: rec}, files.SaveBackfill(rec)
+		return &Run{store: store, record: rec}, store.SaveBackfill(ctx, rec)
 	}
 	s.Since, s.Until = rec.Since, rec.Until
-	r := &Run{files: files, record: rec, finished: map[string]bool{}, resumed: true}
+	r := &Run{store: store, record: rec, finished: map[string]bool{}, resumed: true}
 	for k := range rec.Finished {
 		r.finished[k] = true
 	}
@@ -186,8 +187,8 @@ func (r *Run) NothingLeft(units int) error {
 
 // Cover records the logs (see FinishedKey) the backfill reads, beside
 // those it read before: its status lists each of them until it finished.
-func (r *Run) Cover(keys []string) error {
-	rec, ok, err := r.files.LoadBackfill(r.record.Name)
+func (r *Run) Cover(ctx context.Context, keys []string) error {
+	rec, ok, err := r.store.LoadBackfill(ctx, r.record.Name)
 	if err != nil || !ok {
 		return err
 	}
@@ -201,13 +202,13 @@ func (r *Run) Cover(keys []string) error {
 		return nil
 	}
 	slices.Sort(rec.Logs)
-	return r.files.SaveBackfill(rec)
+	return r.store.SaveBackfill(ctx, rec)
 }
 
 // Finish records the logs (see FinishedKey) that delivered the whole
 // range.
-func (r *Run) Finish(keys []string, now time.Time) error {
-	rec, ok, err := r.files.LoadBackfill(r.record.Name)
+func (r *Run) Finish(ctx context.Context, keys []string, now time.Time) error {
+	rec, ok, err := r.store.LoadBackfill(ctx, r.record.Name)
 	if err != nil || !ok {
 		return err
 	}
@@ -217,7 +218,7 @@ func (r *Run) Finish(keys []string, now time.Time) error {
 	for _, k := range keys {
 		rec.Finished[k] = now.UTC()
 	}
-	return r.files.SaveBackfill(rec)
+	return r.store.SaveBackfill(ctx, rec)
 }
 
 // FinishedKey names one log of one account (by its key) in a backfill's

@@ -1,6 +1,7 @@
 package backfill
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -81,19 +82,19 @@ func TestBeginContinuesTheSameRange(t *testing.T) {
 	defer files.Close()
 	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	first, _, _ := Parse("1d", "", now, time.Minute)
-	run, err := Begin(files, &first, now)
+	run, err := Begin(context.Background(), files, &first, now)
 	if err != nil || run.Resumed() || run.Finished("auth") {
 		t.Fatalf("new backfill: %v, resumed %t", err, run.Resumed())
 	}
-	if err := run.Cover([]string{"auth", "admin"}); err != nil {
+	if err := run.Cover(context.Background(), []string{"auth", "admin"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := run.Finish([]string{"auth"}, now); err != nil {
+	if err := run.Finish(context.Background(), []string{"auth"}, now); err != nil {
 		t.Fatal(err)
 	}
 	later := now.Add(time.Hour)
 	again, _, _ := Parse("1d", "", later, time.Minute)
-	run, err = Begin(files, &again, later)
+	run, err = Begin(context.Background(), files, &again, later)
 	if err != nil || !run.Resumed() {
 		t.Fatalf("continued: %v", err)
 	}
@@ -111,7 +112,7 @@ func TestBeginContinuesTheSameRange(t *testing.T) {
 		t.Errorf("one log left: %v", err)
 	}
 	again.Again = true
-	if run, err = Begin(files, &again, later); err != nil || run.Resumed() || run.Finished("auth") {
+	if run, err = Begin(context.Background(), files, &again, later); err != nil || run.Resumed() || run.Finished("auth") {
 		t.Errorf("--again: %v; resumed %t", err, run.Resumed())
 	}
 }

@@ -74,11 +74,11 @@ type Parts struct {
 	// transport.
 	Duo       *duo.Client
 	Publisher *publish.Publisher
-	// Files is the state directory, when the cursors or a backfill's
-	// record are kept there.
+	// Files is the state directory, when the cursors are kept there.
 	Files *checkpoint.FileStore
-	// Store keeps the cursors (default Files): in cluster mode, the
-	// state topic (its owner closes it).
+	// Store keeps the cursors (default Files): with checkpoint.store:
+	// kafka, the state topic (its owner closes it). A backfill's store
+	// keeps its description too (checkpoint.BackfillStore).
 	Store checkpoint.Store
 }
 
@@ -216,9 +216,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, parts Part
 	if parts.Store == nil {
 		parts.Store = parts.Files
 	}
-	if opts.Backfill != nil && parts.Files == nil {
+	backfills, _ := parts.Store.(checkpoint.BackfillStore)
+	if opts.Backfill != nil && backfills == nil {
 		parts.Close()
-		return nil, errors.New("a backfill keeps its cursors in the state directory: run it with checkpoint.store: file")
+		return nil, errors.New("a backfill keeps its description beside its cursors: its cursors' store cannot")
 	}
 	againAfter := 15 * time.Second
 	if sched, err := config.ParseSchedule(cfg.Schedule); err == nil {
@@ -257,7 +258,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, parts Part
 	}
 	r.logs = logsOf(all, opts.Logs)
 	if b := opts.Backfill; b != nil {
-		if r.backfill, err = backfill.Begin(parts.Files, b, opts.Now()); err != nil {
+		if r.backfill, err = backfill.Begin(ctx, backfills, b, opts.Now()); err != nil {
 			r.Close()
 			return nil, err
 		}
@@ -285,7 +286,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, parts Part
 				keys = append(keys, r.finishedKey(a.acct, u.lt))
 			}
 		}
-		if err := r.backfill.Cover(keys); err != nil {
+		if err := r.backfill.Cover(ctx, keys); err != nil {
 			r.Close()
 			return nil, err
 		}
@@ -576,7 +577,7 @@ func (r *Runner) Once(ctx context.Context) error {
 		for i, u := range done {
 			keys[i] = r.finishedKey(u.acct.acct, u.lt)
 		}
-		if err := r.backfill.Finish(keys, r.opts.Now()); err != nil {
+		if err := r.backfill.Finish(ctx, keys, r.opts.Now()); err != nil {
 			errs = append(errs, err)
 		}
 	}
