@@ -25,7 +25,8 @@ var litECSVersion = []byte(`"8.11.0"`)
 
 // dataset is what the elastic mapping does with one log's records.
 type dataset struct {
-	name string // cisco_duo.<name>
+	name         string // cisco_duo.<name>
+	eventDataset []byte // "cisco_duo.<name>", the JSON string
 	// rule says what becomes of the record's member at path (dotted):
 	// to, when set, is where it goes instead (a path from the dataset's
 	// object for a member of the record's top level; for a member of an
@@ -71,6 +72,7 @@ type elastic struct {
 	vals2   [][]byte // scratch: a list's values
 	sc      jsonscan.Scanner
 	scratch []byte
+	texts   []byte // backing for strings decoded for the record
 	// descJSON: the description was a JSON object (kept parsed); desc
 	// are members of it the ECS fields are made from (cleaned).
 	descJSON bool
@@ -232,15 +234,21 @@ func (x *elastic) list(vals ...[]byte) []byte {
 	return x.buf[start:len(x.buf):len(x.buf)]
 }
 
-var datasets = map[string]*dataset{
-	"auth_log":            {name: "auth", rule: authRule, ecs: authECS},
-	"admin_log":           {name: "admin", rule: adminRule, ecs: adminECS},
-	"offline_log":         {name: "offline_enrollment", rule: offlineRule, ecs: offlineECS},
-	"telephony_log":       {name: "telephony", rule: telephonyRule, ecs: telephonyECS},
-	"telephony_v2":        {name: "telephony_v2", rule: telephonyRule, ecs: telephonyECS},
-	"activity_log":        {name: "activity", rule: activityRule, ecs: activityECS},
-	"trust_monitor_event": {name: "trust_monitor", rule: trustMonitorRule, ecs: trustMonitorECS},
-	"":                    {name: "unidentified", rule: unidentifiedRule, ecs: func(*elastic) {}},
+// The datasets, by the eventtype the connector marks records with
+// (datasetOf); telephony_v2 is told apart by its members.
+var (
+	dsAuth         = newDataset("auth", authRule, authECS)
+	dsAdmin        = newDataset("admin", adminRule, adminECS)
+	dsOffline      = newDataset("offline_enrollment", offlineRule, offlineECS)
+	dsTelephony    = newDataset("telephony", telephonyRule, telephonyECS)
+	dsTelephonyV2  = newDataset("telephony_v2", telephonyRule, telephonyECS)
+	dsActivity     = newDataset("activity", activityRule, activityECS)
+	dsTrustMonitor = newDataset("trust_monitor", trustMonitorRule, trustMonitorECS)
+	dsUnidentified = newDataset("unidentified", unidentifiedRule, func(*elastic) {})
+)
+
+func newDataset(name string, rule func([]byte) (rule, string), ecs func(*elastic)) *dataset {
+	return &dataset{name: name, eventDataset: []byte(`"cisco_duo.` + name + `"`), rule: rule, ecs: ecs}
 }
 
 func authECS(x *elastic) {
@@ -273,7 +281,9 @@ func authECS(x *elastic) {
 		e.set(f.to, x.raw(f.from))
 	}
 	authIP, _ := x.address("auth_device.ip")
-	e.vals[sSourceGeo], e.vals[sSourceAS] = x.locate(unquoteIP(ip))
+	geo, as := x.locate(unquoteIP(ip))
+	e.set(sSourceGeo, geo)
+	e.set(sSourceAS, as)
 	// Elastic keeps the auth record's isotimestamp (a date field): the
 	// time, written as @timestamp is, when it can be read.
 	if v := x.kept("isotimestamp"); v.Kind == jsonscan.String {
@@ -282,7 +292,7 @@ func authECS(x *elastic) {
 		}
 	}
 	e.set(sRelatedIP, x.list(ip, authIP))
-	e.set(sRelatedUser, x.list(e.vals[sSourceUserName]))
+	e.set(sRelatedUser, x.list(e.get(sSourceUserName)))
 	e.set(sRelatedHosts, x.list(host))
 }
 
@@ -507,7 +517,9 @@ func activityECS(x *elastic) {
 	}
 	if ip := x.activityIP(); ip != nil {
 		e.set(sSourceIP, x.raw("access_device.ip.address"))
-		e.vals[sSourceGeo], e.vals[sSourceAS] = x.locate(ip)
+		geo, as := x.locate(ip)
+		e.set(sSourceGeo, geo)
+		e.set(sSourceAS, as)
 	}
 	if jsonscan.Equal(x.kept("actor.type"), "user") {
 		e.set(sUserName, x.raw("actor.name"))
@@ -519,8 +531,8 @@ func activityECS(x *elastic) {
 		{"access_device.os", sUserAgentOSName}, {"access_device.os_version", sUserAgentOSVersion}} {
 		e.set(f.to, x.raw(f.from))
 	}
-	e.set(sRelatedUser, x.list(e.vals[sUserName]))
-	e.set(sRelatedIP, x.list(e.vals[sSourceIP]))
+	e.set(sRelatedUser, x.list(e.get(sUserName)))
+	e.set(sRelatedIP, x.list(e.get(sSourceIP)))
 }
 
 func trustMonitorECS(x *elastic) {
@@ -588,14 +600,14 @@ func (n *Normalizer) appendElastic(dst, raw, id []byte, st *state) ([]byte, Meta
 		ds = real
 	}
 	if ds.name == "telephony" && (x.kept("telephony_id").Present() || x.kept("ts").Present()) && !x.kept("timestamp").Present() {
-		ds = datasets["telephony_v2"]
+		ds = dsTelephonyV2
 	}
 	x.ds = ds
 	e := &x.ecs
 	e.set(sECSVersion, litECSVersion)
 	e.set(sEventKind, elEvent)
 	e.original = raw
-	e.set(sEventDataset, x.str([]byte("cisco_duo."+ds.name)))
+	e.set(sEventDataset, ds.eventDataset)
 	e.set(sObserverHostname, x.raw("host"))
 	e.set(sObserverVendor, litDuo)
 	e.set(sObserverProduct, litDuoSecurity)
@@ -625,8 +637,9 @@ func (n *Normalizer) appendElastic(dst, raw, id []byte, st *state) ([]byte, Meta
 // reset readies x for a record of dataset ds.
 func (x *elastic) reset(ds *dataset) {
 	x.ds = ds
-	x.ecs = ecsDoc{}
+	x.ecs.reset()
 	x.buf = x.buf[:0]
+	x.texts = x.texts[:0]
 	x.body = append(x.body[:0], make([]byte, bodyPad)...)
 	x.body[bodyPad-1] = '{'
 	x.levels = append(x.levels[:0], level{})
@@ -644,7 +657,7 @@ func (x *elastic) reset(ds *dataset) {
 // failed appends the document of a record that is not a JSON object:
 // Elastic's pipeline_error, with the reason.
 func (x *elastic) failed(dst, raw []byte, err error) ([]byte, Meta, error) {
-	x.reset(datasets[""])
+	x.reset(dsUnidentified)
 	e := &x.ecs
 	e.set(sECSVersion, litECSVersion)
 	e.set(sEventKind, []byte(`"pipeline_error"`))
@@ -661,7 +674,9 @@ func (x *elastic) failed(dst, raw []byte, err error) ([]byte, Meta, error) {
 func guessEventType(raw []byte) []byte {
 	const member = `"eventtype":"`
 	rest := []byte(nil)
-	if i := lastMember(raw[max(len(raw)-160, 0):], member); i >= 0 {
+	if r := bytes.TrimLeft(raw, " \t\r\n"); len(r) > len(member) && r[0] == '{' && string(r[1:1+len(member)]) == member {
+		rest = r[1+len(member):] // first, as in the reference document
+	} else if i := lastMember(raw[max(len(raw)-160, 0):], member); i >= 0 {
 		rest = raw[max(len(raw)-160, 0)+i+len(member):]
 	} else if i := bytes.Index(raw, []byte(member)); i >= 0 {
 		rest = raw[i+len(member):]
@@ -740,8 +755,20 @@ func (x *elastic) walk(s *jsonscan.Scanner) error {
 		x.path = append(x.path, key...)
 		defer func() { x.path = x.path[:n] }()
 		what, to := x.ds.rule(x.path)
-		if what == keep && s.Peek() == '{' && walkInto(x.path) {
-			return x.walkObject(s, key, esc)
+		if what == keep && to == "" {
+			switch c := s.Peek(); {
+			case c == '{' && walkInto(x.path):
+				return x.walkObject(s, key, esc)
+			case (c == '{' || c == '[') && ecsField(x.path) < 0:
+				// Kept whole: cleaned as it is read.
+				at := x.head(key, esc)
+				var ok bool
+				var err error
+				if x.body, ok, err = appendCleanFrom(x.body, s); !ok {
+					x.undo(at)
+				}
+				return err
+			}
 		}
 		v, err := s.Value()
 		if err != nil {
@@ -847,7 +874,10 @@ func (x *elastic) member(key []byte, esc bool, what rule, to string, v jsonscan.
 		}
 	case details, described:
 		if v.Kind == jsonscan.String && v.Present() {
-			text := v.Text(nil)
+			// Decoded where it stays for the record: x.desc keeps parts.
+			start := len(x.texts)
+			x.texts = jsonscan.Unquote(x.texts, v)
+			text := x.texts[start:len(x.texts):len(x.texts)]
 			var sub jsonscan.Scanner
 			sub.Reset(text)
 			if sub.Peek() == '{' {
@@ -1113,10 +1143,21 @@ func ecsField(path []byte) int {
 
 // datasetOf is the dataset of an eventtype (unidentified when unknown).
 func datasetOf(eventtype []byte) *dataset {
-	if ds := datasets[string(eventtype)]; ds != nil && string(eventtype) != "telephony_v2" {
-		return ds
+	switch string(eventtype) {
+	case "auth_log":
+		return dsAuth
+	case "admin_log":
+		return dsAdmin
+	case "offline_log":
+		return dsOffline
+	case "telephony_log":
+		return dsTelephony
+	case "activity_log":
+		return dsActivity
+	case "trust_monitor_event":
+		return dsTrustMonitor
 	}
-	return datasets[""]
+	return dsUnidentified
 }
 
 // walkInto reports an object with rules or ECS values inside: it is
@@ -1134,20 +1175,28 @@ func walkInto(path []byte) bool {
 // "" values and the objects and lists that leave empty; false when the
 // whole value goes.
 func appendClean(dst, raw []byte) ([]byte, bool) {
-	c := cleaner{dst: dst}
-	c.s.Reset(raw)
+	var s jsonscan.Scanner
+	s.Reset(raw)
+	dst, ok, _ := appendCleanFrom(dst, &s)
+	return dst, ok
+}
+
+// appendCleanFrom is appendClean of the value s is at, read from s (not
+// scanned twice); an error is s's.
+func appendCleanFrom(dst []byte, s *jsonscan.Scanner) ([]byte, bool, error) {
+	c := cleaner{dst: dst, s: s}
 	start := len(dst)
 	kept, err := c.put()
 	if err != nil || !kept {
-		return c.dst[:start], false
+		return c.dst[:start], false, err
 	}
-	return c.dst, true
+	return c.dst, true, nil
 }
 
 // cleaner is appendClean's state: methods, not closures, so that nothing
 // escapes to the heap.
 type cleaner struct {
-	s   jsonscan.Scanner
+	s   *jsonscan.Scanner
 	dst []byte
 }
 

@@ -1,6 +1,7 @@
 package normalize
 
 import (
+	"math/bits"
 	"strings"
 
 	"github.com/duo-connector/duo-connector/normalize/jsonscan"
@@ -67,7 +68,7 @@ const (
 	sUserAgentOSName
 	sUserAgentOSVersion
 	sCiscoDuo // {"<dataset>":{...}}
-	numSlots
+	numSlots  // at most 64: ecsDoc.set_ marks them
 )
 
 // slotNames are the slots' dotted names, in the order written: the
@@ -92,14 +93,35 @@ var slotPaths = func() (p [numSlots][]string) {
 	return p
 }()
 
-// ecsDoc holds the ECS fields' values (JSON text; nil: absent).
+// ecsDoc holds the ECS fields' values (JSON text), those set marked in
+// set.
 type ecsDoc struct {
 	vals [numSlots][]byte
+	set_ uint64
 	// original is the raw record, for event.original (quoted as written).
 	original []byte
 }
 
-func (e *ecsDoc) set(s ecsSlot, v []byte) { e.vals[s] = v }
+// set sets slot s's value; nil unsets it.
+func (e *ecsDoc) set(s ecsSlot, v []byte) {
+	e.vals[s] = v
+	if v == nil {
+		e.set_ &^= 1 << s
+	} else {
+		e.set_ |= 1 << s
+	}
+}
+
+// get is slot s's value, or nil.
+func (e *ecsDoc) get(s ecsSlot) []byte {
+	if e.set_&(1<<s) == 0 {
+		return nil
+	}
+	return e.vals[s]
+}
+
+// reset unsets every slot.
+func (e *ecsDoc) reset() { e.set_, e.original = 0, nil }
 
 // appendTo writes the document: the slots set, nested as their names say.
 func (e *ecsDoc) appendTo(dst []byte) []byte {
@@ -108,12 +130,15 @@ func (e *ecsDoc) appendTo(dst []byte) []byte {
 	depth := 0
 	first[0] = true
 	dst = append(dst, '{')
-	for i := range e.vals {
+	set := e.set_
+	if e.original != nil {
+		set |= 1 << sEventOriginal
+	}
+	for set != 0 {
+		i := bits.TrailingZeros64(set)
+		set &= set - 1
 		v := e.vals[i]
 		original := i == int(sEventOriginal) && e.original != nil
-		if v == nil && !original {
-			continue
-		}
 		p := slotPaths[i]
 		c := 0
 		for c < depth && c < len(p)-1 && open[c] == p[c] {
