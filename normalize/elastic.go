@@ -73,6 +73,7 @@ type elastic struct {
 	sc      jsonscan.Scanner
 	scratch []byte
 	texts   []byte // backing for strings decoded for the record
+	iso     []byte // the record's isotimestamp, written as @timestamp is (nil: none, or unreadable)
 	// descJSON: the description was a JSON object (kept parsed); desc
 	// are members of it the ECS fields are made from (cleaned).
 	descJSON bool
@@ -286,10 +287,8 @@ func authECS(x *elastic) {
 	e.set(sSourceAS, as)
 	// Elastic keeps the auth record's isotimestamp (a date field): the
 	// time, written as @timestamp is, when it can be read.
-	if v := x.kept("isotimestamp"); v.Kind == jsonscan.String {
-		if t, ok := parseTimestamp(v.Text(x.scratch[:0])); ok {
-			x.value([]byte("isotimestamp"), x.time(t))
-		}
+	if x.iso != nil {
+		x.value([]byte("isotimestamp"), x.iso)
 	}
 	e.set(sRelatedIP, x.list(ip, authIP))
 	e.set(sRelatedUser, x.list(e.get(sSourceUserName)))
@@ -430,28 +429,17 @@ func adminECS(x *elastic) {
 	e := &x.ecs
 	action := x.text("action")
 	e.set(sEventOutcome, litSuccess)
-	if adminFail[string(action)] {
+	c, ok := adminClasses[string(action)]
+	if !ok {
+		c = classifyAdmin(x, string(action))
+	}
+	if c.fail {
 		e.set(sEventOutcome, litFailure)
 	}
-	if adminIAM[string(action)] {
+	if c.iam {
 		e.set(sEventCategory, litIAM)
 	}
-	var typeBuf [len(adminType) + 3][]byte
-	types := typeBuf[:0]
-	for _, t := range adminType {
-		if t.actions[string(action)] {
-			types = append(types, t.typ)
-		}
-	}
-	for _, t := range [...]struct {
-		word string
-		typ  []byte
-	}{{"create", elCreation}, {"update", elChange}, {"delete", elDeletion}} {
-		if strings.Contains(string(action), t.word) {
-			types = append(types, t.typ)
-		}
-	}
-	e.set(sEventType, x.list(types...))
+	e.set(sEventType, c.types)
 	e.set(sEventAction, x.raw("action"))
 	if v := x.raw("username"); v != nil {
 		e.set(sUserName, v)
@@ -674,8 +662,8 @@ func (x *elastic) failed(dst, raw []byte, err error) ([]byte, Meta, error) {
 func guessEventType(raw []byte) []byte {
 	const member = `"eventtype":"`
 	rest := []byte(nil)
-	if r := bytes.TrimLeft(raw, " \t\r\n"); len(r) > len(member) && r[0] == '{' && string(r[1:1+len(member)]) == member {
-		rest = r[1+len(member):] // first, as in the reference document
+	if r := trimSpace(raw); len(r) > 0 && r[0] == '{' && bytes.HasPrefix(trimSpace(r[1:]), []byte(member)) {
+		rest = trimSpace(r[1:])[len(member):] // first, as in the reference document
 	} else if i := lastMember(raw[max(len(raw)-160, 0):], member); i >= 0 {
 		rest = raw[max(len(raw)-160, 0)+i+len(member):]
 	} else if i := bytes.Index(raw, []byte(member)); i >= 0 {
@@ -688,6 +676,14 @@ func guessEventType(raw []byte) []byte {
 		return nil
 	}
 	return rest[:j]
+}
+
+// trimSpace is b without the JSON whitespace it begins with.
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\r' || b[0] == '\n') {
+		b = b[1:]
+	}
+	return b
 }
 
 // lastMember is the index of the last m (beginning with a quote) in b, or
@@ -711,19 +707,22 @@ func lastMember(b []byte, m string) int {
 // record's Meta time.
 func (x *elastic) timestamp() Meta {
 	var m Meta
+	x.iso = nil
 	for _, f := range []string{"isotimestamp", "ts"} {
 		if v := x.kept(f); v.Kind == jsonscan.String {
 			if t, ok := parseTimestamp(v.Text(x.scratch[:0])); ok {
 				m.Time = t
-				break
+				x.ecs.set(sTimestamp, x.time(t))
+				if f == "isotimestamp" {
+					x.iso = x.ecs.get(sTimestamp)
+				}
+				return m
 			}
 		}
 	}
-	if m.Time.IsZero() {
-		if v := x.kept("timestamp"); v.Kind == jsonscan.Number {
-			if n, err := strconv.ParseInt(string(v.Raw), 10, 64); err == nil && n > 0 {
-				m.Time = time.Unix(n, 0).UTC()
-			}
+	if v := x.kept("timestamp"); v.Kind == jsonscan.Number {
+		if n, err := strconv.ParseInt(string(v.Raw), 10, 64); err == nil && n > 0 {
+			m.Time = time.Unix(n, 0).UTC()
 		}
 	}
 	if m.Time.IsZero() {
@@ -998,6 +997,52 @@ var (
 	elDeletion = []byte(`"deletion"`)
 )
 
+// adminClass is Elastic's classification of one admin action: its
+// event.type list, whether it is iam (event.category) and a failure
+// (event.outcome).
+type adminClass struct {
+	types     []byte
+	iam, fail bool
+}
+
+// adminClasses are the classifications of the actions Elastic names, made
+// once.
+var adminClasses = func() map[string]adminClass {
+	m := map[string]adminClass{}
+	for a := range adminIAM {
+		m[a] = classifyAdmin(&elastic{}, a)
+	}
+	for a := range adminFail {
+		m[a] = classifyAdmin(&elastic{}, a)
+	}
+	for _, t := range adminType {
+		for a := range t.actions {
+			m[a] = classifyAdmin(&elastic{}, a)
+		}
+	}
+	return m
+}()
+
+// classifyAdmin classifies an admin action (its list made in x's buf).
+func classifyAdmin(x *elastic, action string) adminClass {
+	var typeBuf [len(adminType) + 3][]byte
+	types := typeBuf[:0]
+	for _, t := range adminType {
+		if t.actions[action] {
+			types = append(types, t.typ)
+		}
+	}
+	for _, t := range [...]struct {
+		word string
+		typ  []byte
+	}{{"create", elCreation}, {"update", elChange}, {"delete", elDeletion}} {
+		if strings.Contains(action, t.word) {
+			types = append(types, t.typ)
+		}
+	}
+	return adminClass{types: x.list(types...), iam: adminIAM[action], fail: adminFail[action]}
+}
+
 func words(s string) map[string]bool {
 	m := map[string]bool{}
 	for _, w := range strings.Fields(s) {
@@ -1265,6 +1310,15 @@ func (c *cleaner) close(mark, n int, end byte, err error) (bool, error) {
 // fitsFloat reports a JSON number an index can hold (a float64): 1E700
 // cannot, and would have the whole document refused.
 func fitsFloat(num []byte) bool {
+	if len(num) <= 15 { // no exponent: well within a float64
+		plain := true
+		for _, c := range num {
+			plain = plain && (c >= '0' && c <= '9' || c == '-' || c == '.')
+		}
+		if plain {
+			return true
+		}
+	}
 	_, err := strconv.ParseFloat(string(num), 64)
 	return err == nil
 }

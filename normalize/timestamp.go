@@ -98,8 +98,12 @@ func parseTimestamp(s []byte) (time.Time, bool) {
 		return dst, false
 	}
 	t := time.Date(year, time.Month(month), day, hour, minute, sec, micros*1000, time.UTC).Add(-time.Duration(offset) * time.Second)
-	if y := t.Year(); y < 0 || y > 9999 {
-		return dst, false
+	// Only an offset from year 0 or 9999 can leave the years an index
+	// takes.
+	if year == 0 || year == 9999 {
+		if y := t.Year(); y < 0 || y > 9999 {
+			return dst, false
+		}
 	}
 	return t, true
 }
@@ -127,5 +131,11 @@ func appendInt(dst []byte, n, width int) []byte {
 }
 
 func daysIn(m time.Month, year int) int {
-	return time.Date(year, m+1, 0, 0, 0, 0, 0, time.UTC).Day()
+	if m == time.February {
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	}
+	return 30 + int(m+m/8)%2 // 31 in January, March, May, July, August, October, December
 }

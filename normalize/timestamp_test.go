@@ -1,6 +1,9 @@
 package normalize
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestAppendTimestamp(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
@@ -41,6 +44,17 @@ func TestJoinVersion(t *testing.T) {
 	} {
 		if got := joinVersion(tc.major, tc.minor, tc.patch); got != tc.want {
 			t.Errorf("joinVersion(%q, %q, %q) = %q, want %q", tc.major, tc.minor, tc.patch, got, tc.want)
+		}
+	}
+}
+
+// TestDaysIn: the month lengths, against the time package's calendar.
+func TestDaysIn(t *testing.T) {
+	for year := 0; year <= 2400; year++ {
+		for m := time.January; m <= time.December; m++ {
+			if got, want := daysIn(m, year), time.Date(year, m+1, 0, 0, 0, 0, 0, time.UTC).Day(); got != want {
+				t.Fatalf("daysIn(%s, %d) = %d, want %d", m, year, got, want)
+			}
 		}
 	}
 }
