@@ -72,8 +72,9 @@ type elastic struct {
 	vals2   [][]byte // scratch: a list's values
 	sc      jsonscan.Scanner
 	scratch []byte
-	texts   []byte // backing for strings decoded for the record
-	iso     []byte // the record's isotimestamp, written as @timestamp is (nil: none, or unreadable)
+	texts   []byte          // backing for strings decoded for the record
+	splits  [2]splitAddress // the auth record's addresses (split)
+	iso     []byte          // the record's isotimestamp, written as @timestamp is (nil: none, or unreadable)
 	// descJSON: the description was a JSON object (kept parsed); desc
 	// are members of it the ECS fields are made from (cleaned).
 	descJSON bool
@@ -410,19 +411,45 @@ func appendMember(dst []byte, start int, name string) []byte {
 // address is the IP address (a JSON string) and port (a JSON number) of
 // the record's value at path, when it is an address, else nils.
 func (x *elastic) address(path string) (ip, port []byte) {
-	t := x.text(path)
-	if t == nil {
-		return nil, nil
-	}
-	a, p, ok := splitHostPort(string(t))
-	if !ok {
-		return nil, nil
-	}
-	ip = x.str([]byte(a))
-	if p != "" {
-		port = x.lit([]byte(p))
-	}
+	ip, port, _ = x.split(path, x.kept(path))
 	return ip, port
+}
+
+// split is the IP address (a JSON string) and port (a JSON number, nil
+// when none) of v, the record's value at path; ok is false when it is not
+// an address. The auth record's two addresses are split once each.
+func (x *elastic) split(path string, v jsonscan.Value) (ip, port []byte, ok bool) {
+	if v.Kind != jsonscan.String || len(v.Raw) <= 2 {
+		return nil, nil, false
+	}
+	var c *splitAddress
+	switch path {
+	case "access_device.ip":
+		c = &x.splits[0]
+	case "auth_device.ip":
+		c = &x.splits[1]
+	}
+	if c != nil && len(c.raw) == len(v.Raw) && &c.raw[0] == &v.Raw[0] {
+		return c.ip, c.port, c.ok
+	}
+	a, p, ok := splitHostPort(string(v.Text(x.scratch[:0])))
+	if ok {
+		ip = x.str([]byte(a))
+		if p != "" {
+			port = x.lit([]byte(p))
+		}
+	}
+	if c != nil {
+		*c = splitAddress{raw: v.Raw, ip: ip, port: port, ok: ok}
+	}
+	return ip, port, ok
+}
+
+// splitAddress is an address split (elastic.split).
+type splitAddress struct {
+	raw      []byte // the value split
+	ip, port []byte
+	ok       bool
 }
 
 func adminECS(x *elastic) {
@@ -636,6 +663,7 @@ func (x *elastic) reset(ds *dataset) {
 	x.descJSON = false
 	x.desc = [numDescFields][]byte{}
 	x.replace = nil
+	x.splits = [2]splitAddress{}
 	x.located.ip = x.located.ip[:0]
 	x.located.geo, x.located.as = nil, nil
 	clear(x.vals[:])
@@ -660,22 +688,46 @@ func (x *elastic) failed(dst, raw []byte, err error) ([]byte, Meta, error) {
 // appends last (or, in a record given to the normalize command, the first
 // one), without scanning; nil when there is none.
 func guessEventType(raw []byte) []byte {
-	const member = `"eventtype":"`
-	rest := []byte(nil)
-	if r := trimSpace(raw); len(r) > 0 && r[0] == '{' && bytes.HasPrefix(trimSpace(r[1:]), []byte(member)) {
-		rest = trimSpace(r[1:])[len(member):] // first, as in the reference document
-	} else if i := lastMember(raw[max(len(raw)-160, 0):], member); i >= 0 {
-		rest = raw[max(len(raw)-160, 0)+i+len(member):]
-	} else if i := bytes.Index(raw, []byte(member)); i >= 0 {
-		rest = raw[i+len(member):]
-	} else {
-		return nil
+	const name = `"eventtype"`
+	if r := trimSpace(raw); len(r) > 0 && r[0] == '{' {
+		if v, ok := eventTypeAt(trimSpace(r[1:])); ok { // first, as in the reference document
+			return v
+		}
 	}
-	j := bytes.IndexByte(rest, '"')
+	tail := raw[max(len(raw)-160, 0):]
+	if i := lastMember(tail, name); i >= 0 {
+		if v, ok := eventTypeAt(tail[i:]); ok {
+			return v
+		}
+	}
+	if i := bytes.Index(raw, []byte(name)); i >= 0 {
+		if v, ok := eventTypeAt(raw[i:]); ok {
+			return v
+		}
+	}
+	return nil
+}
+
+// eventTypeAt reads "eventtype": "value" at the start of b (JSON
+// whitespace allowed around the colon).
+func eventTypeAt(b []byte) ([]byte, bool) {
+	const name = `"eventtype"`
+	if !bytes.HasPrefix(b, []byte(name)) {
+		return nil, false
+	}
+	b = trimSpace(b[len(name):])
+	if len(b) == 0 || b[0] != ':' {
+		return nil, false
+	}
+	b = trimSpace(b[1:])
+	if len(b) == 0 || b[0] != '"' {
+		return nil, false
+	}
+	j := bytes.IndexByte(b[1:], '"')
 	if j < 0 {
-		return nil
+		return nil, false
 	}
-	return rest[:j]
+	return b[1 : 1+j], true
 }
 
 // trimSpace is b without the JSON whitespace it begins with.
@@ -849,13 +901,13 @@ func (x *elastic) member(key []byte, esc bool, what rule, to string, v jsonscan.
 		if v.Kind != jsonscan.String || !v.Present() {
 			return
 		}
-		ip, port, ok := splitHostPort(string(v.Text(x.scratch[:0])))
+		ip, port, ok := x.split(string(x.path), v)
 		if !ok {
 			break // not an address: kept as it is
 		}
 		x.head(key, esc)
-		x.body = appendQuoted(x.body, []byte(ip))
-		if port != "" {
+		x.body = append(x.body, ip...)
+		if port != nil {
 			x.scratch = append(append(x.scratch[:0], bytes.TrimSuffix(key, []byte("ip"))...), "port"...)
 			x.head(x.scratch, esc)
 			x.body = append(x.body, port...)
@@ -927,6 +979,7 @@ func (x *elastic) object(name []byte, esc bool, obj []byte, described bool) {
 	})
 	x.close()
 }
+
 // common members: the connector's marks and the record's times.
 func commonRule(path []byte) (rule, string, bool) {
 	switch string(path) {

@@ -1,6 +1,8 @@
 package normalize
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -46,5 +48,94 @@ func TestSplitHostPort(t *testing.T) {
 		if ip, port, ok := splitHostPort(in); ok {
 			t.Errorf("splitHostPort(%q) = %q, %q: want not an address", in, ip, port)
 		}
+	}
+}
+
+// TestGuessEventType: the dataset is guessed from the eventtype member
+// where the connector puts it (last) or where the reference document has
+// it (first, indented or not); a wrong or missing guess only costs a
+// second walk (TestElasticGuessWrong).
+func TestGuessEventType(t *testing.T) {
+	long := `"x":"` + strings.Repeat("y", 300) + `",`
+	for _, tc := range []struct{ in, want string }{
+		{`{"eventtype":"auth_log","a":1}`, "auth_log"},
+		{"{\n  \"eventtype\": \"admin_log\",\n  \"a\": 1\n}", "admin_log"},
+		{` { "eventtype" : "telephony_log" }`, "telephony_log"},
+		{`{"a":1,"eventtype":"activity_log"}`, "activity_log"},
+		{`{"a":1,"eventtype": "activity_log"}`, "activity_log"},
+		{`{` + long + `"eventtype":"offline_log",` + long + `"b":2}`, "offline_log"},
+		{`{"eventtype":1,"a":"eventtype"}`, ""},
+		{`{"eventtype":"auth_log","eventtype":"admin_log"}`, "auth_log"}, // a guess, checked after the walk
+		{`{"a":"\"eventtype\":\"auth_log\""}`, ""},
+		{`{"eventtype":"unterminated`, ""},
+		{`{"a":1}`, ""},
+		{``, ""},
+	} {
+		if got := string(guessEventType([]byte(tc.in))); got != tc.want {
+			t.Errorf("guessEventType(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestElasticGuessWrong: a record whose eventtype the guess misses or
+// gets wrong is walked again with its real dataset.
+func TestElasticGuessWrong(t *testing.T) {
+	n := mustNew(t, Elastic)
+	for _, in := range []string{
+		`{"eventtype":"auth_log","eventtype":"admin_log","username":"u"}`,
+		`{"eventtype":1,"eventtype":"admin_log","username":"u"}`,
+	} {
+		doc, _ := n.Normalize([]byte(in))
+		var d struct {
+			Event struct{ Dataset string }
+			User  struct{ Name string }
+		}
+		if err := json.Unmarshal(doc, &d); err != nil || d.Event.Dataset != "cisco_duo.admin" || d.User.Name != "u" {
+			t.Errorf("%s: %v\n%s", in, err, doc)
+		}
+	}
+}
+
+// TestSlotsGrouped: the ECS slots of one object are written together (the
+// writer opens each object once: a field apart from its siblings would
+// name their object twice), and fit ecsDoc's mask.
+func TestSlotsGrouped(t *testing.T) {
+	if numSlots > 64 {
+		t.Fatalf("%d slots: ecsDoc marks at most 64", numSlots)
+	}
+	closed := map[string]bool{}
+	var open []string
+	for _, name := range slotNames {
+		p := strings.Split(name, ".")
+		parents := p[:len(p)-1]
+		c := 0
+		for c < len(open) && c < len(parents) && open[c] == parents[c] {
+			c++
+		}
+		for i := len(open) - 1; i >= c; i-- {
+			closed[strings.Join(open[:i+1], ".")] = true
+		}
+		open = append(open[:c], parents[c:]...)
+		for i := c; i < len(parents); i++ {
+			if obj := strings.Join(parents[:i+1], "."); closed[obj] {
+				t.Errorf("%s: its object %s was written before, with other fields between", name, obj)
+			}
+		}
+		if closed[name] {
+			t.Errorf("%s is an object written before", name)
+		}
+	}
+	// And the writer's output: every slot set, no object named twice.
+	var e ecsDoc
+	for s := range numSlots {
+		e.set(s, []byte(`1`))
+	}
+	var doc map[string]any
+	dec := json.NewDecoder(strings.NewReader(string(e.appendTo(nil))))
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	if err := noDuplicateNames(e.appendTo(nil)); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -125,52 +125,72 @@ func (e *ecsDoc) reset() { e.set_, e.original = 0, nil }
 
 // appendTo writes the document: the slots set, nested as their names say.
 func (e *ecsDoc) appendTo(dst []byte) []byte {
-	var open [4]string // the objects open, by depth
-	var first [5]bool  // no member written yet at that depth
-	depth := 0
-	first[0] = true
-	dst = append(dst, '{')
 	set := e.set_
 	if e.original != nil {
 		set |= 1 << sEventOriginal
 	}
+	from := int(numSlots) // the start
 	for set != 0 {
 		i := bits.TrailingZeros64(set)
 		set &= set - 1
-		v := e.vals[i]
-		original := i == int(sEventOriginal) && e.original != nil
-		p := slotPaths[i]
-		c := 0
-		for c < depth && c < len(p)-1 && open[c] == p[c] {
-			c++
-		}
-		for ; depth > c; depth-- {
-			dst = append(dst, '}')
-		}
-		for ; depth < len(p)-1; depth++ {
-			if !first[depth] {
-				dst = append(dst, ',')
-			}
-			first[depth] = false
-			dst = append(append(append(dst, '"'), p[depth]...), '"', ':', '{')
-			open[depth] = p[depth]
-			first[depth+1] = true
-		}
-		if !first[depth] {
-			dst = append(dst, ',')
-		}
-		first[depth] = false
-		dst = append(append(append(dst, '"'), p[depth]...), '"', ':')
-		if original {
+		dst = append(dst, slotJoins[from][i]...)
+		if i == int(sEventOriginal) && e.original != nil {
 			dst = appendQuotedUTF8(dst, e.original) // the scanner read it all: valid UTF-8
 		} else {
-			dst = append(dst, v...)
+			dst = append(dst, e.vals[i]...)
+		}
+		from = i
+	}
+	return append(dst, slotJoins[from][numSlots]...)
+}
+
+// slotJoins[a][b] is the text between slot a's value and slot b's (the
+// objects closed and opened, a comma, b's name): numSlots as a stands for
+// the document's start, as b for its end.
+var slotJoins = func() (j [numSlots + 1][numSlots + 1][]byte) {
+	for a := range int(numSlots) + 1 {
+		for b := range int(numSlots) + 1 {
+			var from, to []string
+			if a < int(numSlots) {
+				from = slotPaths[a]
+			}
+			if b < int(numSlots) {
+				to = slotPaths[b]
+			}
+			j[a][b] = join(from, to)
 		}
 	}
-	for ; depth > 0; depth-- {
-		dst = append(dst, '}')
+	return j
+}()
+
+// join is the text between the value at path from (nil: the start) and
+// the value at path to (nil: the end).
+func join(from, to []string) []byte {
+	var out []byte
+	if from == nil {
+		out = append(out, '{')
 	}
-	return append(dst, '}')
+	open := from[:max(len(from)-1, 0)]
+	parents := to[:max(len(to)-1, 0)]
+	c := 0
+	for c < len(open) && c < len(parents) && open[c] == parents[c] {
+		c++
+	}
+	for range len(open) - c {
+		out = append(out, '}')
+	}
+	if to == nil {
+		return append(out, '}')
+	}
+	// The object c levels deep holds from or the object from is in: a
+	// comma after it.
+	if from != nil {
+		out = append(out, ',')
+	}
+	for _, p := range parents[c:] {
+		out = append(append(append(out, '"'), p...), '"', ':', '{')
+	}
+	return append(append(append(out, '"'), to[len(to)-1]...), '"', ':')
 }
 
 // bodyPad is room left before the body for the head written once the

@@ -1,7 +1,10 @@
 package normalize
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -209,6 +212,20 @@ func checkElastic(t *testing.T, input, doc []byte, recErr error) {
 	if isObject == hasErr || isObject == (recErr != nil) {
 		t.Fatalf("input is object: %v, but error field: %v, record error: %v", isObject, hasErr, recErr)
 	}
+	// Elasticsearch refuses a document that names a field twice: none
+	// does, unless the record itself does (inside a value kept whole).
+	if err := noDuplicateNames(input); err == nil && isObject {
+		if err := noDuplicateNames(doc); err != nil {
+			t.Fatalf("%v: %s", err, doc)
+		}
+	}
+	// Elasticsearch refuses a document that names a field twice: none
+	// does, unless the record itself does (inside a value kept whole).
+	if err := noDuplicateNames(input); err == nil && isObject {
+		if err := noDuplicateNames(doc); err != nil {
+			t.Fatalf("%v: %s", err, doc)
+		}
+	}
 	var paths []string
 	leafPaths("", d, &paths)
 	for _, p := range paths {
@@ -259,6 +276,57 @@ func checkElastic(t *testing.T, input, doc []byte, recErr error) {
 		switch v.(type) {
 		case map[string]any, []any:
 			t.Fatalf("%s holds %v: %s", path, v, doc)
+		}
+	}
+}
+
+// noDuplicateNames reports an object of the JSON text data that has a
+// member name twice.
+func noDuplicateNames(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	type frame struct {
+		object bool
+		names  map[string]bool
+		key    bool // the next string token is a name
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch tok := tok.(type) {
+		case json.Delim:
+			switch tok {
+			case '{', '[':
+				if top != nil && top.object {
+					top.key = true
+				}
+				stack = append(stack, &frame{object: tok == '{', names: map[string]bool{}, key: tok == '{'})
+			default:
+				stack = stack[:len(stack)-1]
+			}
+			continue
+		case string:
+			if top != nil && top.object && top.key {
+				if top.names[tok] {
+					return fmt.Errorf("the name %q twice in one object", tok)
+				}
+				top.names[tok] = true
+				top.key = false
+				continue
+			}
+		}
+		if top != nil && top.object {
+			top.key = true
 		}
 	}
 }
