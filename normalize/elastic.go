@@ -804,42 +804,48 @@ func (x *elastic) walk(s *jsonscan.Scanner) error {
 			x.path = append(x.path, '.')
 		}
 		x.path = append(x.path, key...)
-		defer func() { x.path = x.path[:n] }()
-		what, to := x.ds.rule(x.path)
-		if what == keep && to == "" {
-			switch c := s.Peek(); {
-			case c == '{' && walkInto(x.path):
-				return x.walkObject(s, key, esc)
-			case (c == '{' || c == '[') && ecsField(x.path) < 0:
-				// Kept whole: cleaned as it is read.
-				at := x.head(key, esc)
-				var ok bool
-				var err error
-				if x.body, ok, err = appendCleanFrom(x.body, s); !ok {
-					x.undo(at)
-				}
-				return err
+		err := x.walkMember(s, key, esc)
+		x.path = x.path[:n]
+		return err
+	})
+}
+
+// walkMember streams the member key, at x.path, as its rule says.
+func (x *elastic) walkMember(s *jsonscan.Scanner, key []byte, esc bool) error {
+	what, to := x.ds.rule(x.path)
+	if what == keep && to == "" {
+		switch c := s.Peek(); {
+		case c == '{' && walkInto(x.path):
+			return x.walkObject(s, key, esc)
+		case (c == '{' || c == '[') && ecsField(x.path) < 0:
+			// Kept whole: cleaned as it is read.
+			at := x.head(key, esc)
+			var ok bool
+			var err error
+			if x.body, ok, err = appendCleanFrom(x.body, s); !ok {
+				x.undo(at)
 			}
-		}
-		v, err := s.Value()
-		if err != nil {
 			return err
 		}
-		if i := ecsField(x.path); i >= 0 {
-			x.vals[i] = v
-		}
-		if (what != keep && what != drop) && v.Kind == jsonscan.Object && len(x.path) < 256 {
-			// Also the values inside, for the ECS fields (activity's
-			// access_device.ip.address, action.name).
-			x.keepInside(v.Raw)
-		}
-		if what == keep && to == "" {
-			x.keepValue(key, esc, v)
-			return nil
-		}
-		x.member(key, esc, what, to, v)
+	}
+	v, err := s.Value()
+	if err != nil {
+		return err
+	}
+	if i := ecsField(x.path); i >= 0 {
+		x.vals[i] = v
+	}
+	if (what != keep && what != drop) && v.Kind == jsonscan.Object && len(x.path) < 256 {
+		// Also the values inside, for the ECS fields (activity's
+		// access_device.ip.address, action.name).
+		x.keepInside(v.Raw)
+	}
+	if what == keep && to == "" {
+		x.keepValue(key, esc, v)
 		return nil
-	})
+	}
+	x.member(key, esc, what, to, v)
+	return nil
 }
 
 // walkObject streams the object member key, member by member; at its
@@ -929,20 +935,13 @@ func (x *elastic) member(key []byte, esc bool, what rule, to string, v jsonscan.
 			start := len(x.texts)
 			x.texts = jsonscan.Unquote(x.texts, v)
 			text := x.texts[start:len(x.texts):len(x.texts)]
-			var sub jsonscan.Scanner
-			sub.Reset(text)
-			if sub.Peek() == '{' {
-				if _, err := sub.Value(); err == nil && sub.End() == nil {
-					name, nesc := key, esc
-					if what == described {
-						x.descJSON = true
-						if x.ds.name == "admin" {
-							name, nesc = []byte("flattened"), false
-						}
-					}
-					x.object(name, nesc, text, what == described)
-					return
-				}
+			name, nesc := key, esc
+			if what == described && x.ds.name == "admin" {
+				name, nesc = []byte("flattened"), false
+			}
+			if x.object(name, nesc, text, what == described) {
+				x.descJSON = x.descJSON || what == described
+				return
 			}
 			if what == described && x.ds.name == "admin" {
 				return // free text: the admin record's message and event.reason
@@ -952,32 +951,62 @@ func (x *elastic) member(key []byte, esc bool, what rule, to string, v jsonscan.
 	x.keepValue(key, esc, v)
 }
 
-// object writes the member name whose value is the JSON object obj,
-// member by member (cleaned; a name with dots is a path); when described,
-// the members the ECS fields are made from are kept (x.desc).
-func (x *elastic) object(name []byte, esc bool, obj []byte, described bool) {
+// object writes the member name whose value is obj, the text of a string
+// holding a JSON object, member by member (cleaned; a name with dots is a
+// path); when described, the members the ECS fields are made from are
+// kept (x.desc). It reports false, having written nothing, when obj is
+// not one JSON object.
+func (x *elastic) object(name []byte, esc bool, obj []byte, described bool) bool {
 	var s jsonscan.Scanner
 	s.Reset(obj)
+	if s.Peek() != '{' {
+		return false
+	}
 	x.open(x.head(name, esc))
-	s.Members(func(key []byte, kesc bool) error {
-		v, err := s.Value()
-		if err != nil {
-			return err
-		}
+	var desc [numDescFields][]byte
+	err := s.Members(func(key []byte, kesc bool) error {
 		key = jsonscan.Key(key, kesc)
-		c := x.clean(v)
+		var c []byte
+		if p := s.Peek(); p == '{' || p == '[' {
+			start := len(x.buf)
+			var ok bool
+			var err error
+			if x.buf, ok, err = appendCleanFrom(x.buf, &s); err != nil {
+				return err
+			}
+			if ok {
+				c = x.buf[start:len(x.buf):len(x.buf)]
+			}
+		} else {
+			v, err := s.Value()
+			if err != nil {
+				return err
+			}
+			c = x.clean(v)
+		}
 		if c == nil || badName(key) {
 			return nil
 		}
 		if described {
 			if i := descField(key); i >= 0 {
-				x.desc[i] = c
+				desc[i] = c
 			}
 		}
 		x.valueAt(key, true, c)
 		return nil
 	})
+	if err == nil {
+		err = s.End()
+	}
+	if err != nil {
+		x.discard()
+		return false
+	}
 	x.close()
+	if described {
+		x.desc = desc
+	}
+	return true
 }
 
 // common members: the connector's marks and the record's times.
