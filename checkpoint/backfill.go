@@ -145,14 +145,23 @@ func (s *FileStore) DeleteBackfill(_ context.Context, name string) error {
 // is listed by name alone.
 func (s *FileStore) Backfills(ctx context.Context) ([]Backfill, error) {
 	dirs, _ := filepath.Glob(filepath.Join(s.dir, "backfill", "*"))
+	var names []string
+	for _, d := range dirs {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			names = append(names, filepath.Base(d))
+		}
+	}
+	return LoadBackfills(ctx, names, s.LoadBackfill)
+}
+
+// LoadBackfills loads the descriptions of the backfills named, oldest
+// first; one without a description is listed by name alone, one that
+// cannot be read is left out and its error returned.
+func LoadBackfills(ctx context.Context, names []string, load func(context.Context, string) (Backfill, bool, error)) ([]Backfill, error) {
 	var out []Backfill
 	var errs []error
-	for _, d := range dirs {
-		if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
-			continue
-		}
-		name := filepath.Base(d)
-		b, ok, err := s.LoadBackfill(ctx, name)
+	for _, name := range names {
+		b, ok, err := load(ctx, name)
 		switch {
 		case err != nil:
 			errs = append(errs, err)

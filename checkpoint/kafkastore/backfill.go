@@ -3,8 +3,8 @@ package kafkastore
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/duo-connector/duo-connector/checkpoint"
 )
@@ -85,25 +85,13 @@ func (s *Store) Backfills(ctx context.Context) ([]checkpoint.Backfill, error) {
 	if err := s.Restore(ctx, nil); err != nil {
 		return nil, err
 	}
-	names := map[string]bool{}
+	var names []string
 	for _, k := range s.keys(func(k checkpoint.Key) bool { return k.Scope != "" }) {
-		names[k.Scope] = true
-	}
-	var out []checkpoint.Backfill
-	var errs []error
-	for name := range names {
-		b, ok, err := s.LoadBackfill(ctx, name)
-		switch {
-		case err != nil:
-			errs = append(errs, err)
-			continue
-		case !ok:
-			b = checkpoint.Backfill{Name: name}
+		if !slices.Contains(names, k.Scope) {
+			names = append(names, k.Scope)
 		}
-		out = append(out, b)
 	}
-	checkpoint.SortBackfills(out)
-	return out, errors.Join(errs...)
+	return checkpoint.LoadBackfills(ctx, names, s.LoadBackfill)
 }
 
 // keys are the keys restored (readable or not) that match.
