@@ -71,6 +71,7 @@ type elastic struct {
 	path    []byte
 	vals2   [][]byte // scratch: a list's values
 	sc      jsonscan.Scanner
+	sub     jsonscan.Scanner // a description's or details' object (object)
 	scratch []byte
 	texts   []byte          // backing for strings decoded for the record
 	splits  [2]splitAddress // the auth record's addresses (split)
@@ -79,6 +80,7 @@ type elastic struct {
 	// are members of it the ECS fields are made from (cleaned).
 	descJSON bool
 	desc     [numDescFields][]byte
+	descNew  [numDescFields][]byte // desc of a description being read
 	// replace is the cleaned value of a member that replaces the object
 	// it is in (activity's outcome.result), or nil.
 	replace []byte
@@ -957,13 +959,13 @@ func (x *elastic) member(key []byte, esc bool, what rule, to string, v jsonscan.
 // kept (x.desc). It reports false, having written nothing, when obj is
 // not one JSON object.
 func (x *elastic) object(name []byte, esc bool, obj []byte, described bool) bool {
-	var s jsonscan.Scanner
+	s := &x.sub // not a local: the callback's use would move it to the heap
 	s.Reset(obj)
 	if s.Peek() != '{' {
 		return false
 	}
 	x.open(x.head(name, esc))
-	var desc [numDescFields][]byte
+	x.descNew = [numDescFields][]byte{}
 	err := s.Members(func(key []byte, kesc bool) error {
 		key = jsonscan.Key(key, kesc)
 		var c []byte
@@ -971,7 +973,7 @@ func (x *elastic) object(name []byte, esc bool, obj []byte, described bool) bool
 			start := len(x.buf)
 			var ok bool
 			var err error
-			if x.buf, ok, err = appendCleanFrom(x.buf, &s); err != nil {
+			if x.buf, ok, err = appendCleanFrom(x.buf, s); err != nil {
 				return err
 			}
 			if ok {
@@ -989,7 +991,7 @@ func (x *elastic) object(name []byte, esc bool, obj []byte, described bool) bool
 		}
 		if described {
 			if i := descField(key); i >= 0 {
-				desc[i] = c
+				x.descNew[i] = c
 			}
 		}
 		x.valueAt(key, true, c)
@@ -1004,7 +1006,7 @@ func (x *elastic) object(name []byte, esc bool, obj []byte, described bool) bool
 	}
 	x.close()
 	if described {
-		x.desc = desc
+		x.desc = x.descNew
 	}
 	return true
 }
