@@ -298,9 +298,10 @@ func authECS(x *elastic) {
 	e.set(sRelatedHosts, x.list(host))
 }
 
-// devices are the objects, by dataset, whose address Elastic locates
-// there too (cisco_duo.<dataset>.<device>.geo and .as), and the member
-// of the device holding the address.
+// deviceAddress is the address of the device object at path (from its
+// member holding it), when Elastic locates that device's address there
+// too (cisco_duo.<dataset>.<device>.geo and .as); ok is false for any
+// other object.
 func (x *elastic) deviceAddress(path []byte) (ip []byte, ok bool) {
 	switch x.ds.name {
 	case "auth":

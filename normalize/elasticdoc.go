@@ -1,6 +1,7 @@
 package normalize
 
 import (
+	"bytes"
 	"math/bits"
 	"strings"
 
@@ -68,7 +69,7 @@ const (
 	sUserAgentOSName
 	sUserAgentOSVersion
 	sCiscoDuo // {"<dataset>":{...}}
-	numSlots  // at most 64: ecsDoc.set_ marks them
+	numSlots  // at most 64: ecsDoc.mask marks them
 )
 
 // slotNames are the slots' dotted names, in the order written: the
@@ -94,10 +95,10 @@ var slotPaths = func() (p [numSlots][]string) {
 }()
 
 // ecsDoc holds the ECS fields' values (JSON text), those set marked in
-// set.
+// mask.
 type ecsDoc struct {
 	vals [numSlots][]byte
-	set_ uint64
+	mask uint64
 	// original is the raw record, for event.original (quoted as written).
 	original []byte
 }
@@ -106,26 +107,26 @@ type ecsDoc struct {
 func (e *ecsDoc) set(s ecsSlot, v []byte) {
 	e.vals[s] = v
 	if v == nil {
-		e.set_ &^= 1 << s
+		e.mask &^= 1 << s
 	} else {
-		e.set_ |= 1 << s
+		e.mask |= 1 << s
 	}
 }
 
 // get is slot s's value, or nil.
 func (e *ecsDoc) get(s ecsSlot) []byte {
-	if e.set_&(1<<s) == 0 {
+	if e.mask&(1<<s) == 0 {
 		return nil
 	}
 	return e.vals[s]
 }
 
 // reset unsets every slot.
-func (e *ecsDoc) reset() { e.set_, e.original = 0, nil }
+func (e *ecsDoc) reset() { e.mask, e.original = 0, nil }
 
 // appendTo writes the document: the slots set, nested as their names say.
 func (e *ecsDoc) appendTo(dst []byte) []byte {
-	set := e.set_
+	set := e.mask
 	if e.original != nil {
 		set |= 1 << sEventOriginal
 	}
@@ -281,7 +282,7 @@ func (x *elastic) value(name []byte, v []byte) {
 func (x *elastic) valueAt(path []byte, esc bool, v []byte) {
 	depth := len(x.levels)
 	for {
-		i := indexDot(path)
+		i := bytes.IndexByte(path, '.')
 		if i < 0 {
 			break
 		}
@@ -293,15 +294,6 @@ func (x *elastic) valueAt(path []byte, esc bool, v []byte) {
 	for len(x.levels) > depth {
 		x.close()
 	}
-}
-
-func indexDot(b []byte) int {
-	for i, c := range b {
-		if c == '.' {
-			return i
-		}
-	}
-	return -1
 }
 
 // keepValue writes a member as its value is, cleaned (see clean); nothing
